@@ -1,0 +1,33 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test compile demo-data lint images lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/admod run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+compile: $(STAMP)
+	$(BIN)/admod compile -o pipeline.yaml
+
+demo-data: $(STAMP)
+	$(BIN)/admod demo-data data/demo
+
+lock: $(STAMP)
+	(head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable) | sort -f > constraints.tmp && mv constraints.tmp constraints.txt
+
+clean:
+	rm -rf runs models data .pytest_cache

@@ -1,0 +1,74 @@
+"""tf.data input pipelines over the split step's shards.
+
+read shards -> parse + decode + resize (parallel) -> cache uint8 images -> shuffle -> batch ->
+augment (training only, after the cache) -> prefetch.
+
+Images leave here as RGB floats in 0..255: `resnet50.preprocess_input` is a layer of the model
+(admod.model), so training, evaluation and serving share it.
+"""
+
+import logging
+import os
+
+import tensorflow as tf
+
+from admod import augment, records
+
+log = logging.getLogger(__name__)
+AUTOTUNE = tf.data.AUTOTUNE
+MEMORY_CACHE_SHARE = 0.5  # cache in memory when the decoded images fit in this share of RAM
+
+
+def decode_and_resize(image_bytes, image_size: int):
+    image = tf.io.decode_jpeg(image_bytes, channels=3)
+    image = tf.image.resize(image, [image_size, image_size], antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+
+
+def _parse(serialized, image_size: int):
+    example = records.parse(serialized)
+    return decode_and_resize(example["image"], image_size), example["label"]
+
+
+def _cache_file(count: int, image_size: int, cache_dir: str | None) -> str:
+    """'' (memory) when the decoded images fit, else a file under `cache_dir`."""
+    needed = count * image_size * image_size * 3
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed <= MEMORY_CACHE_SHARE * total or not cache_dir:
+        return ""
+    os.makedirs(cache_dir, exist_ok=True)
+    log.info("decoded images need %.1f GiB: caching to %s", needed / 2**30, cache_dir)
+    return os.path.join(cache_dir, "images")
+
+
+def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
+                 augment_config: augment.AugmentConfig | None = None, seed: int | None = None,
+                 cache_dir: str | None = None) -> tf.data.Dataset:
+    """Batches of (RGB float images 0..255, float labels) from the shards in `folder`."""
+    count = records.read_info(folder)["count"]
+    files = records.shard_files(folder)
+    # Sequential reads outside training, so the order matches labels_and_uris.
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if training else None)
+    ds = ds.map(lambda s: _parse(s, image_size), num_parallel_calls=AUTOTUNE,
+                deterministic=not training)
+    ds = ds.cache(_cache_file(count, image_size, cache_dir))
+    if training:
+        ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)),
+                num_parallel_calls=AUTOTUNE)
+    if training and augment_config is not None:
+        ds = ds.map(lambda x, y: (augment.augment_batch(x, augment_config), y),
+                    num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def labels_and_uris(folder: str) -> tuple[list[int], list[str]]:
+    """The labels and source uris of `folder`'s records, in the order make_dataset yields them
+    when not training."""
+    labels, uris = [], []
+    for serialized in tf.data.TFRecordDataset(records.shard_files(folder)):
+        example = records.parse(serialized)
+        labels.append(int(example["label"]))
+        uris.append(example["uri"].numpy().decode())
+    return labels, uris

@@ -1,0 +1,62 @@
+"""The method's values (shared/DESIGN.md): the one source of truth for every default.
+
+Pure Python on purpose: the pipeline definition imports it, and compiling must not need
+TensorFlow.
+"""
+
+CLASS_NAMES = ("allowed_ads", "not_allowed_ads")  # index = label; positive class = not allowed
+POSITIVE_CLASS = CLASS_NAMES[1]
+
+# Split
+VAL_FRACTION = 0.2
+TEST_FRACTION = 0.0
+SEED = 42
+MIN_IMAGE_SIDE = 32
+MAX_IMAGE_PIXELS = 50_000_000
+
+# Input
+IMAGE_SIZE = 224
+BATCH_SIZE = 32
+
+# Augmentation (training only). Shear is in degrees here; see README "Augmentation".
+ROTATION_DEGREES = 30.0
+WIDTH_SHIFT = 0.2
+HEIGHT_SHIFT = 0.2
+SHEAR_DEGREES = 0.2
+ZOOM = 0.2
+HORIZONTAL_FLIP = True
+
+# Model
+WEIGHTS = "imagenet"  # "imagenet" | "none" | a local path or gs:// URI of a weights file
+HEAD_UNITS = (512, 256)
+HEAD_DROPOUTS = (0.5, 0.3)
+
+# Phase 1: head
+HEAD_EPOCHS = 15
+HEAD_LEARNING_RATE = 1e-3
+
+# Phase 2: fine-tune
+FINE_TUNE_EPOCHS = 30
+FINE_TUNE_LEARNING_RATE = 1e-5
+UNFREEZE = "all"  # or the first residual block to unfreeze, e.g. "conv5_block1"
+
+# Callbacks
+EARLY_STOPPING_PATIENCE = 5
+REDUCE_LR_PATIENCE = 3
+REDUCE_LR_FACTOR = 0.2
+MIN_LEARNING_RATE = 1e-7
+
+# Class weights: "auto" weights inversely to frequency when the minority share is under
+# CLASS_WEIGHT_MINORITY_SHARE; "balanced" always does; "none" never does.
+CLASS_WEIGHTING = "auto"
+CLASS_WEIGHT_MINORITY_SHARE = 0.4
+
+# Blessing: value thresholds on validation metrics (0 disables one).
+MIN_ACCURACY = 0.85
+MIN_AUC = 0.9
+DECISION_THRESHOLD = 0.5
+
+# Where things go in a local run
+LOCAL_PIPELINE_ROOT = "runs"
+LOCAL_REGISTRY_ROOT = "models"
+LOCAL_DEMO_DATA = "data/demo"

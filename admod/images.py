@@ -1,0 +1,101 @@
+"""Checking one image file and normalising it to RGB, with Pillow.
+
+Every image is decoded fully before it can be used; a file that cannot be used gets one of the
+EXCLUSION reasons below instead, and is never modified.
+"""
+
+import dataclasses
+import hashlib
+import io
+import os
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
+FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "WEBP"})
+JPEG_QUALITY = 95
+
+# Exclusion reasons, as they appear in the manifest and the split report.
+NOT_IMAGE_EXTENSION = "not_image_extension"
+EMPTY = "empty_file"
+NOT_AN_IMAGE = "not_an_image"
+CORRUPT = "corrupt_or_truncated"
+TOO_SMALL = "too_small"
+TOO_MANY_PIXELS = "too_many_pixels"
+DUPLICATE = "duplicate"
+LABEL_CONFLICT = "label_conflict"
+
+# We check the pixel count from the header ourselves, before decoding.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclasses.dataclass
+class CheckedImage:
+    sha256: str
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    reason: str = ""  # empty when the image is usable
+    data: bytes = b""  # RGB JPEG bytes ready for training, when usable
+
+
+def has_image_extension(uri: str) -> bool:
+    return os.path.splitext(uri)[1].lower() in IMAGE_EXTENSIONS
+
+
+def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
+    """Decodes `data` fully and returns it as RGB JPEG bytes, or the reason it cannot be used."""
+    checked = CheckedImage(sha256=hashlib.sha256(data).hexdigest())
+    if not data:
+        checked.reason = EMPTY
+        return checked
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        checked.reason = NOT_AN_IMAGE
+        return checked
+    except OSError:
+        checked.reason = CORRUPT
+        return checked
+    checked.format = image.format or ""
+    checked.width, checked.height = image.size
+    if checked.format not in FORMATS:
+        checked.reason = NOT_AN_IMAGE
+    elif checked.width * checked.height > max_pixels:
+        checked.reason = TOO_MANY_PIXELS  # from the header: nothing decoded
+    elif min(checked.width, checked.height) < min_side:
+        checked.reason = TOO_SMALL
+    else:
+        try:
+            image.seek(0)  # GIF: first frame
+            image.load()
+            checked.data = _as_rgb_jpeg(image, data)
+        except (OSError, ValueError, SyntaxError, EOFError):
+            checked.reason = CORRUPT
+    return checked
+
+
+def _as_rgb_jpeg(image: Image.Image, original: bytes) -> bytes:
+    """Keeps an upright RGB JPEG as it is (no second lossy pass); re-encodes anything else."""
+    orientation = image.getexif().get(0x0112, 1)
+    if image.format == "JPEG" and image.mode == "RGB" and orientation == 1:
+        return original
+    rgb = to_rgb(ImageOps.exif_transpose(image))
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB from any mode: 16-bit scaled to 8, alpha composited onto white, palette, CMYK."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((array >> 8).clip(0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    return image.convert("RGB")

@@ -1,0 +1,105 @@
+"""The classifier: ResNet50 base + the method's head, with preprocessing inside the model.
+
+Input: RGB images, float 0..255. `ResNetPreprocess` (= resnet50.preprocess_input, caffe mode)
+is the first layer, so whoever loads the model cannot preprocess differently from training.
+"""
+
+import logging
+import os
+import tempfile
+
+import keras
+
+from admod import defaults, storage
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+BASE_NAME = "resnet50"
+PREPROCESSING = "keras.applications.resnet50.preprocess_input (caffe: RGB->BGR, ImageNet mean subtracted, no scaling)"
+
+
+@keras.saving.register_keras_serializable(package="admod")
+class ResNetPreprocess(keras.layers.Layer):
+    """keras.applications.resnet50.preprocess_input as a layer."""
+
+    def call(self, images):
+        return keras.applications.resnet50.preprocess_input(images)
+
+
+def load_base(image_size: int, weights: str) -> tuple[keras.Model, str]:
+    """ResNet50 without top, and where its weights came from."""
+    shape = (image_size, image_size, 3)
+    if weights in ("none", "", None):
+        return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation"
+    if weights == "imagenet":
+        try:
+            return keras.applications.ResNet50(include_top=False, weights="imagenet", input_shape=shape), "imagenet"
+        except Exception as error:  # no network and no cached file: keras raises several kinds
+            log.warning("ImageNet weights could not be had (%s): training ResNet50 from random "
+                        "initialisation. Bake the weights file into the image or pass "
+                        "weights=<path or gs:// URI>.", str(error).splitlines()[0][:200])
+            return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation (imagenet unavailable)"
+    if not storage.exists(weights):
+        raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
+                         "the path or gs:// URI of a ResNet50 no-top weights file.")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = storage.download_to_file(weights, os.path.join(tmp, os.path.basename(weights)))
+        try:
+            base = keras.applications.ResNet50(include_top=False, weights=local, input_shape=shape)
+        except (ValueError, OSError) as error:
+            raise AdmodError(f"Weights file '{weights}' does not fit ResNet50 without top ({error})"
+                             ": pass a no-top ResNet50 weights file (.h5 or .weights.h5).") from error
+    return base, weights
+
+
+def build_model(image_size: int, weights: str = defaults.WEIGHTS,
+                units=defaults.HEAD_UNITS, dropouts=defaults.HEAD_DROPOUTS) -> tuple[keras.Model, str]:
+    """The method's model with its base frozen, and the weights' source."""
+    base, source = load_base(image_size, weights)
+    base.trainable = False
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = ResNetPreprocess(name="preprocess")(inputs)
+    x = base(x, training=False)  # BatchNorm stays in inference mode, also when unfrozen
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    for i, (n, rate) in enumerate(zip(units, dropouts), start=1):
+        x = keras.layers.Dense(n, activation="relu", name=f"dense_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"head_bn_{i}")(x)
+        x = keras.layers.Dropout(rate, name=f"dropout_{i}")(x)
+    # float32 output, also under a mixed-precision policy
+    outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="not_allowed")(x)
+    return keras.Model(inputs, outputs, name="admod_resnet50"), source
+
+
+def residual_blocks(base: keras.Model) -> list[str]:
+    """The base's residual block names in order: conv2_block1 ... conv5_block3."""
+    blocks = []
+    for layer in base.layers:
+        parts = layer.name.split("_")
+        if len(parts) > 2 and parts[1].startswith("block"):
+            name = f"{parts[0]}_{parts[1]}"
+            if name not in blocks:
+                blocks.append(name)
+    return blocks
+
+
+def unfreeze(model: keras.Model, first_block: str = defaults.UNFREEZE) -> int:
+    """Unfreezes the whole base ('all') or every residual block from `first_block` on.
+
+    Returns the number of trainable base weights. The caller must compile again.
+    """
+    base = model.get_layer(BASE_NAME)
+    base.trainable = True
+    if first_block == "all":
+        return len(base.trainable_weights)
+    blocks = residual_blocks(base)
+    if first_block not in blocks:
+        raise AdmodError(f"unfreeze='{first_block}' names no residual block of ResNet50: use "
+                         f"'all' or one of {', '.join(blocks)}.")
+    trainable = set(blocks[blocks.index(first_block):])
+    for layer in base.layers:
+        layer.trainable = "_".join(layer.name.split("_")[:2]) in trainable
+    return len(base.trainable_weights)
+
+
+def load(path: str) -> keras.Model:
+    return keras.models.load_model(path)

@@ -1,0 +1,166 @@
+"""One function per pipeline step: read the step's inputs, call the logic, write its outputs.
+
+Paths only, no KFP: the components in components/ pass their artifacts' paths here and copy the
+returned figures into artifact metadata. Each step also writes those figures as JSON next to
+its outputs, so they travel with the artifacts.
+"""
+
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from admod import augment, datasets, defaults, evaluation, records, registry, reports, split, training
+from admod import model as model_lib
+
+log = logging.getLogger(__name__)
+MODEL_FILE = "model.keras"
+INFO_FILE = "model_info.json"
+
+
+def _write_json(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+# --- split ---------------------------------------------------------------------------------
+
+def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, report_path: str,
+               config: split.SplitConfig) -> dict:
+    """Writes one shard folder per split, the manifest (CSV) and the report (Markdown)."""
+    manifest = split.run_split(data_root, out_dirs, config)
+    counts = split.split_counts(manifest)
+    for name, folder in out_dirs.items():
+        records.write_info(folder, {
+            "split": name, "count": int(counts[name].sum()), "class_names": list(defaults.CLASS_NAMES),
+            "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
+            "data_root": data_root, "seed": config.seed})
+    os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
+    manifest.to_csv(manifest_path, index=False)
+    exclusions = split.exclusion_counts(manifest)
+    markdown = reports.split_markdown(
+        counts, exclusions,
+        duplicates=list(manifest.loc[manifest["reason"] == "duplicate", "uri"]),
+        conflicts=list(manifest.loc[manifest["reason"] == "label_conflict", "uri"]),
+        listed=len(manifest))
+    with open(report_path, "w") as f:
+        f.write(markdown)
+    log.info("split:\n%s", reports.split_table(counts).to_string())
+    figures = {f"{name}_{label}": int(counts.loc[label, name])
+               for name in split.SPLITS for label in defaults.CLASS_NAMES}
+    figures.update({f"excluded_{reason}": int(n) for reason, n in exclusions.items()})
+    figures["listed"] = len(manifest)
+    return figures
+
+
+# --- training ------------------------------------------------------------------------------
+
+def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size, batch_size,
+           augment_config, seed, class_weighting, model_dir) -> dict:
+    info = records.read_info(train_dir)
+    counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
+    weights = training.class_weights(counts, class_weighting)
+    train_ds = datasets.make_dataset(train_dir, image_size, batch_size, training=True,
+                                     augment_config=augment_config, seed=seed,
+                                     cache_dir=os.path.join(model_dir, "cache"))
+    val_ds = datasets.make_dataset(val_dir, image_size, batch_size, training=False)
+    history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights)
+    model.save(os.path.join(model_dir, MODEL_FILE))
+    return {**training.summarise(history), "phase": phase.name,
+            "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()}}
+
+
+def _save_reports(model_dir, report_path, summary, previous_history=None):
+    history = training.read_history(model_dir, summary["phase"])
+    if previous_history is not None:
+        history = pd.concat([previous_history, history], ignore_index=True)
+    with open(report_path, "w") as f:
+        f.write(reports.training_curves_html(history, f"Training: {summary['phase']}"))
+    _write_json(os.path.join(model_dir, INFO_FILE), summary)
+
+
+def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: str,
+                    image_size: int, batch_size: int, epochs: int, learning_rate: float,
+                    weights: str, augment_config: augment.AugmentConfig, seed: int,
+                    class_weighting: str, patience: int) -> dict:
+    model, source = model_lib.build_model(image_size, weights)
+    phase = training.PhaseConfig("head", epochs, learning_rate, early_stopping_patience=patience)
+    summary = _train(model, phase, train_dir, val_dir, image_size, batch_size, augment_config,
+                     seed, class_weighting, model_dir)
+    summary.update(_model_facts(image_size, source))
+    _save_reports(model_dir, report_path, summary)
+    return summary
+
+
+def fine_tune_step(head_dir: str, train_dir: str, val_dir: str, model_dir: str,
+                   report_path: str, batch_size: int, epochs: int, learning_rate: float,
+                   unfreeze: str, augment_config: augment.AugmentConfig, seed: int,
+                   class_weighting: str, patience: int) -> dict:
+    head = _read_json(os.path.join(head_dir, INFO_FILE))
+    model = model_lib.load(os.path.join(head_dir, MODEL_FILE))
+    trainable = model_lib.unfreeze(model, unfreeze)
+    log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
+    phase = training.PhaseConfig("fine_tune", epochs, learning_rate,
+                                 initial_epoch=head["last_epoch"], early_stopping_patience=patience)
+    summary = _train(model, phase, train_dir, val_dir, head["image_size"], batch_size,
+                     augment_config, seed, class_weighting, model_dir)
+    summary.update(_model_facts(head["image_size"], head["weights_source"]))
+    summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"]})
+    _save_reports(model_dir, report_path, summary, training.read_history(head_dir, "head"))
+    return summary
+
+
+def _model_facts(image_size: int, weights_source: str) -> dict:
+    return {"image_size": image_size, "class_names": list(defaults.CLASS_NAMES),
+            "positive_class": defaults.POSITIVE_CLASS, "preprocessing": model_lib.PREPROCESSING,
+            "weights_source": weights_source}
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+def evaluate_step(model_dir: str, val_dir: str, metrics_path: str, report_path: str,
+                  batch_size: int, minimums: dict[str, float],
+                  threshold: float = defaults.DECISION_THRESHOLD) -> dict:
+    """Scores the validation images; writes evaluation.json at `metrics_path` and the report."""
+    info = _read_json(os.path.join(model_dir, INFO_FILE))
+    model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
+    ds = datasets.make_dataset(val_dir, info["image_size"], batch_size, training=False)
+    labels = np.concatenate([y.numpy() for _, y in ds]).astype(int)
+    probabilities = model.predict(ds, verbose=0).ravel()
+    scores = evaluation.classification_metrics(labels, probabilities, threshold)
+    decision = evaluation.decide({"accuracy": scores["accuracy"], "auc": scores["roc_auc"]},
+                                 minimums)
+    roc = evaluation.roc_points(labels, probabilities)
+    result = {"scores": scores, "blessed": decision.blessed, "reasons": decision.reasons,
+              "roc": roc, "model": info}
+    _write_json(metrics_path, result)
+    with open(report_path, "w") as f:
+        f.write(reports.evaluation_html(scores, decision, roc))
+    log.info("evaluation: %s", {k: v for k, v in scores.items() if k != "confusion_matrix"})
+    log.info("confusion matrix:\n%s", evaluation.format_confusion_matrix(scores["confusion_matrix"]))
+    log.info("decision: %s (%s)", "blessed" if decision.blessed else "not blessed",
+             "; ".join(decision.reasons))
+    return result
+
+
+# --- push ----------------------------------------------------------------------------------
+
+def push_step(model_dir: str, evaluation_path: str, registry_root: str, staging_dir: str) -> str:
+    """Publishes the model with its metrics as a new registry version; returns its uri."""
+    os.makedirs(staging_dir, exist_ok=True)
+    shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
+    shutil.copy(os.path.join(model_dir, INFO_FILE), staging_dir)
+    result = _read_json(evaluation_path)
+    _write_json(os.path.join(staging_dir, "metrics.json"),
+                {"scores": result["scores"], "reasons": result["reasons"]})
+    uri, _ = registry.push(staging_dir, registry_root)
+    return uri

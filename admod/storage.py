@@ -1,0 +1,155 @@
+"""One storage seam for local folders and gs:// URIs.
+
+gs:// goes through google-cloud-storage: its paginated listing, its default retry policy
+(exponential backoff on 429 and 5xx) and its transfer helpers. STORAGE_EMULATOR_HOST is honoured
+by the client itself; against an emulator we use anonymous credentials.
+"""
+
+import contextlib
+import functools
+import os
+import shutil
+import tempfile
+from typing import Iterator
+
+from admod.errors import AdmodError
+
+GCS_SCHEME = "gs://"
+
+
+def is_gcs(uri: str) -> bool:
+    return uri.startswith(GCS_SCHEME)
+
+
+def split_gcs(uri: str) -> tuple[str, str]:
+    """('bucket', 'path/inside') from 'gs://bucket/path/inside'."""
+    bucket, _, path = uri[len(GCS_SCHEME):].partition("/")
+    if not bucket:
+        raise AdmodError(f"'{uri}' names no bucket: write it as gs://BUCKET/PATH.")
+    return bucket, path
+
+
+def join(root: str, *parts: str) -> str:
+    if is_gcs(root):
+        return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+    return os.path.join(root, *parts)
+
+
+@functools.lru_cache(maxsize=1)
+def gcs_client():
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project="emulator", credentials=AnonymousCredentials())
+    return storage.Client()
+
+
+@contextlib.contextmanager
+def _gcs_errors(uri: str):
+    """Turns the client's errors into one sentence naming `uri`."""
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.NotFound as error:
+        raise AdmodError(f"'{uri}' does not exist: check the bucket and path.") from error
+    except (exceptions.Forbidden, exceptions.Unauthorized) as error:
+        raise AdmodError(
+            f"No permission to access '{uri}': grant this account read and write access "
+            "to the bucket (roles/storage.objectAdmin)."
+        ) from error
+
+
+def list_files(root: str) -> Iterator[tuple[str, int]]:
+    """Every file under `root`, recursively, as (uri, size in bytes), in name order."""
+    if is_gcs(root):
+        bucket_name, prefix = split_gcs(root)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        with _gcs_errors(f"gs://{bucket_name}"):
+            for blob in gcs_client().list_blobs(bucket_name, prefix=prefix):
+                if not blob.name.endswith("/"):
+                    yield f"gs://{bucket_name}/{blob.name}", blob.size or 0
+        return
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            yield path, os.path.getsize(path)
+
+
+def is_dir(uri: str) -> bool:
+    """True when `uri` is a folder, or a gs:// prefix with at least one object under it."""
+    if is_gcs(uri):
+        bucket_name, prefix = split_gcs(uri)
+        with _gcs_errors(f"gs://{bucket_name}"):
+            blobs = gcs_client().list_blobs(
+                bucket_name, prefix=prefix.rstrip("/") + "/", max_results=1
+            )
+            return any(True for _ in blobs)
+    return os.path.isdir(uri)
+
+
+def exists(uri: str) -> bool:
+    if is_gcs(uri):
+        bucket_name, path = split_gcs(uri)
+        with _gcs_errors(uri):
+            return gcs_client().bucket(bucket_name).blob(path).exists()
+    return os.path.exists(uri)
+
+
+def read_bytes(uri: str) -> bytes:
+    if is_gcs(uri):
+        bucket_name, path = split_gcs(uri)
+        with _gcs_errors(uri):
+            return gcs_client().bucket(bucket_name).blob(path).download_as_bytes()
+    with open(uri, "rb") as f:
+        return f.read()
+
+
+def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -> None:
+    """Writes `data` so that readers see the whole object or none of it."""
+    if is_gcs(uri):
+        bucket_name, path = split_gcs(uri)
+        with _gcs_errors(uri):
+            blob = gcs_client().bucket(bucket_name).blob(path)
+            blob.upload_from_string(data, if_generation_match=if_generation_match)
+        return
+    folder = os.path.dirname(uri) or "."
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False, prefix=".tmp-") as f:
+        f.write(data)
+    os.replace(f.name, uri)
+
+
+def upload_dir(local_dir: str, dest: str) -> None:
+    """Copies every file under `local_dir` to the prefix or folder `dest`."""
+    if not is_gcs(dest):
+        shutil.copytree(local_dir, dest, dirs_exist_ok=True)
+        return
+    from google.cloud.storage import transfer_manager
+
+    bucket_name, prefix = split_gcs(dest)
+    names = [
+        os.path.relpath(os.path.join(folder, name), local_dir)
+        for folder, _, files in os.walk(local_dir)
+        for name in files
+    ]
+    with _gcs_errors(dest):
+        transfer_manager.upload_many_from_filenames(
+            gcs_client().bucket(bucket_name),
+            names,
+            source_directory=local_dir,
+            blob_name_prefix=prefix.rstrip("/") + "/",
+            raise_exception=True,
+        )
+
+
+def download_to_file(uri: str, local_path: str) -> str:
+    """Makes `uri` available as a local file; returns its path (`uri` itself when local)."""
+    if not is_gcs(uri):
+        return uri
+    with open(local_path, "wb") as f:
+        f.write(read_bytes(uri))
+    return local_path

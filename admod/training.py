@@ -1,0 +1,100 @@
+"""The two training phases: the head on a frozen base, then fine-tuning.
+
+Both use Keras's own callbacks: EarlyStopping (restores the best weights), ModelCheckpoint on the
+best val_loss, ReduceLROnPlateau, CSVLogger (the epoch history, appended across restarts),
+TensorBoard, and BackupAndRestore, which saves the full training state every epoch so that a
+step killed mid-phase resumes from its last completed epoch.
+"""
+
+import dataclasses
+import logging
+import os
+
+import keras
+import pandas as pd
+
+from admod import defaults
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+HISTORY_FILE = "history.csv"
+BEST_MODEL_FILE = "best.keras"
+
+
+@dataclasses.dataclass
+class PhaseConfig:
+    name: str  # "head" or "fine_tune"
+    epochs: int
+    learning_rate: float
+    initial_epoch: int = 0
+    early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
+    reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
+    reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
+    min_learning_rate: float = defaults.MIN_LEARNING_RATE
+
+
+def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
+                  minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE) -> dict | None:
+    """Weights inversely proportional to class frequency ('balanced'; 'auto' only when the
+    minority class's share is under `minority_share`), or None."""
+    total = sum(counts)
+    if mode == "none" or (mode == "auto" and min(counts) / total >= minority_share):
+        return None
+    if mode not in ("auto", "balanced"):
+        raise AdmodError(f"class_weighting='{mode}' is unknown: use auto, balanced or none.")
+    return {label: total / (len(counts) * n) for label, n in enumerate(counts)}
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"),
+                 keras.metrics.Precision(name="precision"),
+                 keras.metrics.Recall(name="recall"),
+                 keras.metrics.AUC(name="auc")],
+    )
+
+
+def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callback]:
+    return [
+        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+                                      restore_best_weights=True, verbose=1),
+        keras.callbacks.ModelCheckpoint(os.path.join(work_dir, BEST_MODEL_FILE),
+                                        monitor="val_loss", save_best_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
+                                          patience=config.reduce_lr_patience,
+                                          min_lr=config.min_learning_rate, verbose=1),
+        keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
+        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", config.name)),
+    ]
+
+
+def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
+                class_weight: dict | None) -> pd.DataFrame:
+    """Compiles `model` and fits it for one phase; returns this phase's epoch history."""
+    os.makedirs(work_dir, exist_ok=True)
+    compile_model(model, config.learning_rate)
+    log.info("%s phase: epochs %d-%d, learning rate %g, class weights %s", config.name,
+             config.initial_epoch + 1, config.initial_epoch + config.epochs,
+             config.learning_rate, class_weight)
+    model.fit(train_ds, validation_data=val_ds, initial_epoch=config.initial_epoch,
+              epochs=config.initial_epoch + config.epochs, class_weight=class_weight,
+              callbacks=callbacks(config, work_dir), verbose=2)
+    return read_history(work_dir, config.name)
+
+
+def read_history(work_dir: str, phase: str) -> pd.DataFrame:
+    history = pd.read_csv(os.path.join(work_dir, HISTORY_FILE))
+    history["epoch"] = history["epoch"] + 1  # 1-based, as people count epochs
+    history["phase"] = phase
+    return history
+
+
+def summarise(history: pd.DataFrame) -> dict:
+    """Epochs run and the best epoch's validation figures."""
+    best = history.loc[history["val_loss"].idxmin()]
+    return {"epochs_run": int(len(history)), "last_epoch": int(history["epoch"].max()),
+            "best_epoch": int(best["epoch"]), "best_val_loss": float(best["val_loss"]),
+            "best_val_accuracy": float(best["val_accuracy"]), "best_val_auc": float(best["val_auc"])}

@@ -1,0 +1,131 @@
+"""The `admod` command line: demo-data, split, compile, run."""
+
+import argparse
+import os
+import sys
+import time
+
+from admod import defaults
+from admod.errors import AdmodError
+
+DEFAULT_PIPELINE_FILE = "pipeline.yaml"
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}, values read as YAML scalars."""
+    import yaml
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise AdmodError(f"Parameter '{pair}' is not NAME=VALUE: write it as, e.g., -p head_epochs=5.")
+        params[name.strip()] = yaml.safe_load(value)
+    return params
+
+
+def cmd_demo_data(args) -> None:
+    from admod.demo_data import write_demo_data
+
+    counts = write_demo_data(args.folder, count=args.count, seed=args.seed)
+    print(f"wrote {sum(counts.values())} ads to {args.folder}: {counts}")
+
+
+def cmd_compile(args) -> None:
+    if args.image:
+        os.environ["ADMOD_IMAGE"] = args.image
+    from kfp import compiler
+
+    from admod.pipeline.pipeline import admod_pipeline
+
+    compiler.Compiler().compile(admod_pipeline, args.output)
+    print(f"compiled {args.output}")
+
+
+def cmd_split(args) -> None:
+    from admod import split, steps
+
+    out = args.out
+    config = split.SplitConfig(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                               seed=args.seed, min_side=args.min_image_side,
+                               max_pixels=args.max_image_pixels)
+    out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
+    steps.split_step(args.data, out_dirs, os.path.join(out, "manifest.csv"),
+                     os.path.join(out, "report.md"), config)
+    print(f"wrote shards, manifest.csv and report.md under {out}")
+
+
+def cmd_run(args) -> None:
+    from admod.pipeline import local_run
+
+    data = args.data
+    if data is None:
+        data = defaults.LOCAL_DEMO_DATA
+        if not os.path.isdir(data):
+            from admod.demo_data import write_demo_data
+            write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
+    if not os.path.exists(args.pipeline_file):
+        raise AdmodError(f"Pipeline file '{args.pipeline_file}' does not exist: run 'admod compile' first.")
+    arguments = {} if args.full else dict(local_run.LOCAL_PROFILE)
+    arguments.update({"data_root": os.path.abspath(data),
+                      "registry_root": os.path.abspath(args.registry)})
+    arguments.update(_parse_params(args.param))
+    started = time.monotonic()
+    run_dir = local_run.run_local(args.pipeline_file, arguments, args.pipeline_root)
+    print(local_run.summary(run_dir))
+    print(f"Finished in {time.monotonic() - started:.0f} s.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="admod", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("demo-data", help="write a synthetic ad data set")
+    p.add_argument("folder")
+    p.add_argument("--count", type=int, default=600)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = commands.add_parser("compile", help="compile the pipeline to YAML")
+    p.add_argument("-o", "--output", default=DEFAULT_PIPELINE_FILE)
+    p.add_argument("--image", help="container image for every step (default: components/image.py)")
+    p.set_defaults(func=cmd_compile)
+
+    p = commands.add_parser("split", help="run the split step alone: check a data set")
+    p.add_argument("--data", required=True, help="folder or gs:// prefix with the class folders")
+    p.add_argument("--out", required=True, help="folder for shards, manifest and report")
+    p.add_argument("--val-fraction", type=float, default=defaults.VAL_FRACTION)
+    p.add_argument("--test-fraction", type=float, default=defaults.TEST_FRACTION)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
+    p.add_argument("--min-image-side", type=int, default=defaults.MIN_IMAGE_SIDE)
+    p.add_argument("--max-image-pixels", type=int, default=defaults.MAX_IMAGE_PIXELS)
+    p.set_defaults(func=cmd_split)
+
+    p = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")
+    p.add_argument("--data", help=f"data root (default: demo data in {defaults.LOCAL_DEMO_DATA})")
+    p.add_argument("--pipeline-file", default=DEFAULT_PIPELINE_FILE)
+    p.add_argument("--pipeline-root", default=defaults.LOCAL_PIPELINE_ROOT)
+    p.add_argument("--registry", default=defaults.LOCAL_REGISTRY_ROOT)
+    p.add_argument("--full", action="store_true",
+                   help="the method's values throughout, not the small local profile")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a pipeline parameter (repeatable)")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv=None) -> int:
+    from admod import logs
+
+    logs.setup()
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except AdmodError as error:
+        print(f"admod: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Running the compiled pipeline on this machine with kfp.local, and summarising the run."""
+
+import glob
+import json
+import logging
+import os
+
+from admod import defaults
+
+log = logging.getLogger(__name__)
+
+# The local profile: smaller images, data, batches and epoch counts, nothing else changed,
+# so that a run takes minutes on two CPU cores.
+LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tune_epochs": 3}
+LOCAL_DEMO_IMAGES = 500
+
+
+def run_local(pipeline_file: str, arguments: dict, pipeline_root: str) -> str:
+    """Runs `pipeline_file` under kfp.local's SubprocessRunner; returns the run's folder."""
+    from kfp import components, local
+
+    os.makedirs(pipeline_root, exist_ok=True)
+    before = set(os.listdir(pipeline_root))
+    local.init(runner=local.SubprocessRunner(use_venv=False),
+               pipeline_root=os.path.abspath(pipeline_root), raise_on_error=True)
+    pipeline = components.load_component_from_file(pipeline_file)
+    pipeline(**arguments)
+    new = sorted(set(os.listdir(pipeline_root)) - before)
+    return os.path.join(pipeline_root, new[-1])
+
+
+def read_run(run_dir: str) -> dict:
+    """Each task's executor output (artifact metadata and parameter outputs), by task name."""
+    tasks = {}
+    for path in glob.glob(os.path.join(run_dir, "*", "executor_output.json")):
+        with open(path) as f:
+            tasks[os.path.basename(os.path.dirname(path))] = json.load(f)
+    return tasks
+
+
+def _metadata(task: dict, output: str) -> dict:
+    return task["artifacts"][output]["artifacts"][0].get("metadata", {})
+
+
+def summary(run_dir: str) -> str:
+    """What a person wants to read after a run."""
+    tasks = read_run(run_dir)
+    lines = ["", "=" * 72, f"admod local run: {run_dir}", "=" * 72, ""]
+    if "split" in tasks:
+        figures = _metadata(tasks["split"], "metrics")
+        lines.append("Images per class per split:")
+        lines.append(f"  {'split':<12}{'allowed':>10}{'not allowed':>14}{'total':>8}")
+        for split in ("train", "validation", "test"):
+            a, n = (int(figures.get(f"{split}_{c}", 0)) for c in defaults.CLASS_NAMES)
+            if a + n:
+                lines.append(f"  {split:<12}{a:>10}{n:>14}{a + n:>8}")
+        excluded = {k[9:]: int(v) for k, v in figures.items() if k.startswith("excluded_")}
+        lines.append(f"  excluded: {excluded or 'none'}")
+        lines.append("")
+    for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
+        if task_name in tasks:
+            m = _metadata(tasks[task_name], "model")
+            lines.append(f"{title}: {int(m['epochs_run'])} epochs (last epoch {int(m['last_epoch'])}),"
+                         f" best val loss {m['best_val_loss']:.4f} / accuracy "
+                         f"{m['best_val_accuracy']:.4f} at epoch {int(m['best_epoch'])}"
+                         f" [weights: {m['weights_source']}]")
+    if "evaluate" in tasks:
+        evaluation = _evaluation(run_dir)
+        scores = evaluation["scores"]
+        lines += ["", "Validation metrics (threshold %.2f):" % scores["threshold"]]
+        lines.append("  " + ", ".join(f"{k} {scores[k]:.4f}" for k in
+                                     ("accuracy", "precision", "recall", "f1", "roc_auc")))
+        from admod.evaluation import format_confusion_matrix
+        lines += ["  Confusion matrix (rows: actual):"]
+        lines += ["  " + row for row in format_confusion_matrix(scores["confusion_matrix"]).splitlines()]
+        verdict = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
+        lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]
+    if "push" in tasks:
+        lines.append(f"Pushed model: {tasks['push']['parameterValues']['Output']}")
+    elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
+        lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
+    lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>",
+              "  split/report (Markdown), split/manifest (CSV), train-head/report and "
+              "fine-tune/report (HTML curves), evaluate/report (HTML)", ""]
+    return "\n".join(lines)
+
+
+def _evaluation(run_dir: str) -> dict:
+    with open(os.path.join(run_dir, "evaluate", "metrics")) as f:
+        return json.load(f)

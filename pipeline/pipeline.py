@@ -1,0 +1,72 @@
+"""The admod DAG: split -> train-head -> fine-tune -> evaluate -> (if blessed) push.
+
+Every parameter defaults to the method's value (admod.defaults).
+"""
+
+from kfp import dsl
+
+from admod import defaults as d
+from admod.components import evaluate, fine_tune, push, split, train_head
+
+PIPELINE_NAME = "admod-resnet50-ad-moderation"
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Fine-tunes ResNet50 into an allowed / not-allowed ad classifier.")
+def admod_pipeline(
+    data_root: str,
+    registry_root: str,
+    val_fraction: float = d.VAL_FRACTION,
+    test_fraction: float = d.TEST_FRACTION,
+    seed: int = d.SEED,
+    min_image_side: int = d.MIN_IMAGE_SIDE,
+    max_image_pixels: int = d.MAX_IMAGE_PIXELS,
+    image_size: int = d.IMAGE_SIZE,
+    batch_size: int = d.BATCH_SIZE,
+    weights: str = d.WEIGHTS,
+    head_epochs: int = d.HEAD_EPOCHS,
+    head_learning_rate: float = d.HEAD_LEARNING_RATE,
+    fine_tune_epochs: int = d.FINE_TUNE_EPOCHS,
+    fine_tune_learning_rate: float = d.FINE_TUNE_LEARNING_RATE,
+    unfreeze: str = d.UNFREEZE,
+    early_stopping_patience: int = d.EARLY_STOPPING_PATIENCE,
+    rotation_degrees: float = d.ROTATION_DEGREES,
+    width_shift: float = d.WIDTH_SHIFT,
+    height_shift: float = d.HEIGHT_SHIFT,
+    shear_degrees: float = d.SHEAR_DEGREES,
+    zoom: float = d.ZOOM,
+    horizontal_flip: bool = d.HORIZONTAL_FLIP,
+    class_weighting: str = d.CLASS_WEIGHTING,
+    min_accuracy: float = d.MIN_ACCURACY,
+    min_auc: float = d.MIN_AUC,
+):
+    augmentation = dict(rotation_degrees=rotation_degrees, width_shift=width_shift,
+                        height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
+                        horizontal_flip=horizontal_flip)
+    training = dict(batch_size=batch_size, class_weighting=class_weighting,
+                    early_stopping_patience=early_stopping_patience, seed=seed, **augmentation)
+
+    split_task = split(data_root=data_root, val_fraction=val_fraction,
+                       test_fraction=test_fraction, seed=seed, min_image_side=min_image_side,
+                       max_image_pixels=max_image_pixels)
+    # The same data_root can hold new images next week: never reuse a cached listing.
+    split_task.set_caching_options(False)
+
+    head_task = train_head(train=split_task.outputs["train"],
+                           validation=split_task.outputs["validation"], image_size=image_size,
+                           epochs=head_epochs, learning_rate=head_learning_rate,
+                           weights=weights, **training)
+
+    fine_tune_task = fine_tune(head_model=head_task.outputs["model"],
+                               train=split_task.outputs["train"],
+                               validation=split_task.outputs["validation"],
+                               epochs=fine_tune_epochs, learning_rate=fine_tune_learning_rate,
+                               unfreeze=unfreeze, **training)
+
+    evaluate_task = evaluate(model=fine_tune_task.outputs["model"],
+                             validation=split_task.outputs["validation"],
+                             batch_size=batch_size, min_accuracy=min_accuracy, min_auc=min_auc)
+
+    with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
+        push(model=fine_tune_task.outputs["model"], evaluation=evaluate_task.outputs["metrics"],
+             registry_root=registry_root)
