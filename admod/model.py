@@ -85,19 +85,21 @@ def residual_blocks(base: keras.Model) -> list[str]:
 def unfreeze(model: keras.Model, first_block: str = defaults.UNFREEZE) -> int:
     """Unfreezes the whole base ('all') or every residual block from `first_block` on.
 
-    Returns the number of trainable base weights. The caller must compile again.
+    BatchNormalization layers stay frozen: in Keras 3 a frozen BatchNormalization layer runs
+    in inference mode, so its moving statistics never move (the `training=False` call alone
+    does not guarantee that once the base is trainable). Returns the number of trainable base
+    weights. The caller must compile again.
     """
     base = model.get_layer(BASE_NAME)
     base.trainable = True
-    if first_block == "all":
-        return len(base.trainable_weights)
     blocks = residual_blocks(base)
-    if first_block not in blocks:
+    if first_block != "all" and first_block not in blocks:
         raise AdmodError(f"unfreeze='{first_block}' names no residual block of ResNet50: use "
                          f"'all' or one of {', '.join(blocks)}.")
-    trainable = set(blocks[blocks.index(first_block):])
+    unfrozen = None if first_block == "all" else set(blocks[blocks.index(first_block):])
     for layer in base.layers:
-        layer.trainable = "_".join(layer.name.split("_")[:2]) in trainable
+        in_scope = unfrozen is None or "_".join(layer.name.split("_")[:2]) in unfrozen
+        layer.trainable = in_scope and not isinstance(layer, keras.layers.BatchNormalization)
     return len(base.trainable_weights)
 
 

@@ -1,0 +1,101 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from admod import images
+
+MIN_SIDE, MAX_PIXELS = 32, 10_000
+
+
+def _encode(image, fmt, **kwargs):
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def _decode(checked):
+    return Image.open(io.BytesIO(checked.data))
+
+
+def _check(data):
+    return images.check_image(data, MIN_SIDE, MAX_PIXELS)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP", "WEBP"])
+def test_accepted_formats_become_rgb_jpeg(fmt):
+    checked = _check(_encode(Image.new("RGB", (40, 50), (200, 10, 10)), fmt))
+    assert checked.reason == "" and checked.format == fmt
+    assert (checked.width, checked.height) == (40, 50)
+    decoded = _decode(checked)
+    assert decoded.format == "JPEG" and decoded.mode == "RGB" and decoded.size == (40, 50)
+
+
+def test_upright_rgb_jpeg_is_kept_byte_for_byte():
+    data = _encode(Image.new("RGB", (40, 40), "blue"), "JPEG")
+    assert _check(data).data == data
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "L", "P", "I;16"])
+def test_modes_normalised_to_rgb(mode):
+    source = Image.new("RGB", (40, 40), (255, 255, 255)).convert(mode) if mode != "I;16" else \
+        Image.fromarray(np.full((40, 40), 65535, dtype=np.uint16))
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    pixel = _decode(_check(_encode(source, fmt))).getpixel((20, 20))
+    assert all(channel > 240 for channel in pixel)  # white stays white, 16-bit scaled to 8
+
+
+def test_alpha_composited_onto_white():
+    transparent = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    pixel = _decode(_check(_encode(transparent, "PNG"))).getpixel((20, 20))
+    assert all(channel > 240 for channel in pixel)
+
+
+def test_exif_orientation_applied():
+    image = Image.new("RGB", (60, 40), "green")
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    checked = _check(_encode(image, "JPEG", exif=exif))
+    assert _decode(checked).size == (40, 60)
+
+
+def test_gif_first_frame():
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    red, green, blue = _decode(_check(data)).getpixel((20, 20))
+    assert red > 200 and blue < 60
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", images.EMPTY),
+    (b"plain text, not an image", images.NOT_AN_IMAGE),
+    (b"%PDF-1.4 a document", images.NOT_AN_IMAGE),
+])
+def test_unusable_bytes(data, reason):
+    assert _check(data).reason == reason
+
+
+def test_truncated_image_is_corrupt():
+    data = _encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    assert _check(data[: len(data) // 2]).reason == images.CORRUPT
+
+
+def test_too_small():
+    assert _check(_encode(Image.new("RGB", (31, 200)), "PNG")).reason == images.TOO_SMALL
+
+
+def test_too_many_pixels_from_header_without_decoding(monkeypatch):
+    def no_decoding(self):
+        raise AssertionError("decoded a decompression bomb")
+
+    data = _encode(Image.new("L", (200, 200)), "PNG")
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
+    checked = _check(data)
+    assert checked.reason == images.TOO_MANY_PIXELS and checked.width == 200
+
+
+def test_extension_filter():
+    assert images.has_image_extension("gs://b/a/x.JPEG")
+    assert not images.has_image_extension("/a/notes.txt")

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from admod import model as model_lib
+from admod import training
+from admod.errors import AdmodError
+
+SIZE = 32
+
+
+def _data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype("float32")
+    y = (rng.random(n) < 0.5).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+
+def _snapshot(layer):
+    return {w.path: w.numpy().copy() for w in layer.weights}
+
+
+def _fit(model, tmp_path, name, lr=1e-2):
+    phase = training.PhaseConfig(name, epochs=1, learning_rate=lr)
+    return training.train_phase(model, _data(), _data(seed=1), phase, str(tmp_path / name), None)
+
+
+@pytest.fixture
+def head_trained(tmp_path):
+    model, source = model_lib.build_model(SIZE, weights="none")
+    assert source == "random initialisation"
+    base = model.get_layer(model_lib.BASE_NAME)
+    before = _snapshot(base)
+    _fit(model, tmp_path, "head")
+    return model, before
+
+
+def test_head_phase_leaves_every_base_weight_unchanged(head_trained):
+    model, before = head_trained
+    after = _snapshot(model.get_layer(model_lib.BASE_NAME))
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    head = model.get_layer("dense_1").kernel.numpy()
+    assert head.any()
+
+
+def _moving_stats(values):
+    return {k: v for k, v in values.items() if "moving_" in k}
+
+
+def test_fine_tune_changes_base_but_not_batchnorm_statistics(head_trained, tmp_path):
+    model, _ = head_trained
+    base = model.get_layer(model_lib.BASE_NAME)
+    before = _snapshot(base)
+    assert model_lib.unfreeze(model, "all") > 0
+    _fit(model, tmp_path, "fine_tune")
+    after = _snapshot(base)
+    kernels = [k for k in before if k.endswith("kernel")]
+    assert all(not np.array_equal(before[k], after[k]) for k in kernels)
+    stats = _moving_stats(before)
+    assert stats and all(np.array_equal(stats[k], after[k]) for k in stats)
+
+
+def test_unfreeze_from_a_block_changes_exactly_the_later_blocks(head_trained, tmp_path):
+    model, _ = head_trained
+    base = model.get_layer(model_lib.BASE_NAME)
+    before = _snapshot(base)
+    model_lib.unfreeze(model, "conv5_block1")
+    _fit(model, tmp_path, "fine_tune")
+    after = _snapshot(base)
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    conv5_trainable = {k for k in before if k.startswith("conv5_") and "_bn/" not in k}
+    assert changed == conv5_trainable
+
+
+def test_unknown_block_is_a_clear_error():
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    with pytest.raises(AdmodError, match="conv6_block1.*conv5_block3"):
+        model_lib.unfreeze(model, "conv6_block1")
+
+
+def test_weights_from_a_local_file(tmp_path):
+    import keras
+    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+    path = str(tmp_path / "resnet50_notop.weights.h5")
+    base.save_weights(path)
+    model, source = model_lib.build_model(SIZE, weights=path)
+    assert source == path
+    loaded = model.get_layer(model_lib.BASE_NAME).weights
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded))
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(AdmodError, match="does not exist"):
+        model_lib.build_model(SIZE, weights=str(tmp_path / "missing.h5"))
+
+
+def test_sigmoid_output_stays_float32_under_mixed_precision():
+    import keras
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, _ = model_lib.build_model(SIZE, weights="none")
+        out = model(np.zeros((1, SIZE, SIZE, 3), "float32"))
+        assert model.get_layer("dense_1").compute_dtype == "float16"
+        assert out.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_preprocessing_is_the_resnet50_caffe_preprocessing():
+    import keras
+    x = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    expected = keras.applications.resnet50.preprocess_input(x.copy())
+    np.testing.assert_allclose(model_lib.ResNetPreprocess()(x), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("counts, mode, expected", [
+    ([700, 300], "auto", {0: 1000 / 1400, 1: 1000 / 600}),
+    ([550, 450], "auto", None),  # minority 45% >= 40%: not significant
+    ([550, 450], "balanced", {0: 1000 / 1100, 1: 1000 / 900}),
+    ([700, 300], "none", None),
+])
+def test_class_weights(counts, mode, expected):
+    weights = training.class_weights(counts, mode, minority_share=0.4)
+    assert weights == (pytest.approx(expected) if expected else None)
+
+
+def test_unknown_class_weighting():
+    with pytest.raises(AdmodError, match="class_weighting"):
+        training.class_weights([700, 300], "inverse")

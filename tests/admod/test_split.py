@@ -1,0 +1,159 @@
+import hashlib
+import os
+import shutil
+
+import pandas as pd
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from admod import images, records, split
+from admod.defaults import CLASS_NAMES
+from admod.errors import AdmodError
+
+
+def _config(**overrides):
+    values = dict(val_fraction=0.2, test_fraction=0.0, seed=7, min_side=32, max_pixels=10**7)
+    values.update(overrides)
+    return split.SplitConfig(**values)
+
+
+def _run(root, out, **overrides):
+    out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
+    return split.run_split(str(root), out_dirs, _config(**overrides)), out_dirs
+
+
+def _fake_hashes(n, salt):
+    return [hashlib.sha256(f"{salt}{i}".encode()).hexdigest() for i in range(n)]
+
+
+def test_stratified_within_one_point_at_scale():
+    counts = {"allowed_ads": 36_000, "not_allowed_ads": 14_000}
+    overall = counts["not_allowed_ads"] / sum(counts.values())
+    rows = [(label, split.assign_split(h, 42, 0.2, 0.1))
+            for label, n in counts.items() for h in _fake_hashes(n, label)]
+    table = pd.crosstab(*zip(*rows))
+    for name in split.SPLITS:
+        share = table.loc["not_allowed_ads", name] / table[name].sum()
+        assert abs(share - overall) < 0.01, name
+    fractions = table.sum() / table.values.sum()
+    assert abs(fractions["validation"] - 0.2) < 0.01 and abs(fractions["test"] - 0.1) < 0.01
+
+
+def test_split_is_a_function_of_content_and_seed():
+    h = _fake_hashes(500, "x")
+    first = [split.assign_split(x, 1, 0.2, 0.0) for x in h]
+    assert first == [split.assign_split(x, 1, 0.2, 0.0) for x in h]
+    assert first != [split.assign_split(x, 2, 0.2, 0.0) for x in h]
+
+
+def test_disjoint_covering_and_stable_under_growth(demo_root, tmp_path):
+    manifest, out_dirs = _run(demo_root, tmp_path / "a")
+    used = manifest[manifest["split"] != ""]
+    assert len(used) == len(manifest) == 60  # every image placed exactly once
+    shard_hashes = {name: [records.parse(r)["sha256"].numpy().decode() for r in
+                           tf.data.TFRecordDataset(records.shard_files(out_dirs[name]))]
+                    for name in ("train", "validation")}
+    assert set(shard_hashes["train"]).isdisjoint(shard_hashes["validation"])
+    assert sorted(sum(shard_hashes.values(), [])) == sorted(used["sha256"])
+
+    grown = tmp_path / "grown"
+    shutil.copytree(demo_root, grown)
+    for i in range(15):
+        Image.effect_noise((48, 48), 40 + i).convert("RGB").save(grown / CLASS_NAMES[i % 2] / f"new{i}.png")
+    again, _ = _run(grown, tmp_path / "b")
+    before = manifest.set_index("sha256")["split"]
+    after = again.set_index("sha256")["split"]
+    assert (after[before.index] == before).all()  # no existing image moved
+    assert len(again) == 75
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _png(colour, size=(48, 48)):
+    import io
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def messy_root(tmp_path):
+    root = tmp_path / "messy"
+    for label in CLASS_NAMES:
+        for i in range(12):
+            _write(root / label / f"ok{i}.png", _png((i * 20, 100 if label == CLASS_NAMES[0] else 200, 7)))
+    a = root / CLASS_NAMES[0]
+    _write(a / "empty.jpg", b"")
+    _write(a / "text.png", b"not an image at all")
+    _write(a / "truncated.png", _png((1, 2, 3), (64, 64))[:60])
+    _write(a / "tiny.png", _png((5, 5, 5), (20, 20)))
+    _write(a / "huge.png", _png((9, 9, 9), (400, 400)))
+    _write(a / "notes.txt", b"readme")
+    _write(a / "copy_of_ok1.png", _png((20, 100, 7)))  # duplicate of ok1
+    conflict = _png((250, 250, 250))
+    _write(a / "conflict.png", conflict)
+    _write(root / CLASS_NAMES[1] / "conflict_too.png", conflict)
+    return root
+
+
+def test_exclusions_duplicates_and_conflicts(messy_root, tmp_path):
+    before = {p: p.read_bytes() for p in messy_root.rglob("*") if p.is_file()}
+    manifest, out_dirs = _run(messy_root, tmp_path / "out", max_pixels=300 * 300, val_fraction=0.4)
+    short = manifest["uri"].map(lambda uri: os.path.basename(uri) if f"/{CLASS_NAMES[0]}/" in uri else "other")
+    reason = manifest[short != "other"].set_index(short[short != "other"])["reason"]
+    assert reason["empty.jpg"] == images.EMPTY
+    assert reason["text.png"] == images.NOT_AN_IMAGE
+    assert reason["truncated.png"] == images.CORRUPT
+    assert reason["tiny.png"] == images.TOO_SMALL
+    assert reason["huge.png"] == images.TOO_MANY_PIXELS
+    assert reason["notes.txt"] == images.NOT_IMAGE_EXTENSION
+    assert {reason["copy_of_ok1.png"], reason["ok1.png"]} == {images.DUPLICATE, ""}  # kept once
+    assert reason["conflict.png"] == images.LABEL_CONFLICT
+    assert manifest.loc[manifest["uri"].str.endswith("conflict_too.png"), "reason"].item() == images.LABEL_CONFLICT
+    conflict_hash = manifest.loc[manifest["reason"] == images.LABEL_CONFLICT, "sha256"].iloc[0]
+    in_shards = {records.parse(r)["sha256"].numpy().decode() for name in ("train", "validation")
+                 for r in tf.data.TFRecordDataset(records.shard_files(out_dirs[name]))}
+    assert conflict_hash not in in_shards and len(in_shards) == 24
+    after = {p: p.read_bytes() for p in messy_root.rglob("*") if p.is_file()}
+    assert after == before  # source data is read-only to the pipeline
+
+
+def test_missing_class_folder(demo_root, tmp_path):
+    root = tmp_path / "one_class"
+    shutil.copytree(os.path.join(demo_root, CLASS_NAMES[0]), root / CLASS_NAMES[0])
+    with pytest.raises(AdmodError, match="not_allowed_ads' is missing"):
+        _run(root, tmp_path / "out")
+
+
+def test_empty_class(demo_root, tmp_path):
+    root = tmp_path / "empty_class"
+    shutil.copytree(os.path.join(demo_root, CLASS_NAMES[0]), root / CLASS_NAMES[0])
+    os.makedirs(root / CLASS_NAMES[1])
+    _write(root / CLASS_NAMES[1] / "readme.txt", b"x")
+    with pytest.raises(AdmodError, match="holds no image files"):
+        _run(root, tmp_path / "out")
+
+
+def test_too_few_for_validation(tmp_path):
+    root = tmp_path / "few"
+    for label in CLASS_NAMES:
+        _write(root / label / "one.png", _png((1, 2, 3) if label == CLASS_NAMES[0] else (3, 2, 1)))
+    with pytest.raises(AdmodError, match="too few to put any in"):
+        _run(root, tmp_path / "out")
+
+
+def test_missing_data_root(tmp_path):
+    with pytest.raises(AdmodError, match="is not a folder"):
+        _run(tmp_path / "nowhere", tmp_path / "out")
+
+
+@pytest.mark.parametrize("overrides", [{"val_fraction": 0}, {"val_fraction": 0.7, "test_fraction": 0.3},
+                                       {"min_side": 0}])
+def test_bad_parameters(demo_root, tmp_path, overrides):
+    with pytest.raises(AdmodError, match="="):
+        _run(demo_root, tmp_path / "out", **overrides)
