@@ -1,0 +1,82 @@
+import os
+import subprocess
+import sys
+
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from admod import defaults
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMMITTED = os.path.join(REPO, "pipeline.yaml")
+STEPS = ["split", "train-head", "fine-tune", "evaluate", "push"]
+
+
+def _compile(tmp_path, *extra):
+    """Compiles in a fresh interpreter and reports whether TensorFlow got imported."""
+    out = tmp_path / "pipeline.yaml"
+    code = ("import sys; from admod.pipeline.cli import main; "
+            f"rc = main(['compile', '-o', {str(out)!r}, *{list(extra)!r}]); "
+            "print('tensorflow' in sys.modules); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out, result.stdout.strip().splitlines()[-1] == "True"
+
+
+def _spec(path) -> pipeline_spec_pb2.PipelineSpec:
+    with open(path) as f:
+        document = next(yaml.safe_load_all(f))
+    return json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec(),
+                                 ignore_unknown_fields=False)
+
+
+def test_committed_yaml_equals_a_fresh_compile_without_tensorflow(tmp_path):
+    fresh, imported_tensorflow = _compile(tmp_path)
+    assert not imported_tensorflow
+    with open(COMMITTED) as a, open(fresh) as b:
+        assert a.read() == b.read(), "pipeline.yaml is stale: run `make compile` and commit it"
+
+
+def test_five_steps_with_push_under_the_blessing_condition():
+    spec = _spec(COMMITTED)
+    root = spec.root.dag.tasks
+    assert set(STEPS[:4]) <= set(root)
+    conditions = [t for t in root.values() if t.trigger_policy.condition]
+    assert len(conditions) == 1
+    condition = conditions[0]
+    assert "evaluate" in condition.trigger_policy.condition and "true" in condition.trigger_policy.condition
+    branch = spec.components[condition.component_ref.name].dag.tasks
+    assert list(branch) == ["push"]
+    assert {f"comp-{s}" for s in STEPS} <= set(spec.components)
+    assert list(root["train-head"].dependent_tasks) == ["split"]
+    assert set(root["evaluate"].dependent_tasks) == {"fine-tune", "split"}
+
+
+def test_every_method_value_is_a_parameter_default():
+    spec = _spec(COMMITTED)
+    params = spec.root.input_definitions.parameters
+    expected = {"image_size": defaults.IMAGE_SIZE, "batch_size": defaults.BATCH_SIZE,
+                "head_epochs": defaults.HEAD_EPOCHS, "fine_tune_epochs": defaults.FINE_TUNE_EPOCHS,
+                "head_learning_rate": defaults.HEAD_LEARNING_RATE,
+                "fine_tune_learning_rate": defaults.FINE_TUNE_LEARNING_RATE,
+                "early_stopping_patience": defaults.EARLY_STOPPING_PATIENCE,
+                "val_fraction": defaults.VAL_FRACTION, "seed": defaults.SEED,
+                "weights": defaults.WEIGHTS, "min_accuracy": defaults.MIN_ACCURACY,
+                "min_auc": defaults.MIN_AUC, "rotation_degrees": defaults.ROTATION_DEGREES,
+                "shear_degrees": defaults.SHEAR_DEGREES, "zoom": defaults.ZOOM}
+    for name, value in expected.items():
+        default = json_format.MessageToDict(params[name].default_value)
+        assert default == value or float(default) == value, name
+    assert not params["data_root"].HasField("default_value")
+
+
+def test_split_is_never_cached():
+    spec = _spec(COMMITTED)
+    assert not spec.root.dag.tasks["split"].caching_options.enable_cache
+
+
+def test_image_override(tmp_path):
+    out, _ = _compile(tmp_path, "--image", "example.com/admod/trainer:test")
+    images = {e["container"]["image"] for e in
+              yaml.safe_load(open(out))["deploymentSpec"]["executors"].values()}
+    assert images == {"example.com/admod/trainer:test"}

@@ -1,0 +1,70 @@
+"""The whole pipeline under kfp.local on tiny data (32 px, 60 images, one epoch per phase)."""
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from admod import registry
+from admod.pipeline import local_run
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
+        "weights": "none"}
+
+
+def _run(demo_root, root, **params):
+    arguments = {**TINY, "data_root": demo_root, "registry_root": str(root / "registry"), **params}
+    return local_run.run_local(os.path.join(REPO, "pipeline.yaml"), arguments, str(root / "runs"))
+
+
+@pytest.fixture(scope="module")
+def blessed_run(demo_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pass")
+    run_dir = _run(demo_root, root, min_accuracy=1e-6, min_auc=0.0)
+    return root, run_dir
+
+
+def test_every_step_writes_well_formed_artifacts(blessed_run):
+    _, run_dir = blessed_run
+    step = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
+    for name in ("train", "validation"):
+        info = json.load(open(step("split", name, "info.json")))
+        assert info["count"] == sum(info["class_counts"].values()) > 0
+        assert any(f.endswith(".tfrecord") for f in os.listdir(step("split", name)))
+    manifest = pd.read_csv(step("split", "manifest"))
+    assert len(manifest) == 60 and set(manifest["split"].dropna()) == {"train", "validation"}
+    assert "| Train" in open(step("split", "report")).read()
+    for phase in ("train-head", "fine-tune"):
+        assert os.path.getsize(step(phase, "model", "model.keras")) > 1_000_000
+        assert json.load(open(step(phase, "model", "model_info.json")))["image_size"] == 32
+        assert open(step(phase, "report")).read().startswith("<html>")
+    head = json.load(open(step("train-head", "model", "model_info.json")))
+    fine = json.load(open(step("fine-tune", "model", "model_info.json")))
+    assert (head["last_epoch"], fine["last_epoch"]) == (1, 2)  # epoch numbering continues
+    evaluation = json.load(open(step("evaluate", "metrics")))
+    matrix = evaluation["scores"]["confusion_matrix"]
+    assert sum(map(sum, matrix)) == json.load(open(step("split", "validation", "info.json")))["count"]
+    assert evaluation["blessed"]
+
+
+def test_blessed_model_becomes_a_new_registry_version(blessed_run):
+    root, run_dir = blessed_run
+    versions = registry.complete_versions(str(root / "registry"))
+    assert len(versions) == 1
+    assert registry.champion(str(root / "registry")) == versions[0]
+    folder = root / "registry" / versions[0]
+    assert {"model.keras", "metrics.json", "model_info.json", registry.MARKER} <= set(os.listdir(folder))
+    summary = local_run.summary(run_dir)
+    assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
+
+
+def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root):
+    root, _ = blessed_run
+    before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
+    run_dir = _run(demo_root, root, min_accuracy=1.0, min_auc=1.0)
+    assert not os.path.exists(os.path.join(run_dir, "push"))
+    assert sorted(folder for folder, _, _ in os.walk(root / "registry")) == before
+    summary = local_run.summary(run_dir)
+    assert "Decision: NOT BLESSED" in summary and "registry is unchanged" in summary
