@@ -65,12 +65,13 @@ def list_labelled_files(data_root: str) -> pd.DataFrame:
     if not storage.is_gcs(data_root) and not os.path.isdir(data_root):
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
-    rows = []
-    for label in CLASS_NAMES:
-        folder = storage.join(data_root, label)
+    folders = {label: storage.join(data_root, label) for label in CLASS_NAMES}
+    for folder in folders.values():
         if not storage.is_dir(folder):
             raise AdmodError(f"Class folder '{folder}' is missing: put the images of each class "
-                             f"under {' and '.join(storage.join(data_root, n) for n in CLASS_NAMES)}.")
+                             f"under {' and '.join(folders.values())}.")
+    rows = []
+    for label, folder in folders.items():
         files = [(uri, size, label) for uri, size in storage.list_files(folder)]
         if not any(images.has_image_extension(uri) for uri, _, _ in files):
             raise AdmodError(f"Class folder '{folder}' holds no image files (.jpg, .png, .gif, "

@@ -111,10 +111,14 @@ def read_bytes(uri: str) -> bytes:
 def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -> None:
     """Writes `data` so that readers see the whole object or none of it."""
     if is_gcs(uri):
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
         bucket_name, path = split_gcs(uri)
         with _gcs_errors(uri):
             blob = gcs_client().bucket(bucket_name).blob(path)
-            blob.upload_from_string(data, if_generation_match=if_generation_match)
+            # Our writes are idempotent (same bytes to the same name), so retrying them is safe.
+            blob.upload_from_string(data, if_generation_match=if_generation_match,
+                                    retry=DEFAULT_RETRY)
         return
     folder = os.path.dirname(uri) or "."
     os.makedirs(folder, exist_ok=True)

@@ -58,18 +58,22 @@ def cmd_split(args) -> None:
 def cmd_run(args) -> None:
     from admod.pipeline import local_run
 
+    params = _parse_params(args.param)
     data = args.data
     if data is None:
         data = defaults.LOCAL_DEMO_DATA
         if not os.path.isdir(data):
             from admod.demo_data import write_demo_data
             write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
+    if not data.startswith("gs://") and not os.path.isdir(data):
+        raise AdmodError(f"Data folder '{data}' does not exist: pass --data with a folder or gs:// "
+                         "prefix holding allowed_ads/ and not_allowed_ads/.")
     if not os.path.exists(args.pipeline_file):
         raise AdmodError(f"Pipeline file '{args.pipeline_file}' does not exist: run 'admod compile' first.")
     arguments = {} if args.full else dict(local_run.LOCAL_PROFILE)
     arguments.update({"data_root": os.path.abspath(data),
                       "registry_root": os.path.abspath(args.registry)})
-    arguments.update(_parse_params(args.param))
+    arguments.update(params)
     started = time.monotonic()
     run_dir = local_run.run_local(args.pipeline_file, arguments, args.pipeline_root)
     print(local_run.summary(run_dir))

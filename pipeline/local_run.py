@@ -4,8 +4,10 @@ import glob
 import json
 import logging
 import os
+import re
 
 from admod import defaults
+from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,11 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str) -> str:
     local.init(runner=local.SubprocessRunner(use_venv=False),
                pipeline_root=os.path.abspath(pipeline_root), raise_on_error=True)
     pipeline = components.load_component_from_file(pipeline_file)
-    pipeline(**arguments)
+    try:
+        pipeline(**arguments)
+    except RuntimeError as error:
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+        raise AdmodError(f"The local run failed ({reason}): the failing step's log above says why.") from None
     new = sorted(set(os.listdir(pipeline_root)) - before)
     return os.path.join(pipeline_root, new[-1])
 

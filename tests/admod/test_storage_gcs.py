@@ -1,0 +1,84 @@
+"""The gs:// paths through the real google-cloud-storage client against the emulator."""
+
+import os
+
+import pytest
+
+from admod import registry, split, storage
+from admod.errors import AdmodError
+from tests.conftest import upload_folder
+from tests.gcs_emulator import PAGE_SIZE
+
+
+def test_listing_spans_several_pages(bucket):
+    names = [f"data/x/{i:03d}.bin" for i in range(3 * PAGE_SIZE + 1)]
+    for name in names:
+        bucket.blob(name).upload_from_string(b"1234")
+    listed = list(storage.list_files(f"gs://{bucket.name}/data"))
+    assert [uri for uri, _ in listed] == [f"gs://{bucket.name}/{n}" for n in names]
+    assert {size for _, size in listed} == {4}
+
+
+def test_write_read_exists(bucket):
+    uri = f"gs://{bucket.name}/a/b.json"
+    assert not storage.exists(uri)
+    storage.write_bytes(uri, b'{"x": 1}')
+    assert storage.exists(uri) and storage.read_bytes(uri) == b'{"x": 1}'
+    assert storage.is_dir(f"gs://{bucket.name}/a") and not storage.is_dir(f"gs://{bucket.name}/z")
+
+
+def test_missing_bucket_is_one_clear_sentence(gcs_host):
+    with pytest.raises(AdmodError, match="'gs://no-such-bucket' does not exist"):
+        list(storage.list_files("gs://no-such-bucket/data"))
+
+
+def test_missing_object(bucket):
+    with pytest.raises(AdmodError, match="does not exist"):
+        storage.read_bytes(f"gs://{bucket.name}/missing.jpg")
+
+
+def test_uri_without_bucket():
+    with pytest.raises(AdmodError, match="names no bucket"):
+        storage.split_gcs("gs:///path")
+
+
+def test_split_reads_a_bucket_like_a_folder(bucket, demo_root, tmp_path):
+    uri = upload_folder(demo_root, bucket, "ads")
+    out = {name: str(tmp_path / "gcs" / name) for name in split.SPLITS}
+    config = split.SplitConfig(val_fraction=0.2, test_fraction=0.0, seed=3, min_side=32,
+                               max_pixels=10**7)
+    from_bucket = split.run_split(uri, out, config)
+    out_local = {name: str(tmp_path / "local" / name) for name in split.SPLITS}
+    from_folder = split.run_split(demo_root, out_local, config)
+    assert from_bucket["uri"].str.startswith(uri).all()
+    assert list(from_bucket["split"]) == list(from_folder["split"])
+    assert list(from_bucket["sha256"]) == list(from_folder["sha256"])
+
+
+def test_missing_prefix_names_the_class_folder(bucket):
+    bucket.blob("ads/allowed_ads/a.jpg").upload_from_string(b"x")
+    with pytest.raises(AdmodError, match=f"'gs://{bucket.name}/ads/not_allowed_ads' is missing"):
+        split.list_labelled_files(f"gs://{bucket.name}/ads")
+
+
+def test_registry_on_gcs(bucket, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.keras").write_bytes(os.urandom(1000))
+    root = f"gs://{bucket.name}/registry"
+    uri, pushed = registry.push(str(model), root)
+    assert pushed and registry.complete_versions(root) == [uri.rsplit("/", 1)[1]]
+    assert registry.champion(root) == uri.rsplit("/", 1)[1]
+    assert storage.read_bytes(f"{uri}/model.keras") == (model / "model.keras").read_bytes()
+    assert registry.push(str(model), root) == (uri, False)  # same model again: no-op
+
+
+@pytest.mark.parametrize("error, sentence", [("Forbidden", "No permission to access"),
+                                             ("Unauthorized", "No permission to access"),
+                                             ("NotFound", "does not exist")])
+def test_client_errors_become_one_sentence(error, sentence):
+    from google.api_core import exceptions
+
+    with pytest.raises(AdmodError, match=sentence):
+        with storage._gcs_errors("gs://bucket/data"):
+            raise getattr(exceptions, error)("denied")

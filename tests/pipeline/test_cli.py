@@ -1,0 +1,65 @@
+"""User mistakes end in one sentence on stderr, exit status 1, no traceback."""
+
+import os
+import subprocess
+import sys
+
+from admod.defaults import CLASS_NAMES
+
+
+def _admod(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "admod.pipeline.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_sentence(result, *words):
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    message = [line for line in result.stderr.splitlines() if line.startswith("admod: ")]
+    assert len(message) == 1, result.stderr
+    for word in words:
+        assert word in message[0]
+
+
+def test_split_with_a_missing_class_folder(tmp_path):
+    (tmp_path / "data" / CLASS_NAMES[0]).mkdir(parents=True)
+    result = _admod("split", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+    _one_sentence(result, CLASS_NAMES[1], "is missing")
+
+
+def test_split_with_a_missing_data_root(tmp_path):
+    result = _admod("split", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    _one_sentence(result, "nowhere", "is not a folder")
+
+
+def test_split_alone_writes_shards_manifest_and_report(demo_root, tmp_path):
+    result = _admod("split", "--data", demo_root, "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert {"train", "validation", "test", "manifest.csv", "report.md"} <= set(os.listdir(tmp_path / "out"))
+    assert "| Validation" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_run_with_a_malformed_parameter(demo_root, tmp_path):
+    result = _admod("run", "--data", demo_root, "-p", "head_epochs", cwd=tmp_path)
+    _one_sentence(result, "head_epochs", "NAME=VALUE")
+
+
+def test_run_without_a_pipeline_file(demo_root, tmp_path):
+    result = _admod("run", "--data", demo_root, "--pipeline-file", str(tmp_path / "none.yaml"))
+    _one_sentence(result, "none.yaml", "admod compile")
+
+
+def test_run_with_a_missing_data_folder(tmp_path):
+    result = _admod("run", "--data", str(tmp_path / "nowhere"))
+    _one_sentence(result, "nowhere", "does not exist")
+
+
+def test_a_failing_step_ends_the_run_in_one_sentence(tmp_path):
+    (tmp_path / "data" / CLASS_NAMES[0]).mkdir(parents=True)
+    (tmp_path / "data" / CLASS_NAMES[1]).mkdir(parents=True)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = _admod("run", "--data", str(tmp_path / "data"), "--pipeline-file",
+                    os.path.join(repo, "pipeline.yaml"), "--pipeline-root", str(tmp_path / "runs"),
+                    "--registry", str(tmp_path / "models"))
+    _one_sentence(result, "split", "failed")
+    assert "holds no image files" in result.stdout + result.stderr  # the step explains itself
