@@ -28,7 +28,7 @@ def write_demo_data(folder: str, count: int = 600, seed: int = 0, scale: float =
     n_not_allowed = round(count * NOT_ALLOWED_SHARE)
     for index in range(count):
         label = 1 if index < n_not_allowed else 0
-        image = _draw_ad(rng, label, scale)
+        image = draw_ad(rng, label, scale)
         extension = "png" if rng.random() < 0.3 else "jpg"
         name = CLASS_NAMES[label]
         path = os.path.join(folder, name, f"ad_{index:05d}.{extension}")
@@ -42,7 +42,7 @@ def _colour(rng, low=0, high=256):
     return tuple(int(c) for c in rng.integers(low, high, size=3))
 
 
-def _draw_ad(rng, label: int, scale: float) -> Image.Image:
+def draw_ad(rng, label: int, scale: float) -> Image.Image:
     width, height = SHAPES[rng.integers(len(SHAPES))]
     width, height = max(32, int(width * scale)), max(32, int(height * scale))
     image = Image.new("RGB", (width, height), _colour(rng, 90, 256))

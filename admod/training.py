@@ -57,7 +57,10 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 
 
 def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callback]:
+    # CSVLogger before BackupAndRestore: a kill between the two repeats an epoch's row, which
+    # read_history drops, rather than losing it.
     return [
+        keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
                                       restore_best_weights=True, verbose=1),
@@ -66,7 +69,6 @@ def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callba
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
                                           patience=config.reduce_lr_patience,
                                           min_lr=config.min_learning_rate, verbose=1),
-        keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", config.name)),
     ]
 
@@ -87,6 +89,7 @@ def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
 
 def read_history(work_dir: str, phase: str) -> pd.DataFrame:
     history = pd.read_csv(os.path.join(work_dir, HISTORY_FILE))
+    history = history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
     history["epoch"] = history["epoch"] + 1  # 1-based, as people count epochs
     history["phase"] = phase
     return history

@@ -1,0 +1,48 @@
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from admod import training
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
+
+
+def _train(work_dir, epochs, kill_at=None):
+    args = [sys.executable, SCRIPT, str(work_dir), str(epochs)] + ([str(kill_at)] if kill_at else [])
+    return subprocess.run(args, capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_phase_resumes_from_its_last_completed_epoch(tmp_path):
+    killed = _train(tmp_path, 5, kill_at=3)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
+    resumed = _train(tmp_path, 5)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    started = (tmp_path / "started.txt").read_text().split()
+    assert started == ["1", "2", "3", "3", "4", "5"]  # epoch 3 again, not epoch 1
+    history = training.read_history(str(tmp_path), "head")
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert not os.path.exists(tmp_path / "backup")  # removed once the phase completed
+
+
+def test_best_weights_are_restored(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(128, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    flipped = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)  # learning hurts val
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
+    phase = training.PhaseConfig("head", epochs=6, learning_rate=0.1, early_stopping_patience=10)
+    history = training.train_phase(model, train, flipped, phase, str(tmp_path), None)
+    best = history.loc[history["val_loss"].idxmin(), "epoch"]
+    assert best < history["epoch"].max()  # the last epoch was not the best
+    restored = keras.models.load_model(tmp_path / training.BEST_MODEL_FILE)
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert training.summarise(history)["best_epoch"] == best
