@@ -40,6 +40,10 @@ FINE_TUNE_EPOCHS = 30
 FINE_TUNE_LEARNING_RATE = 1e-5
 UNFREEZE = "all"  # or the first residual block to unfreeze, e.g. "conv5_block1"
 
+# Accelerators: used only when a GPU is present
+MIXED_PRECISION = True
+XLA = True
+
 # Callbacks
 EARLY_STOPPING_PATIENCE = 5
 REDUCE_LR_PATIENCE = 3

@@ -5,19 +5,22 @@ returned figures into artifact metadata. Each step also writes those figures as 
 its outputs, so they travel with the artifacts.
 """
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 
+import keras
 import numpy as np
 import pandas as pd
 
-from admod import augment, datasets, defaults, evaluation, records, registry, reports, split, training
+from admod import accelerators, augment, datasets, defaults, evaluation, records, registry, reports, split, training
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"
+PHASE_METRICS = ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy", "best_val_auc")
 INFO_FILE = "model_info.json"
 
 
@@ -64,19 +67,52 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
 
 # --- training ------------------------------------------------------------------------------
 
-def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size, batch_size,
-           augment_config, seed, class_weighting, model_dir) -> dict:
+@dataclasses.dataclass
+class TrainingOptions:
+    """What both training phases share; every default is the method's."""
+    batch_size: int = defaults.BATCH_SIZE
+    augmentation: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
+    seed: int = defaults.SEED
+    class_weighting: str = defaults.CLASS_WEIGHTING
+    minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
+    early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
+    reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
+    reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
+    mixed_precision: bool = defaults.MIXED_PRECISION
+    xla: bool = defaults.XLA
+
+    @classmethod
+    def from_flat(cls, rotation_degrees, width_shift, height_shift, shear_degrees, zoom,
+                  horizontal_flip, **others) -> "TrainingOptions":
+        """From the flat pipeline parameters (the augmentation ranges among them)."""
+        ranges = augment.AugmentConfig(rotation_degrees, width_shift, height_shift,
+                                       shear_degrees, zoom, horizontal_flip)
+        return cls(augmentation=ranges, **others)
+
+    def phase(self, name: str, epochs: int, learning_rate: float, initial_epoch: int = 0):
+        return training.PhaseConfig(
+            name, epochs, learning_rate, initial_epoch=initial_epoch,
+            early_stopping_patience=self.early_stopping_patience,
+            reduce_lr_patience=self.reduce_lr_patience, reduce_lr_factor=self.reduce_lr_factor)
+
+
+def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
+           options: TrainingOptions, setup: accelerators.Setup, model_dir) -> dict:
     info = records.read_info(train_dir)
     counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
-    weights = training.class_weights(counts, class_weighting)
-    train_ds = datasets.make_dataset(train_dir, image_size, batch_size, training=True,
-                                     augment_config=augment_config, seed=seed,
+    weights = training.class_weights(counts, options.class_weighting, options.minority_share)
+    global_batch = options.batch_size * setup.replicas
+    train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
+                                     augment_config=options.augmentation, seed=options.seed,
                                      cache_dir=os.path.join(model_dir, "cache"))
-    val_ds = datasets.make_dataset(val_dir, image_size, batch_size, training=False)
-    history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights)
+    val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
+    history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
+                                   jit_compile=setup.xla)
     model.save(os.path.join(model_dir, MODEL_FILE))
-    return {**training.summarise(history), "phase": phase.name,
-            "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()}}
+    shutil.rmtree(os.path.join(model_dir, "cache"), ignore_errors=True)
+    return {**training.summarise(history), "phase": phase.name, "global_batch_size": global_batch,
+            "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()},
+            **setup.facts()}
 
 
 def _save_reports(model_dir, report_path, summary, previous_history=None):
@@ -89,30 +125,32 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
 
 
 def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: str,
-                    image_size: int, batch_size: int, epochs: int, learning_rate: float,
-                    weights: str, augment_config: augment.AugmentConfig, seed: int,
-                    class_weighting: str, patience: int) -> dict:
-    model, source = model_lib.build_model(image_size, weights)
-    phase = training.PhaseConfig("head", epochs, learning_rate, early_stopping_patience=patience)
-    summary = _train(model, phase, train_dir, val_dir, image_size, batch_size, augment_config,
-                     seed, class_weighting, model_dir)
+                    image_size: int, epochs: int, learning_rate: float, weights: str,
+                    options: TrainingOptions) -> dict:
+    setup = accelerators.configure(options.mixed_precision, options.xla)
+    keras.utils.set_random_seed(options.seed)  # the same initial head for the same seed
+    with setup.strategy.scope():
+        model, source = model_lib.build_model(image_size, weights)
+        summary = _train(model, options.phase("head", epochs, learning_rate), train_dir, val_dir,
+                         image_size, options, setup, model_dir)
     summary.update(_model_facts(image_size, source))
     _save_reports(model_dir, report_path, summary)
     return summary
 
 
 def fine_tune_step(head_dir: str, train_dir: str, val_dir: str, model_dir: str,
-                   report_path: str, batch_size: int, epochs: int, learning_rate: float,
-                   unfreeze: str, augment_config: augment.AugmentConfig, seed: int,
-                   class_weighting: str, patience: int) -> dict:
+                   report_path: str, epochs: int, learning_rate: float, unfreeze: str,
+                   options: TrainingOptions) -> dict:
     head = _read_json(os.path.join(head_dir, INFO_FILE))
-    model = model_lib.load(os.path.join(head_dir, MODEL_FILE))
-    trainable = model_lib.unfreeze(model, unfreeze)
-    log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
-    phase = training.PhaseConfig("fine_tune", epochs, learning_rate,
-                                 initial_epoch=head["last_epoch"], early_stopping_patience=patience)
-    summary = _train(model, phase, train_dir, val_dir, head["image_size"], batch_size,
-                     augment_config, seed, class_weighting, model_dir)
+    setup = accelerators.configure(options.mixed_precision, options.xla)
+    keras.utils.set_random_seed(options.seed)
+    with setup.strategy.scope():
+        model = model_lib.load(os.path.join(head_dir, MODEL_FILE))
+        trainable = model_lib.unfreeze(model, unfreeze)
+        log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
+        phase = options.phase("fine_tune", epochs, learning_rate, initial_epoch=head["last_epoch"])
+        summary = _train(model, phase, train_dir, val_dir, head["image_size"], options, setup,
+                         model_dir)
     summary.update(_model_facts(head["image_size"], head["weights_source"]))
     summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"]})
     _save_reports(model_dir, report_path, summary, training.read_history(head_dir, "head"))

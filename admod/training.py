@@ -45,8 +45,10 @@ def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
     return {label: total / (len(counts) * n) for label, n in enumerate(counts)}
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool = False) -> None:
+    """Adam + binary cross-entropy. Under mixed_float16, Keras wraps Adam in loss scaling."""
     model.compile(
+        jit_compile=jit_compile,
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"),
@@ -74,10 +76,10 @@ def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callba
 
 
 def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
-                class_weight: dict | None) -> pd.DataFrame:
+                class_weight: dict | None, jit_compile: bool = False) -> pd.DataFrame:
     """Compiles `model` and fits it for one phase; returns this phase's epoch history."""
     os.makedirs(work_dir, exist_ok=True)
-    compile_model(model, config.learning_rate)
+    compile_model(model, config.learning_rate, jit_compile)
     log.info("%s phase: epochs %d-%d, learning rate %g, class weights %s", config.name,
              config.initial_epoch + 1, config.initial_epoch + config.epochs,
              config.learning_rate, class_weight)

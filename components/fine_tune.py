@@ -9,10 +9,10 @@ def fine_tune(
     head_model: Input[Model],
     train: Input[Dataset],
     validation: Input[Dataset],
-    batch_size: int,
     epochs: int,
     learning_rate: float,
     unfreeze: str,
+    batch_size: int,
     rotation_degrees: float,
     width_shift: float,
     height_shift: float,
@@ -20,7 +20,12 @@ def fine_tune(
     zoom: float,
     horizontal_flip: bool,
     class_weighting: str,
+    class_weight_minority_share: float,
     early_stopping_patience: int,
+    reduce_lr_patience: int,
+    reduce_lr_factor: float,
+    mixed_precision: bool,
+    xla: bool,
     seed: int,
     model: Output[Model],
     metrics: Output[Metrics],
@@ -29,16 +34,19 @@ def fine_tune(
     """Phase 2: the base unfrozen (BatchNorm kept in inference mode), a low learning rate,
     epoch numbers continuing from the head phase."""
     from admod import logs, steps
-    from admod.augment import AugmentConfig
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    augment = AugmentConfig(rotation_degrees, width_shift, height_shift, shear_degrees, zoom,
-                            horizontal_flip)
+    options = steps.TrainingOptions.from_flat(
+        batch_size=batch_size, rotation_degrees=rotation_degrees, width_shift=width_shift,
+        height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
+        horizontal_flip=horizontal_flip, class_weighting=class_weighting,
+        minority_share=class_weight_minority_share, early_stopping_patience=early_stopping_patience,
+        reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
+        mixed_precision=mixed_precision, xla=xla, seed=seed)
     summary = exit_on_user_error(
         steps.fine_tune_step, head_model.path, train.path, validation.path, model.path,
-        report.path, batch_size, epochs, learning_rate, unfreeze, augment, seed,
-        class_weighting, early_stopping_patience)
+        report.path, epochs, learning_rate, unfreeze, options)
     model.metadata.update(summary)
-    for name in ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy", "best_val_auc"):
+    for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

@@ -37,6 +37,11 @@ def admod_pipeline(
     zoom: float = d.ZOOM,
     horizontal_flip: bool = d.HORIZONTAL_FLIP,
     class_weighting: str = d.CLASS_WEIGHTING,
+    class_weight_minority_share: float = d.CLASS_WEIGHT_MINORITY_SHARE,
+    reduce_lr_patience: int = d.REDUCE_LR_PATIENCE,
+    reduce_lr_factor: float = d.REDUCE_LR_FACTOR,
+    mixed_precision: bool = d.MIXED_PRECISION,
+    xla: bool = d.XLA,
     min_accuracy: float = d.MIN_ACCURACY,
     min_auc: float = d.MIN_AUC,
 ):
@@ -44,7 +49,10 @@ def admod_pipeline(
                         height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
                         horizontal_flip=horizontal_flip)
     training = dict(batch_size=batch_size, class_weighting=class_weighting,
-                    early_stopping_patience=early_stopping_patience, seed=seed, **augmentation)
+                    class_weight_minority_share=class_weight_minority_share,
+                    early_stopping_patience=early_stopping_patience,
+                    reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
+                    mixed_precision=mixed_precision, xla=xla, seed=seed, **augmentation)
 
     split_task = split(data_root=data_root, val_fraction=val_fraction,
                        test_fraction=test_fraction, seed=seed, min_image_side=min_image_side,

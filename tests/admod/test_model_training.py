@@ -127,3 +127,11 @@ def test_class_weights(counts, mode, expected):
 def test_unknown_class_weighting():
     with pytest.raises(AdmodError, match="class_weighting"):
         training.class_weights([700, 300], "inverse")
+
+
+def test_cpu_only_machine_uses_float32_and_one_replica():
+    from admod import accelerators
+    setup = accelerators.configure(mixed_precision=True, xla=True)
+    assert setup.facts() == {"gpus": 0, "replicas": 1, "mixed_precision": False, "xla": False}
+    import keras
+    assert keras.mixed_precision.global_policy().name == "float32"
