@@ -20,7 +20,9 @@ MEMORY_CACHE_SHARE = 0.5  # cache in memory when the decoded images fit in this 
 
 
 def decode_and_resize(image_bytes, image_size: int):
-    image = tf.io.decode_jpeg(image_bytes, channels=3)
+    """uint8 RGB [image_size, image_size, 3] from JPEG, PNG, GIF or BMP bytes (the serving
+    signature uses this too)."""
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
     image = tf.image.resize(image, [image_size, image_size], antialias=True)
     return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
 
@@ -72,3 +74,12 @@ def labels_and_uris(folder: str) -> tuple[list[int], list[str]]:
         labels.append(int(example["label"]))
         uris.append(example["uri"].numpy().decode())
     return labels, uris
+
+
+def image_bytes_at(folder: str, indices: set[int]) -> dict[int, bytes]:
+    """The stored image bytes of the records at `indices`, in make_dataset's evaluation order."""
+    found = {}
+    for i, serialized in enumerate(tf.data.TFRecordDataset(records.shard_files(folder))):
+        if i in indices:
+            found[i] = records.parse(serialized)["image"].numpy()
+    return found

@@ -55,10 +55,19 @@ MIN_LEARNING_RATE = 1e-7
 CLASS_WEIGHTING = "auto"
 CLASS_WEIGHT_MINORITY_SHARE = 0.4
 
-# Blessing: value thresholds on validation metrics (0 disables one).
+# Operating threshold, chosen on validation: "fixed" (= THRESHOLD_TARGET), "min_precision"
+# (precision for not allowed >= target, best recall), "min_recall", "max_f1".
+DECISION_THRESHOLD = 0.5  # the method's; always reported too
+THRESHOLD_RULE = "min_precision"
+THRESHOLD_TARGET = 0.9
+
+# Blessing: value thresholds (0 disables one) and the change threshold against the champion.
 MIN_ACCURACY = 0.85
 MIN_AUC = 0.9
-DECISION_THRESHOLD = 0.5
+MIN_PRECISION = 0.0
+MIN_RECALL = 0.0
+GATING_METRIC = "roc_auc"
+MAX_REGRESSION = 0.005
 
 # Where things go in a local run
 LOCAL_PIPELINE_ROOT = "runs"

@@ -3,12 +3,12 @@
 Positive class = not allowed (label 1).
 """
 
-import dataclasses
-
 import numpy as np
+import pandas as pd
 from sklearn import metrics
 
 from admod.defaults import CLASS_NAMES
+from admod.errors import AdmodError
 
 
 def classification_metrics(labels, probabilities, threshold: float) -> dict:
@@ -27,8 +27,12 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
         "roc_auc": float(metrics.roc_auc_score(labels, probabilities)) if both_classes else float("nan"),
         "pr_auc": float(metrics.average_precision_score(labels, probabilities)) if both_classes else float("nan"),
         "brier": float(metrics.brier_score_loss(labels, probabilities)),
+        "ece": expected_calibration_error(labels, probabilities),
         # rows: actual allowed / not allowed; columns: predicted
         "confusion_matrix": metrics.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        "per_class": metrics.classification_report(labels, predicted, labels=[0, 1],
+                                                   target_names=list(CLASS_NAMES),
+                                                   output_dict=True, zero_division=0),
     }
 
 
@@ -40,28 +44,63 @@ def roc_points(labels, probabilities, max_points: int = 200) -> dict:
     return {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist(), "thresholds": thresholds.tolist()}
 
 
-@dataclasses.dataclass
-class Decision:
-    blessed: bool
-    reasons: list[str]
-
-
-def decide(scores: dict, minimums: dict[str, float]) -> Decision:
-    """Blessed when every configured minimum (> 0) is met; never when none is configured."""
-    configured = {name: value for name, value in minimums.items() if value > 0}
-    if not configured:
-        return Decision(False, ["no threshold is configured: a model is never blessed by accident"])
-    reasons, blessed = [], True
-    for name, minimum in sorted(configured.items()):
-        ok = scores[name] >= minimum
-        blessed &= ok
-        reasons.append(f"{name} {scores[name]:.4f} {'>=' if ok else '<'} minimum {minimum:.4f}")
-    return Decision(blessed, reasons)
-
-
 def format_confusion_matrix(matrix) -> str:
     width = max(len(n) for n in CLASS_NAMES) + 2
     lines = [" " * width + "".join(f"{'pred ' + n:>22}" for n in CLASS_NAMES)]
     for name, row in zip(CLASS_NAMES, matrix):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>22}" for v in row))
     return "\n".join(lines)
+
+
+THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
+
+
+def choose_threshold(labels, probabilities, rule: str, target: float) -> tuple[float, str]:
+    """The operating threshold by `rule`, and how it was chosen.
+
+    fixed: `target` itself; min_precision: precision >= target with the highest recall;
+    min_recall: recall >= target with the highest precision; max_f1: the best F1.
+    """
+    if rule not in THRESHOLD_RULES:
+        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of {', '.join(THRESHOLD_RULES)}.")
+    if not 0 < target < 1:
+        raise AdmodError(f"threshold_target={target} is out of range: use a value between 0 and 1.")
+    if rule == "fixed":
+        return float(target), f"fixed at {target:g}"
+    precision, recall, thresholds = metrics.precision_recall_curve(labels, probabilities)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    if rule == "max_f1":
+        best = int(np.argmax(f1))
+        return float(thresholds[best]), f"best F1 {f1[best]:.4f} on validation"
+    meets, other, goal = ((precision, recall, "precision") if rule == "min_precision"
+                          else (recall, precision, "recall"))
+    ok = np.flatnonzero(meets >= target)
+    if len(ok) == 0:
+        best = int(np.argmax(f1))
+        return float(thresholds[best]), (f"no threshold reaches {goal} {target:g} on validation: "
+                                         f"best F1 threshold instead")
+    best = ok[np.argmax(other[ok])]
+    return float(thresholds[best]), f"{goal} >= {target:g} on validation, best {'recall' if goal == 'precision' else 'precision'}"
+
+
+def expected_calibration_error(labels, probabilities, bins: int = 10) -> float:
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(labels[members].mean() - probabilities[members].mean())
+    return float(error)
+
+
+def threshold_table(labels, probabilities, extra: float) -> pd.DataFrame:
+    rows = []
+    for t in sorted({*np.round(np.arange(0.1, 1.0, 0.1), 2), round(extra, 4)}):
+        m = classification_metrics(labels, probabilities, t)
+        (tn, fp), (fn, tp) = m["confusion_matrix"]
+        rows.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],
+                     "f1": m["f1"], "false_positives": fp, "false_negatives": fn})
+    return pd.DataFrame(rows)

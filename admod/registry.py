@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 
 from admod import storage
 from admod.errors import AdmodError
@@ -20,6 +21,12 @@ from admod.errors import AdmodError
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
 CHAMPION = "champion.json"
+SAVED_MODEL_DIR = "saved_model"
+MODEL_FILE = "model.keras"
+
+
+class ChampionChanged(AdmodError):
+    """The champion moved between evaluation and push."""
 
 
 def content_key(folder: str) -> str:
@@ -56,11 +63,14 @@ def champion(registry_root: str) -> str | None:
     return json.loads(storage.read_bytes(pointer))["version"]
 
 
-def push(folder: str, registry_root: str, now: datetime.datetime | None = None) -> tuple[str, bool]:
-    """Publishes the files under local `folder` as a new version and makes it the champion.
+def push(folder: str, registry_root: str, expected_champion: str | None,
+         now: datetime.datetime | None = None) -> tuple[str, bool]:
+    """Publishes the files under local `folder` as a new version and makes it the champion,
+    provided the champion is still `expected_champion` (the one it was evaluated against).
 
-    Returns (version uri, True) or, when a complete version already holds the same content,
-    (that version's uri, False).
+    Returns (version uri, True); or, when a complete version already holds the same content,
+    (that version's uri, False) and nothing changes. A version is visible only once its marker
+    is written, after every other file; a half-written one is never reused.
     """
     key = content_key(folder)
     for version in complete_versions(registry_root):
@@ -68,14 +78,31 @@ def push(folder: str, registry_root: str, now: datetime.datetime | None = None) 
             log.info("version %s already holds this model: nothing pushed", version)
             return storage.join(registry_root, version), False
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    version = f"v{now:%Y%m%d-%H%M%S}-{key[:8]}"
+    version = f"v{now:%Y%m%d-%H%M%S}-{key[:8]}-{uuid.uuid4().hex[:6]}"
     target = storage.join(registry_root, version)
-    if storage.is_dir(target):
-        raise AdmodError(f"Version '{target}' exists already and is never overwritten: push again.")
     storage.upload_dir(folder, target)
-    marker = {"version": version, "content_sha256": key, "completed_at": now.isoformat()}
+    marker = {"version": version, "content_sha256": key, "completed_at": now.isoformat(),
+              "parent": expected_champion}
     storage.write_bytes(storage.join(target, MARKER), json.dumps(marker, indent=2).encode())
-    storage.write_bytes(storage.join(registry_root, CHAMPION),
-                        json.dumps({"version": version, "uri": target}, indent=2).encode())
-    log.info("pushed %s", target)
+    log.info("stored %s", target)
+    set_champion(registry_root, version, expected_champion)
     return target, True
+
+
+def set_champion(registry_root: str, version: str, expected: str | None) -> None:
+    """Points champion.json at `version` in one conditional write, if it still names `expected`."""
+    def still_expected(current: bytes | None) -> None:
+        found = json.loads(current)["version"] if current else None
+        if found != expected:
+            raise storage.Conflict(f"the champion is now {found}, not {expected}")
+
+    pointer = json.dumps({"version": version, "uri": storage.join(registry_root, version)},
+                         indent=2).encode()
+    try:
+        storage.compare_and_swap(storage.join(registry_root, CHAMPION), still_expected, pointer)
+    except storage.Conflict as conflict:
+        raise ChampionChanged(
+            f"Version {version} is stored complete but not made champion: {conflict} since this "
+            "model was evaluated; run the pipeline again to evaluate against the new champion."
+        ) from None
+    log.info("champion is now %s (was %s)", version, expected)

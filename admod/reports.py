@@ -69,23 +69,103 @@ def training_curves_html(history: pd.DataFrame, title: str) -> str:
             f"<p>Dotted lines: learning-rate drops.</p>{table}</body></html>")
 
 
-def evaluation_html(scores: dict, decision, roc: dict) -> str:
-    figure, (roc_ax, cm_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    roc_ax.plot(roc["fpr"], roc["tpr"])
+def _curves_figure(labels, probabilities, scores, threshold):
+    from sklearn import metrics
+    from sklearn.calibration import calibration_curve
+
+    figure, (roc_ax, pr_ax, cal_ax, cm_ax) = plt.subplots(1, 4, figsize=(20, 4.5))
+    fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
+    roc_ax.plot(fpr, tpr)
     roc_ax.plot([0, 1], [0, 1], "k:")
-    roc_ax.set_xlabel("false positive rate")
-    roc_ax.set_ylabel("true positive rate")
-    roc_ax.set_title(f"ROC (AUC {scores['roc_auc']:.3f})")
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate",
+               title=f"ROC (AUC {scores['roc_auc']:.3f})")
+    precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
+    pr_ax.plot(recall, precision)
+    pr_ax.plot([scores["recall"]], [scores["precision"]], "ro", label=f"threshold {threshold:.3f}")
+    pr_ax.set(xlabel="recall (not allowed)", ylabel="precision (not allowed)",
+              title=f"Precision-recall (AP {scores['pr_auc']:.3f})")
+    pr_ax.legend()
+    observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
+    cal_ax.plot(predicted, observed, "o-")
+    cal_ax.plot([0, 1], [0, 1], "k:")
+    cal_ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
+               title=f"Calibration (Brier {scores['brier']:.3f}, ECE {scores['ece']:.3f})")
     cm_ax.imshow(scores["confusion_matrix"], cmap="Blues")
     for (i, j), value in pd.DataFrame(scores["confusion_matrix"]).stack().items():
         cm_ax.text(j, i, str(value), ha="center", va="center")
-    labels = [READABLE[n] for n in CLASS_NAMES]
-    cm_ax.set_xticks([0, 1], [f"pred {n}" for n in labels])
-    cm_ax.set_yticks([0, 1], labels)
-    cm_ax.set_title("Confusion matrix")
-    rows = "".join(f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in scores.items()
-                   if isinstance(v, float))
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.reasons)
-    verdict = "BLESSED" if decision.blessed else "NOT BLESSED"
-    return (f"<html><body><h1>Evaluation: {verdict}</h1><ul>{reasons}</ul>"
-            f"<table>{rows}</table>{_figure_html(figure)}</body></html>")
+    names = [READABLE[n] for n in CLASS_NAMES]
+    cm_ax.set_xticks([0, 1], [f"pred {n}" for n in names])
+    cm_ax.set_yticks([0, 1], names)
+    cm_ax.set_title("Confusion matrix (rows: actual)")
+    return figure
+
+
+def _thumbnail(data: bytes, size: int = 160) -> str:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.thumbnail((size, size))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="JPEG", quality=85)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def _gallery_html(gallery) -> str:
+    if not gallery:
+        return "<p>No misclassified images.</p>"
+    cells = "".join(
+        f'<figure style="display:inline-block;margin:4px;width:170px">'
+        f'<img src="data:image/jpeg;base64,{_thumbnail(data)}"/><figcaption>'
+        f"{READABLE[CLASS_NAMES[label]]}, p(not allowed) {p:.3f}<br/><small>{html.escape(uri)}</small>"
+        f"</figcaption></figure>" for data, uri, label, p in gallery)
+    return f"<div>{cells}</div>"
+
+
+def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gallery) -> str:
+    """Decision and reasons, metrics at the operating threshold and at 0.5, curves, the
+    threshold table and the most confidently wrong images."""
+    scores, threshold = result["scores"], result["threshold"]
+    figure = _curves_figure(scored["label"], scored["probability"], scores, threshold)
+    names = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")
+    rows = [{"metric": n, f"threshold {threshold:.3f}": scores[n],
+             "threshold 0.5": result["scores_at_0_5"][n],
+             **({"champion": result["champion_scores"][n]} if result["champion_scores"] else {})}
+            for n in names]
+    per_class = pd.DataFrame(scores["per_class"]).T.round(4).to_html()
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["reasons"])
+    verdict = "BLESSED" if result["blessed"] else "NOT BLESSED"
+    champion = result["champion"] or "none yet"
+    return (
+        f"<html><body><h1>Evaluation on {result['split']}: {verdict}</h1><ul>{reasons}</ul>"
+        f"<p>Operating threshold {threshold:.4f} ({html.escape(result['threshold_rule'])}); "
+        f"champion: {html.escape(champion)}.</p>"
+        f"{pd.DataFrame(rows).round(4).to_html(index=False)}"
+        f"<h2>Curves</h2>{_figure_html(figure)}"
+        f"<h2>Per class</h2>{per_class}"
+        f"<h2>Thresholds</h2>{table.round(4).to_html(index=False)}"
+        f"<h2>Most confidently wrong</h2>{_gallery_html(gallery)}</body></html>")
+
+
+def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
+    scores = result["scores"]
+    counts = pd.DataFrame({name: d["class_counts"] for name, d in data.items()}).rename(index=READABLE)
+    lines = [
+        "# Model card: admod ResNet50 ad classifier", "",
+        "Classifies an ad image as allowed or **not allowed** (positive class).", "",
+        "## Data", "", counts.to_markdown(), "",
+        "## Model", "",
+        f"- image size {info['image_size']}, preprocessing: {info['preprocessing']}",
+        f"- weights: {info['weights_source']}; fine-tuning from: {info.get('unfreeze', 'all')}",
+        f"- epochs: head {info.get('head_epochs_run', '?')}, fine-tune {info['epochs_run']} "
+        f"(last epoch {info['last_epoch']}); class weights {info.get('class_weights') or 'none'}",
+        "", "## Metrics", "",
+        f"On {result['split']}, operating threshold {result['threshold']:.4f} "
+        f"({result['threshold_rule']}):", "",
+        "| metric | value |", "|---|---|",
+        *[f"| {n} | {scores[n]:.4f} |" for n in
+          ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")],
+        "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
+        "", "## Decision", "", *[f"- {r}" for r in result["reasons"]],
+        "", "## Lineage", "", *[f"- {k}: {v}" for k, v in lineage.items()], "",
+    ]
+    return "\n".join(lines)

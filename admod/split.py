@@ -190,3 +190,8 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def exclusion_counts(manifest: pd.DataFrame) -> pd.Series:
     return manifest.loc[manifest["reason"] != "", "reason"].value_counts().sort_index()
+
+
+def fingerprint(sha256s) -> str:
+    """sha256 over the sorted content hashes: the same images give the same fingerprint."""
+    return hashlib.sha256("\n".join(sorted(sha256s)).encode()).hexdigest()

@@ -10,12 +10,14 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 
 import keras
 import numpy as np
 import pandas as pd
 
-from admod import accelerators, augment, datasets, defaults, evaluation, records, registry, reports, split, training
+from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, records,
+                   registry, reports, serving, split, storage, training)
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,14 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
     """Writes one shard folder per split, the manifest (CSV) and the report (Markdown)."""
     manifest = split.run_split(data_root, out_dirs, config)
     counts = split.split_counts(manifest)
+    used = manifest[manifest["split"] != ""]
+    fingerprint = split.fingerprint(used["sha256"])
     for name, folder in out_dirs.items():
         records.write_info(folder, {
             "split": name, "count": int(counts[name].sum()), "class_names": list(defaults.CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
-            "data_root": data_root, "seed": config.seed})
+            "fingerprint": split.fingerprint(used.loc[used["split"] == name, "sha256"]),
+            "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed})
     os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
     manifest.to_csv(manifest_path, index=False)
     exclusions = split.exclusion_counts(manifest)
@@ -165,40 +170,117 @@ def _model_facts(image_size: int, weights_source: str) -> dict:
 
 # --- evaluation ----------------------------------------------------------------------------
 
-def evaluate_step(model_dir: str, val_dir: str, metrics_path: str, report_path: str,
-                  batch_size: int, minimums: dict[str, float],
-                  threshold: float = defaults.DECISION_THRESHOLD) -> dict:
-    """Scores the validation images; writes evaluation.json at `metrics_path` and the report."""
+@dataclasses.dataclass
+class EvaluationOptions:
+    criteria: blessing.Criteria
+    threshold_rule: str = defaults.THRESHOLD_RULE
+    threshold_target: float = defaults.THRESHOLD_TARGET
+    batch_size: int = defaults.BATCH_SIZE
+    gallery_size: int = 12
+
+
+def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
+    """One row per image of `folder`: uri, label, probability of not allowed."""
+    ds = datasets.make_dataset(folder, image_size, batch_size, training=False)
+    labels, uris = datasets.labels_and_uris(folder)
+    probabilities = model.predict(ds, verbose=0).ravel().astype(float)
+    return pd.DataFrame({"uri": uris, "label": labels, "probability": probabilities})
+
+
+def _champion(registry_root: str, headline_dir: str, batch_size: int):
+    """(champion version, its scores on the headline images) or (None, None)."""
+    version = registry.champion(registry_root)
+    if version is None:
+        return None, None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = storage.join(registry_root, version)
+        info = json.loads(storage.read_bytes(storage.join(folder, INFO_FILE)))
+        path = storage.download_to_file(storage.join(folder, MODEL_FILE),
+                                        os.path.join(tmp, MODEL_FILE))
+        model = model_lib.load(path)
+    scored = _score(model, headline_dir, info["image_size"], batch_size)
+    threshold = info.get("threshold", defaults.DECISION_THRESHOLD)
+    return version, evaluation.classification_metrics(scored["label"], scored["probability"], threshold)
+
+
+def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: str,
+                  metrics_path: str, predictions_path: str, report_path: str,
+                  options: EvaluationOptions) -> dict:
+    """Scores the held-out images, chooses the operating threshold on validation, compares with
+    the champion and decides. Headline figures come from test when it has images."""
+    options.criteria.validate()
+    evaluation.choose_threshold([0, 1], [0.2, 0.8], options.threshold_rule, options.threshold_target)
     info = _read_json(os.path.join(model_dir, INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
-    ds = datasets.make_dataset(val_dir, info["image_size"], batch_size, training=False)
-    labels = np.concatenate([y.numpy() for _, y in ds]).astype(int)
-    probabilities = model.predict(ds, verbose=0).ravel()
-    scores = evaluation.classification_metrics(labels, probabilities, threshold)
-    decision = evaluation.decide({"accuracy": scores["accuracy"], "auc": scores["roc_auc"]},
-                                 minimums)
-    roc = evaluation.roc_points(labels, probabilities)
-    result = {"scores": scores, "blessed": decision.blessed, "reasons": decision.reasons,
-              "roc": roc, "model": info}
+    validation = _score(model, val_dir, info["image_size"], options.batch_size)
+    threshold, how = evaluation.choose_threshold(validation["label"], validation["probability"],
+                                                 options.threshold_rule, options.threshold_target)
+    use_test = records.read_info(test_dir)["count"] > 0
+    headline_dir = test_dir if use_test else val_dir
+    headline = _score(model, test_dir, info["image_size"], options.batch_size) if use_test else validation
+    scores = evaluation.classification_metrics(headline["label"], headline["probability"], threshold)
+    champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
+    decision = blessing.decide(scores, options.criteria, champion_scores, champion)
+    result = {
+        "split": "test" if use_test else "validation", "threshold": threshold,
+        "threshold_rule": how, "scores": scores,
+        "scores_at_0_5": evaluation.classification_metrics(headline["label"], headline["probability"], 0.5),
+        "champion": champion, "champion_scores": champion_scores,
+        "blessed": decision.blessed, "reasons": decision.reasons,
+        "roc": evaluation.roc_points(headline["label"], headline["probability"]),
+        "model": info,
+    }
     _write_json(metrics_path, result)
+    os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
+    headline.assign(split=result["split"]).to_csv(predictions_path, index=False)
+    gallery = _confidently_wrong(headline, headline_dir, threshold, options.gallery_size)
+    table = evaluation.threshold_table(headline["label"], headline["probability"], threshold)
     with open(report_path, "w") as f:
-        f.write(reports.evaluation_html(scores, decision, roc))
-    log.info("evaluation: %s", {k: v for k, v in scores.items() if k != "confusion_matrix"})
-    log.info("confusion matrix:\n%s", evaluation.format_confusion_matrix(scores["confusion_matrix"]))
-    log.info("decision: %s (%s)", "blessed" if decision.blessed else "not blessed",
-             "; ".join(decision.reasons))
+        f.write(reports.evaluation_html(result, headline, table, gallery))
+    _log_evaluation(result)
     return result
+
+
+def _confidently_wrong(scored: pd.DataFrame, folder: str, threshold: float, count: int) -> list:
+    wrong = scored[(scored["probability"] >= threshold) != (scored["label"] == 1)]
+    worst = (wrong["probability"] - wrong["label"]).abs().sort_values(ascending=False).head(count)
+    data = datasets.image_bytes_at(folder, set(worst.index))
+    return [(data[i], scored.loc[i, "uri"], int(scored.loc[i, "label"]),
+             float(scored.loc[i, "probability"])) for i in worst.index]
+
+
+def _log_evaluation(result: dict) -> None:
+    scores = result["scores"]
+    log.info("%s at threshold %.4f (%s): %s", result["split"], result["threshold"],
+             result["threshold_rule"],
+             {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)})
+    log.info("confusion matrix:\n%s", evaluation.format_confusion_matrix(scores["confusion_matrix"]))
+    log.info("decision: %s (%s)", "blessed" if result["blessed"] else "not blessed",
+             "; ".join(result["reasons"]))
 
 
 # --- push ----------------------------------------------------------------------------------
 
-def push_step(model_dir: str, evaluation_path: str, registry_root: str, staging_dir: str) -> str:
-    """Publishes the model with its metrics as a new registry version; returns its uri."""
-    os.makedirs(staging_dir, exist_ok=True)
-    shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
-    shutil.copy(os.path.join(model_dir, INFO_FILE), staging_dir)
+def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
+              registry_root: str, run_name: str, staging_dir: str) -> str:
+    """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
+    registry version and makes it the champion; returns the version's uri."""
     result = _read_json(evaluation_path)
+    info = {**_read_json(os.path.join(model_dir, INFO_FILE)), "threshold": result["threshold"],
+            "threshold_rule": result["threshold_rule"]}
+    model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
+    os.makedirs(staging_dir, exist_ok=True)
+    serving.export(model, info["image_size"], result["threshold"],
+                   os.path.join(staging_dir, registry.SAVED_MODEL_DIR))
+    shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
+    _write_json(os.path.join(staging_dir, INFO_FILE), info)
     _write_json(os.path.join(staging_dir, "metrics.json"),
-                {"scores": result["scores"], "reasons": result["reasons"]})
-    uri, _ = registry.push(staging_dir, registry_root)
+                {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
+                                        "scores_at_0_5", "champion", "champion_scores", "reasons")})
+    data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
+    lineage = {"pipeline_run": run_name, "data_fingerprint": data["train"].get("data_fingerprint"),
+               "parent_champion": result["champion"]}
+    with open(os.path.join(staging_dir, "model_card.md"), "w") as f:
+        f.write(reports.model_card(info, result, data, lineage))
+    uri, _ = registry.push(staging_dir, registry_root, expected_champion=result["champion"])
     return uri

@@ -157,3 +157,57 @@ def download_to_file(uri: str, local_path: str) -> str:
     with open(local_path, "wb") as f:
         f.write(read_bytes(uri))
     return local_path
+
+
+def download_dir(prefix: str, local_dir: str) -> str:
+    """Makes the files under `prefix` available in a local folder; returns its path (`prefix`
+    itself when local)."""
+    if not is_gcs(prefix):
+        return prefix
+    from google.cloud.storage import transfer_manager
+
+    bucket_name, path = split_gcs(prefix)
+    path = path.rstrip("/") + "/"
+    with _gcs_errors(prefix):
+        bucket = gcs_client().bucket(bucket_name)
+        names = [blob.name[len(path):] for blob in gcs_client().list_blobs(bucket_name, prefix=path)]
+        transfer_manager.download_many_to_path(bucket, names, destination_directory=local_dir,
+                                               blob_name_prefix=path, raise_exception=True)
+    return local_dir
+
+
+class Conflict(Exception):
+    """Someone else changed the object between our read and our write."""
+
+
+def compare_and_swap(uri: str, check, data: bytes) -> None:
+    """Writes `data` at `uri` only if `check(current bytes or None)` accepts what is there, with
+    no other writer in between: a generation precondition on gs://, a file lock locally.
+    `check` raises Conflict to refuse; a concurrent write also raises Conflict."""
+    if is_gcs(uri):
+        _gcs_compare_and_swap(uri, check, data)
+        return
+    import fcntl
+
+    folder = os.path.dirname(uri) or "."
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "." + os.path.basename(uri) + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        check(read_bytes(uri) if os.path.exists(uri) else None)
+        write_bytes(uri, data)
+
+
+def _gcs_compare_and_swap(uri: str, check, data: bytes) -> None:
+    from google.api_core import exceptions
+
+    bucket_name, path = split_gcs(uri)
+    with _gcs_errors(uri):
+        bucket = gcs_client().bucket(bucket_name)
+        blob = bucket.get_blob(path)
+        generation = blob.generation if blob is not None else 0  # 0: must not exist yet
+        current = blob.download_as_bytes(if_generation_match=generation) if blob else None
+        check(current)
+        try:
+            bucket.blob(path).upload_from_string(data, if_generation_match=generation)
+        except exceptions.PreconditionFailed as error:
+            raise Conflict(f"'{uri}' changed while we were writing it") from error

@@ -8,25 +8,40 @@ from admod.components.image import IMAGE
 def evaluate(
     model: Input[Model],
     validation: Input[Dataset],
+    test: Input[Dataset],
+    registry_root: str,
     batch_size: int,
+    threshold_rule: str,
+    threshold_target: float,
     min_accuracy: float,
     min_auc: float,
+    min_precision: float,
+    min_recall: float,
+    gating_metric: str,
+    max_regression: float,
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
+    predictions: Output[Dataset],
     report: Output[HTML],
 ) -> bool:
-    """Scores the validation images and returns whether the model is blessed for push.
+    """Scores the held-out images, compares with the registry's champion and returns whether
+    the model is blessed for push.
 
     The decision is the single, default `Output` parameter: kfp.local resolves conditions on
     that name only."""
-    from admod import logs, steps
+    from admod import blessing, logs, steps
     from admod.defaults import CLASS_NAMES
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    criteria = blessing.Criteria(
+        minimums={"accuracy": min_accuracy, "roc_auc": min_auc, "precision": min_precision,
+                  "recall": min_recall},
+        gating_metric=gating_metric, max_regression=max_regression)
+    options = steps.EvaluationOptions(criteria, threshold_rule, threshold_target, batch_size)
     result = exit_on_user_error(
-        steps.evaluate_step, model.path, validation.path, metrics.path, report.path,
-        batch_size, {"accuracy": min_accuracy, "auc": min_auc})
+        steps.evaluate_step, model.path, validation.path, test.path, registry_root,
+        metrics.path, predictions.path, report.path, options)
     scores = result["scores"]
     for name, value in scores.items():
         if isinstance(value, float):
@@ -34,6 +49,7 @@ def evaluate(
     classification.log_confusion_matrix(list(CLASS_NAMES), scores["confusion_matrix"])
     roc = result["roc"]
     classification.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
-    metrics.metadata["blessed"] = result["blessed"]
-    metrics.metadata["reasons"] = result["reasons"]
+    metrics.metadata.update({"blessed": result["blessed"], "reasons": result["reasons"],
+                             "champion": result["champion"] or "", "split": result["split"]})
+    predictions.metadata["split"] = result["split"]
     return result["blessed"]

@@ -1,12 +1,20 @@
 from kfp import dsl
-from kfp.dsl import Input, Metrics, Model
+from kfp.dsl import Dataset, Input, Metrics, Model
 
 from admod.components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def push(model: Input[Model], evaluation: Input[Metrics], registry_root: str) -> str:
-    """Publishes the blessed model and its metrics as a new version under registry_root."""
+def push(
+    model: Input[Model],
+    evaluation: Input[Metrics],
+    train: Input[Dataset],
+    validation: Input[Dataset],
+    registry_root: str,
+    run_name: str,
+) -> str:
+    """Publishes the blessed model (SavedModel, .keras, metrics, model card) as a new version
+    under registry_root and makes it the champion; returns the version's URI."""
     import tempfile
 
     from admod import logs, steps
@@ -14,5 +22,5 @@ def push(model: Input[Model], evaluation: Input[Metrics], registry_root: str) ->
 
     logs.setup()
     with tempfile.TemporaryDirectory() as staging:
-        return exit_on_user_error(steps.push_step, model.path, evaluation.path, registry_root,
-                                  staging)
+        return exit_on_user_error(steps.push_step, model.path, evaluation.path, train.path,
+                                  validation.path, registry_root, run_name, staging)

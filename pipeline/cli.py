@@ -1,4 +1,4 @@
-"""The `admod` command line: demo-data, split, compile, run."""
+"""The `admod` command line: demo-data, split, compile, run, predict."""
 
 import argparse
 import os
@@ -80,6 +80,23 @@ def cmd_run(args) -> None:
     print(f"Finished in {time.monotonic() - started:.0f} s.")
 
 
+def cmd_predict(args) -> int:
+    import csv
+
+    from admod.predict import predict
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["uri", "probability", "label"])
+    failed = 0
+    for uri, probability, label in predict(args.model, args.inputs, args.batch_size):
+        if probability is None:
+            failed += 1
+            print(f"admod: cannot score {uri}: {label}", file=sys.stderr)
+        else:
+            writer.writerow([uri, f"{probability:.6f}", label])
+    return 2 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="admod", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a pipeline parameter (repeatable)")
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("predict", help="score images with the champion or a version (CSV)")
+    p.add_argument("--model", required=True,
+                   help="a registry_root (its champion) or one of its version folders")
+    p.add_argument("inputs", nargs="+", help="image files, folders or gs:// prefixes")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -124,11 +148,10 @@ def main(argv=None) -> int:
     logs.setup()
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except AdmodError as error:
         print(f"admod: {error}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

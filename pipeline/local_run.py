@@ -73,11 +73,15 @@ def summary(run_dir: str) -> str:
     if "evaluate" in tasks:
         evaluation = _evaluation(run_dir)
         scores = evaluation["scores"]
-        lines += ["", "Validation metrics (threshold %.2f):" % scores["threshold"]]
+        lines += ["", f"Metrics on {evaluation['split']} at the operating threshold "
+                      f"{scores['threshold']:.4f} ({evaluation['threshold_rule']}):"]
         lines.append("  " + ", ".join(f"{k} {scores[k]:.4f}" for k in
                                      ("accuracy", "precision", "recall", "f1", "roc_auc")))
         from admod.evaluation import format_confusion_matrix
-        lines += ["  Confusion matrix (rows: actual):"]
+        at_half = evaluation["scores_at_0_5"]
+        lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in
+                                                ("accuracy", "precision", "recall", "f1")))
+        lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
         lines += ["  " + row for row in format_confusion_matrix(scores["confusion_matrix"]).splitlines()]
         verdict = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
         lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]

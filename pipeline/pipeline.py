@@ -42,8 +42,14 @@ def admod_pipeline(
     reduce_lr_factor: float = d.REDUCE_LR_FACTOR,
     mixed_precision: bool = d.MIXED_PRECISION,
     xla: bool = d.XLA,
+    threshold_rule: str = d.THRESHOLD_RULE,
+    threshold_target: float = d.THRESHOLD_TARGET,
     min_accuracy: float = d.MIN_ACCURACY,
     min_auc: float = d.MIN_AUC,
+    min_precision: float = d.MIN_PRECISION,
+    min_recall: float = d.MIN_RECALL,
+    gating_metric: str = d.GATING_METRIC,
+    max_regression: float = d.MAX_REGRESSION,
 ):
     augmentation = dict(rotation_degrees=rotation_degrees, width_shift=width_shift,
                         height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
@@ -73,8 +79,15 @@ def admod_pipeline(
 
     evaluate_task = evaluate(model=fine_tune_task.outputs["model"],
                              validation=split_task.outputs["validation"],
-                             batch_size=batch_size, min_accuracy=min_accuracy, min_auc=min_auc)
+                             test=split_task.outputs["test"], registry_root=registry_root,
+                             batch_size=batch_size, threshold_rule=threshold_rule,
+                             threshold_target=threshold_target, min_accuracy=min_accuracy,
+                             min_auc=min_auc, min_precision=min_precision, min_recall=min_recall,
+                             gating_metric=gating_metric, max_regression=max_regression)
+    # The champion can change between runs: always compare against the current one.
+    evaluate_task.set_caching_options(False)
 
     with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
         push(model=fine_tune_task.outputs["model"], evaluation=evaluate_task.outputs["metrics"],
-             registry_root=registry_root)
+             train=split_task.outputs["train"], validation=split_task.outputs["validation"],
+             registry_root=registry_root, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)

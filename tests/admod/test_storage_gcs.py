@@ -66,11 +66,11 @@ def test_registry_on_gcs(bucket, tmp_path):
     model.mkdir()
     (model / "model.keras").write_bytes(os.urandom(1000))
     root = f"gs://{bucket.name}/registry"
-    uri, pushed = registry.push(str(model), root)
+    uri, pushed = registry.push(str(model), root, expected_champion=None)
     assert pushed and registry.complete_versions(root) == [uri.rsplit("/", 1)[1]]
     assert registry.champion(root) == uri.rsplit("/", 1)[1]
     assert storage.read_bytes(f"{uri}/model.keras") == (model / "model.keras").read_bytes()
-    assert registry.push(str(model), root) == (uri, False)  # same model again: no-op
+    assert registry.push(str(model), root, None) == (uri, False)  # same model again: no-op
 
 
 @pytest.mark.parametrize("error, sentence", [("Forbidden", "No permission to access"),

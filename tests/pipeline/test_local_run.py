@@ -44,6 +44,9 @@ def test_every_step_writes_well_formed_artifacts(blessed_run):
     fine = json.load(open(step("fine-tune", "model", "model_info.json")))
     assert (head["last_epoch"], fine["last_epoch"]) == (1, 2)  # epoch numbering continues
     evaluation = json.load(open(step("evaluate", "metrics")))
+    predictions = pd.read_csv(step("evaluate", "predictions"))
+    assert len(predictions) == evaluation["scores"]["count"] and predictions["probability"].between(0, 1).all()
+    assert "Most confidently wrong" in open(step("evaluate", "report")).read()
     matrix = evaluation["scores"]["confusion_matrix"]
     assert sum(map(sum, matrix)) == json.load(open(step("split", "validation", "info.json")))["count"]
     assert evaluation["blessed"]
@@ -55,7 +58,10 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert len(versions) == 1
     assert registry.champion(str(root / "registry")) == versions[0]
     folder = root / "registry" / versions[0]
-    assert {"model.keras", "metrics.json", "model_info.json", registry.MARKER} <= set(os.listdir(folder))
+    assert {"model.keras", "metrics.json", "model_info.json", "model_card.md", registry.SAVED_MODEL_DIR,
+            registry.MARKER} <= set(os.listdir(folder))
+    card = (folder / "model_card.md").read_text()
+    assert "data_fingerprint" in card and "pipeline_run: admod-resnet50" in card
     summary = local_run.summary(run_dir)
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
 

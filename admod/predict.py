@@ -1,0 +1,74 @@
+"""Scoring image files with a registry model's exported SavedModel (`admod predict`)."""
+
+import logging
+import os
+import tempfile
+from typing import Iterator
+
+import tensorflow as tf
+
+from admod import images, registry, serving, storage
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+MAX_PIXELS = 50_000_000
+
+
+def input_uris(inputs: list[str]) -> Iterator[str]:
+    """Files as given; folders and gs:// prefixes expanded to their image files."""
+    for item in inputs:
+        if storage.is_gcs(item):
+            if storage.exists(item):
+                yield item
+            elif storage.is_dir(item):
+                yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
+            else:
+                raise AdmodError(f"'{item}' is neither an object nor a prefix with objects: check the URI.")
+        elif os.path.isdir(item):
+            yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
+        elif os.path.isfile(item):
+            yield item
+        else:
+            raise AdmodError(f"Input '{item}' does not exist: pass image files, folders or gs:// prefixes.")
+
+
+def resolve_version(model: str) -> str:
+    """The version folder `model` names: a version itself, or a registry root's champion."""
+    if storage.exists(storage.join(model, registry.MARKER)):
+        return model
+    champion = registry.champion(model)
+    if champion is None:
+        raise AdmodError(f"'{model}' is neither a complete model version nor a registry with a "
+                         "champion: pass a registry_root or one of its version folders.")
+    return storage.join(model, champion)
+
+
+def predict(model: str, inputs: list[str], batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
+    """(uri, probability, label) per input; (uri, None, reason) for a file that cannot be scored."""
+    version = resolve_version(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = storage.download_dir(storage.join(version, registry.SAVED_MODEL_DIR),
+                                     os.path.join(tmp, "saved_model"))
+        serve = serving.load(local)
+        batch: list[tuple[str, bytes]] = []
+        for uri in input_uris(inputs):
+            try:
+                checked = images.check_image(storage.read_bytes(uri), 1, MAX_PIXELS)
+            except (OSError, AdmodError) as error:
+                yield uri, None, f"unreadable: {error}"
+                continue
+            if checked.reason:
+                yield uri, None, checked.reason
+                continue
+            batch.append((uri, checked.data))
+            if len(batch) == batch_size:
+                yield from _score(serve, batch)
+                batch = []
+        if batch:
+            yield from _score(serve, batch)
+
+
+def _score(serve, batch):
+    result = serve(image_bytes=tf.constant([data for _, data in batch]))
+    for (uri, _), p, label in zip(batch, result["probability"].numpy(), result["label"].numpy()):
+        yield uri, float(p), label.decode()

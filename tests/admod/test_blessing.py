@@ -1,0 +1,47 @@
+import pytest
+
+from admod.blessing import Criteria, decide
+from admod.errors import AdmodError
+
+SCORES = {"accuracy": 0.90, "roc_auc": 0.95, "precision": 0.8, "recall": 0.7, "f1": 0.75, "pr_auc": 0.9}
+
+
+def test_value_thresholds_pass():
+    decision = decide(SCORES, Criteria({"accuracy": 0.85, "roc_auc": 0.9}))
+    assert decision.blessed
+    assert "accuracy 0.9000 >= minimum 0.8500" in decision.reasons
+    assert "no champion yet: value thresholds alone" in decision.reasons
+
+
+def test_one_value_threshold_fails():
+    decision = decide(SCORES, Criteria({"accuracy": 0.95, "roc_auc": 0.9}))
+    assert not decision.blessed and "accuracy 0.9000 < minimum 0.9500" in decision.reasons
+
+
+def test_challenger_not_worse_than_champion_is_blessed():
+    champion = {**SCORES, "roc_auc": 0.953}
+    decision = decide(SCORES, Criteria({"accuracy": 0.5}, "roc_auc", 0.005), champion, "v1")
+    assert decision.blessed
+    assert any("champion v1 0.9530" in r and ">=" in r for r in decision.reasons)
+
+
+def test_challenger_worse_than_champion_is_not_blessed():
+    champion = {**SCORES, "roc_auc": 0.97}
+    decision = decide(SCORES, Criteria({"accuracy": 0.5}, "roc_auc", 0.005), champion, "v1")
+    assert not decision.blessed
+    assert any("roc_auc 0.9500 < champion v1 0.9700" in r for r in decision.reasons)
+
+
+def test_no_threshold_at_all_is_never_blessed():
+    decision = decide(SCORES, Criteria({"accuracy": 0.0, "roc_auc": 0.0}))
+    assert not decision.blessed and "never blessed by accident" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("criteria, words", [
+    (Criteria({"accuracy": 1.5}), "min_accuracy=1.5 is out of range"),
+    (Criteria({"loss": 0.5}), "'loss' is not a metric"),
+    (Criteria({"accuracy": 0.5}, gating_metric="speed"), "gating_metric='speed'"),
+])
+def test_bad_criteria(criteria, words):
+    with pytest.raises(AdmodError, match=words):
+        decide(SCORES, criteria)

@@ -1,0 +1,137 @@
+import json
+import os
+import threading
+
+import pytest
+
+from admod import registry, storage
+
+
+def _model_folder(tmp_path, name, content):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(content)
+    (folder / "metrics.json").write_text("{}")
+    return str(folder)
+
+
+def test_push_publishes_a_complete_version_and_champion(tmp_path):
+    root = str(tmp_path / "registry")
+    uri, pushed = registry.push(_model_folder(tmp_path, "m", b"one"), root, None)
+    version = os.path.basename(uri)
+    assert pushed and registry.complete_versions(root) == [version]
+    assert registry.champion(root) == version
+    assert json.loads(open(os.path.join(uri, registry.MARKER)).read())["parent"] is None
+
+
+def test_same_model_twice_is_a_no_op(tmp_path):
+    root = str(tmp_path / "registry")
+    folder = _model_folder(tmp_path, "m", b"one")
+    first = registry.push(folder, root, None)
+    assert registry.push(folder, root, os.path.basename(first[0])) == (first[0], False)
+    assert len(os.listdir(root)) == 3  # the version, champion.json and its lock file
+
+
+def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_succeeds(tmp_path, monkeypatch):
+    root = str(tmp_path / "registry")
+    folder = _model_folder(tmp_path, "m", b"one")
+    real_upload = storage.upload_dir
+
+    def dies_half_way(local_dir, dest):
+        os.makedirs(dest)
+        with open(os.path.join(dest, "model.keras"), "wb") as f:
+            f.write(b"on")  # half a file, then the node is preempted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(storage, "upload_dir", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        registry.push(folder, root, None)
+    assert registry.complete_versions(root) == [] and registry.champion(root) is None
+    monkeypatch.setattr(storage, "upload_dir", real_upload)
+    uri, pushed = registry.push(folder, root, None)
+    assert pushed and registry.complete_versions(root) == [os.path.basename(uri)]
+    assert open(os.path.join(uri, "model.keras"), "rb").read() == b"one"
+
+
+def test_two_pushes_racing_leave_one_champion_and_both_versions(tmp_path):
+    root = str(tmp_path / "registry")
+    folders = [_model_folder(tmp_path, f"m{i}", f"model {i}".encode()) for i in range(2)]
+    outcomes, barrier = [None, None], threading.Barrier(2)
+
+    def push(i):
+        barrier.wait()
+        try:
+            outcomes[i] = registry.push(folders[i], root, None)[0]
+        except registry.ChampionChanged as error:
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if isinstance(o, str)]
+    losers = [o for o in outcomes if isinstance(o, registry.ChampionChanged)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert "stored complete but not made champion" in str(losers[0])
+    assert registry.champion(root) == os.path.basename(winners[0])
+    assert len(registry.complete_versions(root)) == 2  # both versions intact
+
+
+class _FakeBlob:
+    """A GCS blob that enforces if_generation_match, as real GCS does (the emulator does not)."""
+
+    def __init__(self, bucket, name):
+        self.bucket, self.name = bucket, name
+
+    @property
+    def generation(self):
+        return self.bucket.objects[self.name][1]
+
+    def download_as_bytes(self, if_generation_match=None):
+        data, generation = self.bucket.objects[self.name]
+        self._check(if_generation_match)
+        return data
+
+    def upload_from_string(self, data, if_generation_match=None, **kwargs):
+        self._check(if_generation_match)
+        if self.bucket.before_write:
+            self.bucket.before_write()
+        self._check(if_generation_match)
+        current = self.bucket.objects.get(self.name, (None, 0))[1]
+        self.bucket.objects[self.name] = (data, current + 1)
+
+    def _check(self, expected):
+        from google.api_core import exceptions
+        current = self.bucket.objects.get(self.name, (None, 0))[1]
+        if expected is not None and expected != current:
+            raise exceptions.PreconditionFailed("generation mismatch")
+
+
+class _FakeBucket:
+    def __init__(self):
+        self.objects, self.before_write = {}, None
+
+    def blob(self, name):
+        return _FakeBlob(self, name)
+
+    def get_blob(self, name):
+        return _FakeBlob(self, name) if name in self.objects else None
+
+
+def test_gcs_champion_uses_a_generation_precondition(monkeypatch):
+    bucket = _FakeBucket()
+    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda self, n: bucket})())
+    registry.set_champion("gs://b/reg", "v1", expected=None)
+    assert json.loads(bucket.objects["reg/champion.json"][0])["version"] == "v1"
+
+    def someone_else_promotes_v2():  # between our read and our write
+        bucket.before_write = None
+        bucket.objects["reg/champion.json"] = (b'{"version": "v2"}', 99)
+
+    bucket.before_write = someone_else_promotes_v2
+    with pytest.raises(registry.ChampionChanged, match="v3 is stored complete but not made champion"):
+        registry.set_champion("gs://b/reg", "v3", expected="v1")
+    assert json.loads(bucket.objects["reg/champion.json"][0])["version"] == "v2"
+    with pytest.raises(registry.ChampionChanged, match="the champion is now v2, not v1"):
+        registry.set_champion("gs://b/reg", "v3", expected="v1")

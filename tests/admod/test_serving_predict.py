@@ -1,0 +1,70 @@
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from admod import datasets, images, registry, serving
+from admod import model as model_lib
+from admod.defaults import CLASS_NAMES
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A registry with one version holding a random-weights model and its SavedModel."""
+    tmp = tmp_path_factory.mktemp("serving")
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    folder = tmp / "staging"
+    folder.mkdir()
+    model.save(folder / registry.MODEL_FILE)
+    serving.export(model, SIZE, 0.5, str(folder / registry.SAVED_MODEL_DIR))
+    (folder / "model_info.json").write_text(json.dumps({"image_size": SIZE}))
+    root = str(tmp / "registry")
+    uri, _ = registry.push(str(folder), root, None)
+    return root, uri, model
+
+
+def _files(demo_root):
+    return sorted(os.path.join(demo_root, c, n) for c in CLASS_NAMES
+                  for n in os.listdir(os.path.join(demo_root, c)))[:12]
+
+
+def test_saved_model_agrees_with_the_keras_model(published, demo_root):
+    _, uri, model = published
+    data = [images.check_image(open(p, "rb").read(), 1, 10**8).data for p in _files(demo_root)]
+    keras_input = tf.cast(tf.stack([datasets.decode_and_resize(d, SIZE) for d in data]), tf.float32)
+    expected = model.predict(keras_input, verbose=0).ravel()
+    serve = serving.load(os.path.join(uri, registry.SAVED_MODEL_DIR))
+    result = serve(image_bytes=tf.constant(data))
+    np.testing.assert_allclose(result["probability"].numpy(), expected, atol=1e-4)
+    labels = [label.decode() for label in result["label"].numpy()]
+    assert labels == [CLASS_NAMES[int(p >= 0.5)] for p in expected]
+
+
+def test_predict_scores_a_folder_and_reports_a_corrupt_file(published, demo_root, tmp_path):
+    root, _, _ = published
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for path in _files(demo_root)[:3]:
+        (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model", root,
+                             str(folder)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 3 and all(0 <= float(r["probability"]) <= 1 for r in rows)
+    assert {r["label"] for r in rows} <= set(CLASS_NAMES)
+    assert "cannot score" in result.stderr and "broken.jpg" in result.stderr
+
+
+def test_predict_with_a_registry_without_champion(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model",
+                             str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "neither a complete model version" in result.stderr
