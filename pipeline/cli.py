@@ -36,10 +36,15 @@ def cmd_compile(args) -> None:
         os.environ["ADMOD_IMAGE"] = args.image
     from kfp import compiler
 
-    from admod.pipeline.pipeline import admod_pipeline
+    from admod.pipeline import pipeline
+    from admod.pipeline.platform import Platform
 
-    compiler.Compiler().compile(admod_pipeline, args.output)
-    print(f"compiled {args.output}")
+    try:
+        platform = Platform(args.platform, args.gpu_type or "", args.gpu_count)
+    except ValueError as error:
+        raise AdmodError(str(error)) from None
+    compiler.Compiler().compile(pipeline.build(platform), args.output)
+    print(f"compiled {args.output} for {platform.name} ({platform.gpu_count} x {platform.gpu_type})")
 
 
 def cmd_split(args) -> None:
@@ -110,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("compile", help="compile the pipeline to YAML")
     p.add_argument("-o", "--output", default=DEFAULT_PIPELINE_FILE)
     p.add_argument("--image", help="container image for every step (default: components/image.py)")
+    p.add_argument("--platform", choices=["kubeflow", "vertex"], default="kubeflow")
+    p.add_argument("--gpu-type", help="GKE accelerator label (nvidia-tesla-t4, nvidia-l4, ...) or "
+                   "Vertex accelerator type (NVIDIA_TESLA_T4, NVIDIA_L4, ...)")
+    p.add_argument("--gpu-count", type=int, default=1)
     p.set_defaults(func=cmd_compile)
 
     p = commands.add_parser("split", help="run the split step alone: check a data set")

@@ -78,5 +78,5 @@ def test_split_is_never_cached():
 def test_image_override(tmp_path):
     out, _ = _compile(tmp_path, "--image", "example.com/admod/trainer:test")
     images = {e["container"]["image"] for e in
-              yaml.safe_load(open(out))["deploymentSpec"]["executors"].values()}
+              next(yaml.safe_load_all(open(out)))["deploymentSpec"]["executors"].values()}
     assert images == {"example.com/admod/trainer:test"}
