@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test compile demo-data lint images lock clean
+.PHONY: install run test compile demo-data images lock clean
+
+# Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
+IMAGE ?= us-docker.pkg.dev/admod-project/admod/trainer
+TAG ?= 0.1.0
 
 install: $(STAMP)
 
@@ -25,6 +29,10 @@ compile: $(STAMP)
 
 demo-data: $(STAMP)
 	$(BIN)/admod demo-data data/demo
+
+images:
+	gcloud builds submit --config containers/cloudbuild.yaml \
+	  --substitutions=_IMAGE=$(IMAGE),_TAG=$(TAG) .
 
 lock: $(STAMP)
 	(head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable) | sort -f > constraints.tmp && mv constraints.tmp constraints.txt

@@ -1,4 +1,4 @@
-"""The `admod` command line: demo-data, split, compile, run, predict."""
+"""The `admod` command line: demo-data, split, compile, run, predict, submit, schedule."""
 
 import argparse
 import os
@@ -102,6 +102,103 @@ def cmd_predict(args) -> int:
     return 2 if failed else 0
 
 
+def _require_target(args) -> None:
+    if args.platform == "vertex" and not args.project:
+        raise AdmodError("--project is missing: Vertex AI needs the Google Cloud project to run in.")
+    if args.platform == "kubeflow" and not args.host:
+        raise AdmodError("--host is missing: pass the Kubeflow Pipelines API endpoint, e.g. "
+                         "https://HOST/pipeline.")
+
+
+def _settings(args):
+    import tempfile
+
+    import yaml
+
+    from admod.pipeline import submit
+
+    params = {}
+    if args.params_file:
+        with open(args.params_file) as f:
+            params.update(yaml.safe_load(f) or {})
+    params.update(_parse_params(args.param))
+    pipeline_file = args.pipeline_file
+    if args.platform == "vertex" and not pipeline_file:
+        pipeline_file = os.path.join(tempfile.mkdtemp(), "pipeline-vertex.yaml")
+        cmd_compile(argparse.Namespace(image=args.image, platform="vertex", output=pipeline_file,
+                                       gpu_type=args.gpu_type, gpu_count=args.gpu_count))
+    return submit.RunSettings(pipeline_file or DEFAULT_PIPELINE_FILE, params, args.pipeline_root,
+                              args.display_name, args.cache, args.service_account)
+
+
+def _labels(pairs):
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def cmd_submit(args) -> None:
+    from admod.pipeline import submit
+
+    _require_target(args)
+    settings = _settings(args)
+    if args.platform == "vertex":
+        job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
+        print(submit.submit_vertex(job, settings, args.network))
+    else:
+        client = submit.kubeflow_client(args.host, args.namespace)
+        print(submit.submit_kubeflow(client, settings, args.experiment, args.namespace))
+
+
+def cmd_schedule(args) -> None:
+    from admod.pipeline import submit
+
+    _require_target(args)
+    if args.action == "create":
+        settings = _settings(args)
+        if args.platform == "vertex":
+            job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
+            print(submit.schedule_vertex(job, settings, args.cron, args.network))
+        else:
+            client = submit.kubeflow_client(args.host, args.namespace)
+            print(submit.schedule_kubeflow(client, settings, args.experiment, args.cron, args.namespace))
+    elif args.action == "list":
+        rows = (submit.list_vertex_schedules(args.project, args.region) if args.platform == "vertex"
+                else submit.list_kubeflow_schedules(submit.kubeflow_client(args.host, args.namespace),
+                                                    args.namespace))
+        for row in rows:
+            print("\t".join(row))
+    else:
+        if args.platform == "vertex":
+            submit.pause_vertex_schedule(args.schedule, args.project, args.region)
+        else:
+            submit.pause_kubeflow_schedule(submit.kubeflow_client(args.host, args.namespace), args.schedule)
+        print(f"paused {args.schedule}")
+
+
+def _platform_arguments(p, runs: bool) -> None:
+    p.add_argument("--platform", choices=["vertex", "kubeflow"], required=True)
+    p.add_argument("--project", help="Vertex: Google Cloud project")
+    p.add_argument("--region", default="us-central1", help="Vertex: region")
+    p.add_argument("--host", help="Kubeflow: the KFP API endpoint")
+    p.add_argument("--namespace", help="Kubeflow: the profile namespace")
+    if not runs:
+        return
+    p.add_argument("--pipeline-file", help="default: pipeline.yaml (Kubeflow) or a fresh "
+                   "Vertex compile")
+    p.add_argument("--pipeline-root", help="where step artifacts go (gs:// on Vertex)")
+    p.add_argument("--params-file", help="YAML mapping of pipeline parameters")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--display-name", default="admod")
+    p.add_argument("--service-account")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="force caching on or off (default: each step's compiled policy)")
+    p.add_argument("--network", help="Vertex: VPC network for the run")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Vertex")
+    p.add_argument("--experiment", default="admod", help="Kubeflow experiment")
+    p.add_argument("--image", help="Vertex compile: container image")
+    p.add_argument("--gpu-type", help="Vertex compile: accelerator type")
+    p.add_argument("--gpu-count", type=int, default=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="admod", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +245,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, folders or gs:// prefixes")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("submit", help="run the pipeline on Vertex AI or Kubeflow")
+    _platform_arguments(p, runs=True)
+    p.set_defaults(func=cmd_submit)
+
+    schedule = commands.add_parser("schedule", help="scheduled retraining").add_subparsers(
+        dest="action", required=True)
+    p = schedule.add_parser("create", help="a cron schedule (standard 5 fields)")
+    p.add_argument("--cron", required=True, help="e.g. '0 3 * * 1': Mondays at 03:00")
+    _platform_arguments(p, runs=True)
+    p.set_defaults(func=cmd_schedule)
+    p = schedule.add_parser("list")
+    _platform_arguments(p, runs=False)
+    p.set_defaults(func=cmd_schedule)
+    p = schedule.add_parser("pause")
+    p.add_argument("schedule", help="schedule resource name (Vertex) or recurring run id (Kubeflow)")
+    _platform_arguments(p, runs=False)
+    p.set_defaults(func=cmd_schedule)
     return parser
 
 

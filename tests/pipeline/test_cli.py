@@ -63,3 +63,8 @@ def test_a_failing_step_ends_the_run_in_one_sentence(tmp_path):
                     "--registry", str(tmp_path / "models"))
     _one_sentence(result, "split", "failed")
     assert "holds no image files" in result.stdout + result.stderr  # the step explains itself
+
+
+def test_submit_without_a_target():
+    _one_sentence(_admod("submit", "--platform", "vertex"), "--project is missing")
+    _one_sentence(_admod("schedule", "list", "--platform", "kubeflow"), "--host is missing")

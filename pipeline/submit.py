@@ -1,0 +1,120 @@
+"""Submitting and scheduling pipeline.yaml on Vertex AI Pipelines or Kubeflow Pipelines."""
+
+import dataclasses
+import logging
+
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """What every run or schedule needs, on either platform."""
+    pipeline_file: str
+    parameters: dict
+    pipeline_root: str | None = None
+    display_name: str = "admod"
+    enable_caching: bool | None = None  # None: each step's compiled caching policy
+    service_account: str | None = None
+
+
+def to_kfp_cron(cron: str) -> str:
+    """A standard 5-field cron ("min hour day month weekday") as the 6-field form KFP expects
+    (seconds first)."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise AdmodError(f"Cron '{cron}' has {len(fields)} fields: write the standard five "
+                         "(minute hour day-of-month month day-of-week), e.g. '0 3 * * 1'.")
+    return " ".join(["0", *fields])
+
+
+# --- Vertex AI ----------------------------------------------------------------------------
+
+def vertex_job(settings: RunSettings, project: str, region: str, labels: dict | None = None,
+               credentials=None):
+    from google.cloud import aiplatform
+
+    import yaml
+
+    with open(settings.pipeline_file) as f:
+        if len(list(yaml.safe_load_all(f))) > 1:
+            raise AdmodError(f"'{settings.pipeline_file}' was compiled for Kubeflow: compile it with "
+                             "'admod compile --platform vertex' (admod submit does so by itself).")
+    if not (settings.pipeline_root or "").startswith("gs://"):
+        raise AdmodError(f"pipeline_root '{settings.pipeline_root}' is not a gs:// URI: Vertex AI "
+                         "keeps every step's artifacts in Cloud Storage; pass --pipeline-root gs://BUCKET/PATH.")
+    return aiplatform.PipelineJob(
+        display_name=settings.display_name, template_path=settings.pipeline_file,
+        pipeline_root=settings.pipeline_root, parameter_values=settings.parameters,
+        enable_caching=settings.enable_caching, labels=labels or {}, project=project,
+        location=region, credentials=credentials)
+
+
+def submit_vertex(job, settings: RunSettings, network: str | None = None) -> str:
+    job.submit(service_account=settings.service_account, network=network)
+    log.info("submitted %s", job.resource_name)
+    return job.resource_name
+
+
+def schedule_vertex(job, settings: RunSettings, cron: str, network: str | None = None) -> str:
+    to_kfp_cron(cron)  # the same check; Vertex takes the 5-field form itself
+    schedule = job.create_schedule(cron=cron, display_name=settings.display_name,
+                                   max_concurrent_run_count=1,
+                                   service_account=settings.service_account, network=network)
+    return schedule.resource_name
+
+
+def list_vertex_schedules(project: str, region: str, credentials=None) -> list[tuple[str, str, str]]:
+    from google.cloud import aiplatform
+
+    schedules = aiplatform.PipelineJobSchedule.list(project=project, location=region,
+                                                    credentials=credentials)
+    return [(s.resource_name, s.display_name, str(s.state)) for s in schedules]
+
+
+def pause_vertex_schedule(name: str, project: str, region: str, credentials=None) -> None:
+    from google.cloud import aiplatform
+
+    aiplatform.PipelineJobSchedule.get(name, project=project, location=region,
+                                       credentials=credentials).pause()
+
+
+# --- Kubeflow Pipelines -------------------------------------------------------------------
+
+def kubeflow_client(host: str, namespace: str | None = None):
+    import kfp
+
+    return kfp.Client(host=host, namespace=namespace or "kubeflow")
+
+
+def submit_kubeflow(client, settings: RunSettings, experiment: str,
+                    namespace: str | None = None) -> str:
+    result = client.create_run_from_pipeline_package(
+        settings.pipeline_file, arguments=settings.parameters, run_name=settings.display_name,
+        experiment_name=experiment, namespace=namespace, pipeline_root=settings.pipeline_root,
+        enable_caching=settings.enable_caching, service_account=settings.service_account)
+    log.info("submitted run %s", result.run_id)
+    return result.run_id
+
+
+def schedule_kubeflow(client, settings: RunSettings, experiment: str, cron: str,
+                      namespace: str | None = None) -> str:
+    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    recurring = client.create_recurring_run(
+        experiment_id=experiment_id, job_name=settings.display_name,
+        cron_expression=to_kfp_cron(cron), max_concurrency=1, no_catchup=True,
+        params=settings.parameters, pipeline_package_path=settings.pipeline_file,
+        pipeline_root=settings.pipeline_root, enable_caching=settings.enable_caching,
+        service_account=settings.service_account)
+    return recurring.recurring_run_id
+
+
+def list_kubeflow_schedules(client, namespace: str | None = None) -> list[tuple[str, str, str]]:
+    response = client.list_recurring_runs(namespace=namespace, page_size=100)
+    return [(r.recurring_run_id, r.display_name, str(r.status))
+            for r in (response.recurring_runs or [])]
+
+
+def pause_kubeflow_schedule(client, recurring_run_id: str) -> None:
+    client.disable_recurring_run(recurring_run_id)

@@ -1,0 +1,70 @@
+"""A small Kubeflow Pipelines API server on 127.0.0.1: answers the v2beta1 endpoints the kfp
+client calls for runs, experiments and recurring runs, and records every request."""
+
+import contextlib
+import http.server
+import json
+import threading
+import urllib.parse
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, body: dict, status: int = 200):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null") if length else None
+        url = urllib.parse.urlparse(self.path)
+        self.server.requests.append((self.command, url.path, urllib.parse.parse_qs(url.query), body))
+        return url.path, body
+
+    def do_GET(self):
+        path, _ = self._record()
+        if path.endswith("/healthz"):
+            self._reply({"multi_user": False})
+        elif path.endswith("/experiments"):
+            self._reply({"experiments": self.server.experiments})
+        elif path.endswith("/recurringruns"):
+            self._reply({"recurringRuns": self.server.recurring_runs})  # the API names it so
+        else:
+            self._reply({"error": f"unexpected GET {path}"}, 404)
+
+    def do_POST(self):
+        path, body = self._record()
+        if path.endswith("/experiments"):
+            experiment = {**body, "experiment_id": f"exp-{len(self.server.experiments) + 1}"}
+            self.server.experiments.append(experiment)
+            self._reply(experiment)
+        elif path.endswith("/runs"):
+            self._reply({**body, "run_id": "run-1", "state": "PENDING"})
+        elif path.endswith("/recurringruns"):
+            recurring = {**body, "recurring_run_id": f"rr-{len(self.server.recurring_runs) + 1}",
+                         "status": "ENABLED"}
+            self.server.recurring_runs.append(recurring)
+            self._reply(recurring)
+        elif path.endswith(":disable"):
+            self._reply({})
+        else:
+            self._reply({"error": f"unexpected POST {path}"}, 404)
+
+
+@contextlib.contextmanager
+def fake_kfp_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.requests, server.experiments, server.recurring_runs = [], [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
