@@ -82,3 +82,19 @@ def test_client_errors_become_one_sentence(error, sentence):
     with pytest.raises(AdmodError, match=sentence):
         with storage._gcs_errors("gs://bucket/data"):
             raise getattr(exceptions, error)("denied")
+
+
+def test_weights_from_a_gcs_uri(bucket, tmp_path):
+    import keras
+    import numpy as np
+
+    from admod import model as model_lib
+
+    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "resnet50_notop.weights.h5"
+    base.save_weights(str(path))
+    bucket.blob("weights/resnet50_notop.weights.h5").upload_from_filename(str(path))
+    model, source = model_lib.build_model(32, f"gs://{bucket.name}/weights/resnet50_notop.weights.h5")
+    assert source.startswith("gs://")
+    loaded = model.get_layer(model_lib.BASE_NAME).weights
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded))
