@@ -53,6 +53,8 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if training else None)
     ds = ds.map(lambda s: _parse(s, image_size), num_parallel_calls=AUTOTUNE,
                 deterministic=not training)
+    # The split step counted the records: telling tf.data lets Keras show steps per epoch.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(count))
     ds = ds.cache(_cache_file(count, image_size, cache_dir))
     if training:
         ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import warnings
 
 from admod import defaults
 from admod.errors import AdmodError
@@ -26,6 +27,9 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str) -> str:
     local.init(runner=local.SubprocessRunner(use_venv=False),
                pipeline_root=os.path.abspath(pipeline_root), raise_on_error=True)
     pipeline = components.load_component_from_file(pipeline_file)
+    # Expected locally: no container runs, and cloud resource settings do not apply.
+    warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     try:
         pipeline(**arguments)
     except RuntimeError as error:
@@ -53,16 +57,8 @@ def summary(run_dir: str) -> str:
     tasks = read_run(run_dir)
     lines = ["", "=" * 72, f"admod local run: {run_dir}", "=" * 72, ""]
     if "split" in tasks:
-        figures = _metadata(tasks["split"], "metrics")
-        lines.append("Images per class per split:")
-        lines.append(f"  {'split':<12}{'allowed':>10}{'not allowed':>14}{'total':>8}")
-        for split in ("train", "validation", "test"):
-            a, n = (int(figures.get(f"{split}_{c}", 0)) for c in defaults.CLASS_NAMES)
-            if a + n:
-                lines.append(f"  {split:<12}{a:>10}{n:>14}{a + n:>8}")
-        excluded = {k[9:]: int(v) for k, v in figures.items() if k.startswith("excluded_")}
-        lines.append(f"  excluded: {excluded or 'none'}")
-        lines.append("")
+        with open(os.path.join(run_dir, "split", "report")) as f:
+            lines += ["Split report (split/report):", "", f.read().rstrip(), ""]
     for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
         if task_name in tasks:
             m = _metadata(tasks[task_name], "model")

@@ -74,3 +74,4 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     assert sorted(folder for folder, _, _ in os.walk(root / "registry")) == before
     summary = local_run.summary(run_dir)
     assert "Decision: NOT BLESSED" in summary and "registry is unchanged" in summary
+    assert "| Validation" in summary  # the split report

@@ -128,3 +128,29 @@ def test_schedule_from_the_command_line(kfp_api, tmp_path):
     assert recurring["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
     assert recurring["runtime_config"]["parameters"] == {
         "data_root": "gs://ads-bucket/ads", "registry_root": "gs://ads-bucket/registry", "head_epochs": 5}
+
+
+def test_vertex_schedule_request_body(bucket, tmp_path, monkeypatch):
+    from google.cloud import aiplatform
+
+    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+    settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root",
+                                  "admod-weekly", None, SA)
+    job = submit.vertex_job(settings, "proj", "us-central1", credentials=AnonymousCredentials())
+    requests = []
+
+    class RecordingScheduleApi:
+        def create_schedule(self, parent, schedule, timeout=None):
+            requests.append((parent, schedule))
+            schedule.name = f"{parent}/schedules/123"
+            return schedule
+
+    monkeypatch.setattr(aiplatform.PipelineJobSchedule, "_instantiate_client",
+                        classmethod(lambda cls, *args, **kwargs: RecordingScheduleApi()))
+    name = submit.schedule_vertex(job, settings, "0 3 * * 1")
+    (parent, schedule), = requests
+    assert name == "projects/proj/locations/us-central1/schedules/123"
+    assert schedule.cron == "0 3 * * 1" and schedule.max_concurrent_run_count == 1
+    created = schedule.create_pipeline_job_request.pipeline_job
+    assert created.service_account == SA
+    assert dict(created.runtime_config.parameter_values)["registry_root"] == PARAMS["registry_root"]
