@@ -44,6 +44,10 @@ UNFREEZE = "all"  # or the first residual block to unfreeze, e.g. "conv5_block1"
 MIXED_PRECISION = True
 XLA = True
 
+# Preemption: a folder or gs:// prefix where each training phase mirrors its state every epoch
+# ("" = only under the step's own output folder).
+CHECKPOINT_ROOT = ""
+
 # Callbacks
 EARLY_STOPPING_PATIENCE = 5
 REDUCE_LR_PATIENCE = 3

@@ -85,6 +85,13 @@ class TrainingOptions:
     reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
     mixed_precision: bool = defaults.MIXED_PRECISION
     xla: bool = defaults.XLA
+    checkpoint_root: str = defaults.CHECKPOINT_ROOT
+    run_name: str = "local"
+
+    def durable(self, phase: str) -> str | None:
+        if not self.checkpoint_root:
+            return None
+        return storage.join(self.checkpoint_root, self.run_name, phase)
 
     @classmethod
     def from_flat(cls, rotation_degrees, width_shift, height_shift, shear_degrees, zoom,
@@ -112,7 +119,7 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
                                      cache_dir=os.path.join(model_dir, "cache"))
     val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
     history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
-                                   jit_compile=setup.xla)
+                                   jit_compile=setup.xla, durable=options.durable(phase.name))
     model.save(os.path.join(model_dir, MODEL_FILE))
     shutil.rmtree(os.path.join(model_dir, "cache"), ignore_errors=True)
     return {**training.summarise(history), "phase": phase.name, "global_batch_size": global_batch,

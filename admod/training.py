@@ -9,15 +9,17 @@ step killed mid-phase resumes from its last completed epoch.
 import dataclasses
 import logging
 import os
+import shutil
 
 import keras
 import pandas as pd
 
-from admod import defaults
+from admod import defaults, storage
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.csv"
+STATE_DIR = "backup"  # BackupAndRestore's folder
 BEST_MODEL_FILE = "best.keras"
 
 
@@ -58,12 +60,40 @@ def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool = 
     )
 
 
-def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callback]:
+class MirrorTrainingState(keras.callbacks.Callback):
+    """Copies the training state (BackupAndRestore's backup, the history) to durable storage
+    after every epoch, so a retry on a fresh node resumes. On Kubeflow a step's output folder
+    lives on the pod until the step ends; a preempted pod loses it, this copy survives."""
+
+    def __init__(self, work_dir: str, durable: str):
+        super().__init__()
+        self.work_dir, self.durable = work_dir, durable
+
+    def restore(self) -> None:
+        if not storage.is_dir(self.durable):
+            return
+        if storage.is_gcs(self.durable):
+            storage.download_dir(self.durable, self.work_dir)
+        else:
+            shutil.copytree(self.durable, self.work_dir, dirs_exist_ok=True)
+        log.info("restored the training state from %s", self.durable)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in (STATE_DIR, HISTORY_FILE):
+            path = os.path.join(self.work_dir, name)
+            if os.path.isdir(path):
+                storage.upload_dir(path, storage.join(self.durable, name))
+            elif os.path.exists(path):
+                storage.write_bytes(storage.join(self.durable, name), open(path, "rb").read())
+
+
+def callbacks(config: PhaseConfig, work_dir: str, durable: str | None = None) -> list:
     # CSVLogger before BackupAndRestore: a kill between the two repeats an epoch's row, which
-    # read_history drops, rather than losing it.
+    # read_history drops, rather than losing it. The mirror comes after both.
+    mirror = [MirrorTrainingState(work_dir, durable)] if durable else []
     return [
         keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
-        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
+        keras.callbacks.BackupAndRestore(os.path.join(work_dir, STATE_DIR)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
                                       restore_best_weights=True, verbose=1),
         keras.callbacks.ModelCheckpoint(os.path.join(work_dir, BEST_MODEL_FILE),
@@ -72,20 +102,26 @@ def callbacks(config: PhaseConfig, work_dir: str) -> list[keras.callbacks.Callba
                                           patience=config.reduce_lr_patience,
                                           min_lr=config.min_learning_rate, verbose=1),
         keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", config.name)),
-    ]
+    ] + mirror
 
 
 def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
-                class_weight: dict | None, jit_compile: bool = False) -> pd.DataFrame:
-    """Compiles `model` and fits it for one phase; returns this phase's epoch history."""
+                class_weight: dict | None, jit_compile: bool = False,
+                durable: str | None = None) -> pd.DataFrame:
+    """Compiles `model` and fits it for one phase; returns this phase's epoch history.
+
+    With `durable` (a folder or gs:// prefix), the training state is mirrored there every
+    epoch and restored from there first."""
     os.makedirs(work_dir, exist_ok=True)
+    if durable:
+        MirrorTrainingState(work_dir, durable).restore()
     compile_model(model, config.learning_rate, jit_compile)
     log.info("%s phase: epochs %d-%d, learning rate %g, class weights %s", config.name,
              config.initial_epoch + 1, config.initial_epoch + config.epochs,
              config.learning_rate, class_weight)
     model.fit(train_ds, validation_data=val_ds, initial_epoch=config.initial_epoch,
               epochs=config.initial_epoch + config.epochs, class_weight=class_weight,
-              callbacks=callbacks(config, work_dir), verbose=2)
+              callbacks=callbacks(config, work_dir, durable), verbose=2)
     return read_history(work_dir, config.name)
 
 

@@ -27,6 +27,8 @@ def fine_tune(
     mixed_precision: bool,
     xla: bool,
     seed: int,
+    checkpoint_root: str,
+    run_name: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -43,7 +45,8 @@ def fine_tune(
         horizontal_flip=horizontal_flip, class_weighting=class_weighting,
         minority_share=class_weight_minority_share, early_stopping_patience=early_stopping_patience,
         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
-        mixed_precision=mixed_precision, xla=xla, seed=seed)
+        mixed_precision=mixed_precision, xla=xla, seed=seed, checkpoint_root=checkpoint_root,
+        run_name=run_name)
     summary = exit_on_user_error(
         steps.fine_tune_step, head_model.path, train.path, validation.path, model.path,
         report.path, epochs, learning_rate, unfreeze, options)

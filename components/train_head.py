@@ -27,6 +27,8 @@ def train_head(
     mixed_precision: bool,
     xla: bool,
     seed: int,
+    checkpoint_root: str,
+    run_name: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -42,7 +44,8 @@ def train_head(
         horizontal_flip=horizontal_flip, class_weighting=class_weighting,
         minority_share=class_weight_minority_share, early_stopping_patience=early_stopping_patience,
         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
-        mixed_precision=mixed_precision, xla=xla, seed=seed)
+        mixed_precision=mixed_precision, xla=xla, seed=seed, checkpoint_root=checkpoint_root,
+        run_name=run_name)
     summary = exit_on_user_error(
         steps.train_head_step, train.path, validation.path, model.path, report.path,
         image_size, epochs, learning_rate, weights, options)

@@ -48,6 +48,7 @@ def build(platform: Platform):
         reduce_lr_factor: float = d.REDUCE_LR_FACTOR,
         mixed_precision: bool = d.MIXED_PRECISION,
         xla: bool = d.XLA,
+        checkpoint_root: str = d.CHECKPOINT_ROOT,
         threshold_rule: str = d.THRESHOLD_RULE,
         threshold_target: float = d.THRESHOLD_TARGET,
         min_accuracy: float = d.MIN_ACCURACY,
@@ -64,7 +65,9 @@ def build(platform: Platform):
                         class_weight_minority_share=class_weight_minority_share,
                         early_stopping_patience=early_stopping_patience,
                         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
-                        mixed_precision=mixed_precision, xla=xla, seed=seed, **augmentation)
+                        mixed_precision=mixed_precision, xla=xla, seed=seed,
+                        checkpoint_root=checkpoint_root,
+                        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **augmentation)
 
         place = platform.place
         split_task = place(split(data_root=data_root, val_fraction=val_fraction,

@@ -12,22 +12,36 @@ from admod import training
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
 
 
-def _train(work_dir, epochs, kill_at=None):
-    args = [sys.executable, SCRIPT, str(work_dir), str(epochs)] + ([str(kill_at)] if kill_at else [])
+def _train(work_dir, epochs, kill_at=0, durable=None):
+    args = [sys.executable, SCRIPT, str(work_dir), str(epochs), str(kill_at)] + ([durable] if durable else [])
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 
 def test_a_killed_phase_resumes_from_its_last_completed_epoch(tmp_path):
-    killed = _train(tmp_path, 5, kill_at=3)
+    work = tmp_path / "work"
+    killed = _train(work, 5, kill_at=3)
     assert killed.returncode == 137, killed.stderr[-2000:]
-    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
-    resumed = _train(tmp_path, 5)
+    assert pd.read_csv(work / "history.csv")["epoch"].tolist() == [0, 1]
+    resumed = _train(work, 5)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     started = (tmp_path / "started.txt").read_text().split()
     assert started == ["1", "2", "3", "3", "4", "5"]  # epoch 3 again, not epoch 1
-    history = training.read_history(str(tmp_path), "head")
+    history = training.read_history(str(work), "head")
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
-    assert not os.path.exists(tmp_path / "backup")  # removed once the phase completed
+    assert not os.path.exists(work / "backup")  # removed once the phase completed
+
+
+def test_a_retry_on_a_fresh_node_resumes_from_the_durable_copy(tmp_path, bucket):
+    import shutil
+
+    durable = f"gs://{bucket.name}/checkpoints/run-1/head"
+    work = tmp_path / "work"
+    assert _train(work, 4, kill_at=3, durable=durable).returncode == 137
+    shutil.rmtree(work)  # the preempted pod's disk is gone
+    resumed = _train(work, 4, durable=durable)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "3", "4"]
+    assert training.read_history(str(work), "head")["epoch"].tolist() == [1, 2, 3, 4]
 
 
 def test_best_weights_are_restored(tmp_path):

@@ -1,6 +1,6 @@
 """Trains a tiny model through admod.training.train_phase; optionally dies mid-epoch.
 
-    python train_tiny.py WORK_DIR EPOCHS [KILL_AT_EPOCH]
+    python train_tiny.py WORK_DIR EPOCHS [KILL_AT_EPOCH [DURABLE_URI]]
 
 Appends the epochs this process starts to WORK_DIR/started.txt.
 """
@@ -15,13 +15,14 @@ import tensorflow as tf
 from admod import training
 
 work_dir, epochs = sys.argv[1], int(sys.argv[2])
-kill_at = int(sys.argv[3]) if len(sys.argv) > 3 else None
+kill_at = int(sys.argv[3]) if len(sys.argv) > 3 and int(sys.argv[3]) > 0 else None
+durable = sys.argv[4] if len(sys.argv) > 4 else None
 
 
 class Witness(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        with open(os.path.join(work_dir, "started.txt"), "a") as f:
+        with open(os.path.join(os.path.dirname(work_dir), "started.txt"), "a") as f:
             f.write(f"{epoch + 1}\n")
 
     def on_train_batch_end(self, batch, logs=None):
@@ -37,6 +38,6 @@ keras.utils.set_random_seed(0)
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
                           keras.layers.Dense(1, activation="sigmoid")])
 original = training.callbacks
-training.callbacks = lambda config, folder: original(config, folder) + [Witness()]
+training.callbacks = lambda config, folder, mirror: original(config, folder, mirror) + [Witness()]
 phase = training.PhaseConfig("head", epochs=epochs, learning_rate=0.01, early_stopping_patience=99)
-training.train_phase(model, train, train, phase, work_dir, None)
+training.train_phase(model, train, train, phase, work_dir, None, durable=durable)
