@@ -55,16 +55,20 @@ def format_confusion_matrix(matrix) -> str:
 THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
 
 
+def validate_threshold_rule(rule: str, target: float) -> None:
+    if rule not in THRESHOLD_RULES:
+        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of {', '.join(THRESHOLD_RULES)}.")
+    if not 0 < target < 1:
+        raise AdmodError(f"threshold_target={target} is out of range: use a value between 0 and 1.")
+
+
 def choose_threshold(labels, probabilities, rule: str, target: float) -> tuple[float, str]:
     """The operating threshold by `rule`, and how it was chosen.
 
     fixed: `target` itself; min_precision: precision >= target with the highest recall;
     min_recall: recall >= target with the highest precision; max_f1: the best F1.
     """
-    if rule not in THRESHOLD_RULES:
-        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of {', '.join(THRESHOLD_RULES)}.")
-    if not 0 < target < 1:
-        raise AdmodError(f"threshold_target={target} is out of range: use a value between 0 and 1.")
+    validate_threshold_rule(rule, target)
     if rule == "fixed":
         return float(target), f"fixed at {target:g}"
     precision, recall, thresholds = metrics.precision_recall_curve(labels, probabilities)

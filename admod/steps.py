@@ -216,7 +216,7 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     """Scores the held-out images, chooses the operating threshold on validation, compares with
     the champion and decides. Headline figures come from test when it has images."""
     options.criteria.validate()
-    evaluation.choose_threshold([0, 1], [0.2, 0.8], options.threshold_rule, options.threshold_target)
+    evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
     info = _read_json(os.path.join(model_dir, INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
