@@ -91,8 +91,10 @@ def _curves_figure(labels, probabilities, scores, threshold):
     cal_ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
                title=f"Calibration (Brier {scores['brier']:.3f}, ECE {scores['ece']:.3f})")
     cm_ax.imshow(scores["confusion_matrix"], cmap="Blues")
+    darkest = max(map(max, scores["confusion_matrix"]))
     for (i, j), value in pd.DataFrame(scores["confusion_matrix"]).stack().items():
-        cm_ax.text(j, i, str(value), ha="center", va="center")
+        cm_ax.text(j, i, str(value), ha="center", va="center",
+                   color="white" if value > darkest / 2 else "black")
     names = [READABLE[n] for n in CLASS_NAMES]
     cm_ax.set_xticks([0, 1], [f"pred {n}" for n in names])
     cm_ax.set_yticks([0, 1], names)
