@@ -68,3 +68,17 @@ def test_predict_with_a_registry_without_champion(tmp_path):
     result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model",
                              str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "neither a complete model version" in result.stderr
+
+
+def test_predict_from_a_gcs_registry(published, demo_root, bucket):
+    from admod import predict
+    from tests.conftest import upload_folder
+
+    root, _, _ = published
+    gcs_root = upload_folder(root, bucket, "registry")
+    inputs = upload_folder(os.path.join(demo_root, CLASS_NAMES[1]), bucket, "inbox")
+    local = list(predict.predict(root, [os.path.join(demo_root, CLASS_NAMES[1])]))
+    remote = list(predict.predict(gcs_root, [inputs]))
+    assert len(remote) == len(local) > 0
+    assert [r[0].rsplit("/", 1)[1] for r in remote] == [r[0].rsplit("/", 1)[1] for r in local]
+    np.testing.assert_allclose([r[1] for r in remote], [r[1] for r in local], atol=1e-6)
