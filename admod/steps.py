@@ -79,7 +79,7 @@ class TrainingOptions:
     augmentation: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
     seed: int = defaults.SEED
     class_weighting: str = defaults.CLASS_WEIGHTING
-    minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
+    class_weight_minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
     early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
     reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
     reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
@@ -94,12 +94,13 @@ class TrainingOptions:
         return storage.join(self.checkpoint_root, self.run_name, phase)
 
     @classmethod
-    def from_flat(cls, rotation_degrees, width_shift, height_shift, shear_degrees, zoom,
-                  horizontal_flip, **others) -> "TrainingOptions":
-        """From the flat pipeline parameters (the augmentation ranges among them)."""
-        ranges = augment.AugmentConfig(rotation_degrees, width_shift, height_shift,
-                                       shear_degrees, zoom, horizontal_flip)
-        return cls(augmentation=ranges, **others)
+    def from_parameters(cls, parameters: dict) -> "TrainingOptions":
+        """From a training component's parameters (its `locals()`): the flat pipeline
+        parameters, the augmentation ranges among them; anything else is ignored."""
+        ranges = {f.name: parameters[f.name] for f in dataclasses.fields(augment.AugmentConfig)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"augmentation"}
+        return cls(augmentation=augment.AugmentConfig(**ranges),
+                   **{name: parameters[name] for name in names})
 
     def phase(self, name: str, epochs: int, learning_rate: float, initial_epoch: int = 0):
         return training.PhaseConfig(
@@ -112,7 +113,8 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
            options: TrainingOptions, setup: accelerators.Setup, model_dir) -> dict:
     info = records.read_info(train_dir)
     counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
-    weights = training.class_weights(counts, options.class_weighting, options.minority_share)
+    weights = training.class_weights(counts, options.class_weighting,
+                                     options.class_weight_minority_share)
     global_batch = options.batch_size * setup.replicas
     train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
                                      augment_config=options.augmentation, seed=options.seed,

@@ -35,18 +35,12 @@ def fine_tune(
 ):
     """Phase 2: the base unfrozen (BatchNorm kept in inference mode), a low learning rate,
     epoch numbers continuing from the head phase."""
+    parameters = dict(locals())  # first: this component's parameters, nothing else yet
     from admod import logs, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    options = steps.TrainingOptions.from_flat(
-        batch_size=batch_size, rotation_degrees=rotation_degrees, width_shift=width_shift,
-        height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
-        horizontal_flip=horizontal_flip, class_weighting=class_weighting,
-        minority_share=class_weight_minority_share, early_stopping_patience=early_stopping_patience,
-        reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
-        mixed_precision=mixed_precision, xla=xla, seed=seed, checkpoint_root=checkpoint_root,
-        run_name=run_name)
+    options = steps.TrainingOptions.from_parameters(parameters)
     summary = exit_on_user_error(
         steps.fine_tune_step, head_model.path, train.path, validation.path, model.path,
         report.path, epochs, learning_rate, unfreeze, options)
