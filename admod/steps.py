@@ -13,7 +13,6 @@ import shutil
 import tempfile
 
 import keras
-import numpy as np
 import pandas as pd
 
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, records,

@@ -7,7 +7,6 @@ import os
 import re
 import warnings
 
-from admod import defaults
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
