@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test compile demo-data images lock clean
+.PHONY: install run test test-container image-local compile demo-data images lock clean
 
 # Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
 IMAGE ?= us-docker.pkg.dev/admod-project/admod/trainer
@@ -24,6 +24,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The trainer image's CPU variant, built here (containers/build-local.sh; needs a Docker daemon).
+image-local:
+	containers/build-local.sh
+
+# The container tests: the image under any user id, a failing step failing the run, and the whole
+# pipeline in containers with the network off. They fail, never skip, without Docker.
+test-container: $(STAMP) image-local
+	$(BIN)/python -m pytest tests/container
+
 compile: $(STAMP)
 	$(BIN)/admod compile -o pipeline.yaml
 
@@ -35,7 +44,7 @@ images:
 	  --substitutions=_IMAGE=$(IMAGE),_TAG=$(TAG) .
 
 lock: $(STAMP)
-	(head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable) | sort -f > constraints.tmp && mv constraints.tmp constraints.txt
+	$(BIN)/python containers/lock.py
 
 clean:
 	rm -rf runs models data .pytest_cache

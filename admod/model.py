@@ -15,6 +15,10 @@ from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 BASE_NAME = "resnet50"
+# The trainer image bakes the ImageNet no-top file here and names it in this variable, so a
+# step under any user id finds it without Keras's cache folder (which it skips when that is
+# not writable). A `<file>.source` beside it says what the file is.
+BAKED_IMAGENET_WEIGHTS = "ADMOD_IMAGENET_WEIGHTS"
 PREPROCESSING = "keras.applications.resnet50.preprocess_input (caffe: RGB->BGR, ImageNet mean subtracted, no scaling)"
 
 
@@ -31,6 +35,8 @@ def load_base(image_size: int, weights: str) -> tuple[keras.Model, str]:
     shape = (image_size, image_size, 3)
     if weights in ("none", "", None):
         return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation"
+    if weights == "imagenet" and os.environ.get(BAKED_IMAGENET_WEIGHTS):
+        return _baked_imagenet_base(shape, os.environ[BAKED_IMAGENET_WEIGHTS])
     if weights == "imagenet":
         try:
             return keras.applications.ResNet50(include_top=False, weights="imagenet", input_shape=shape), "imagenet"
@@ -50,6 +56,19 @@ def load_base(image_size: int, weights: str) -> tuple[keras.Model, str]:
             raise AdmodError(f"Weights file '{weights}' does not fit ResNet50 without top ({error})"
                              ": pass a no-top ResNet50 weights file (.h5 or .weights.h5).") from error
     return base, weights
+
+
+def _baked_imagenet_base(shape: tuple, path: str) -> tuple[keras.Model, str]:
+    if not os.path.isfile(path):
+        raise AdmodError(f"{BAKED_IMAGENET_WEIGHTS} names '{path}', which does not exist: rebuild "
+                         "the image (containers/trainer.Dockerfile) or unset the variable.")
+    source = "imagenet"
+    if os.path.isfile(path + ".source"):
+        with open(path + ".source") as f:
+            source = f.read().strip()
+    base = keras.applications.ResNet50(include_top=False, weights=path, input_shape=shape)
+    log.info("ResNet50 weights: %s (%s)", source, path)
+    return base, source
 
 
 def build_model(image_size: int, weights: str = defaults.WEIGHTS,

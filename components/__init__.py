@@ -1,4 +1,13 @@
-"""The pipeline's steps as KFP components: thin wrappers over admod.steps."""
+"""The pipeline's steps as KFP components: thin wrappers over admod.steps.
+
+Each module holds one step's Python function; `build` turns them into components that run in
+a given container image. The image is bound when the pipeline is built (`admod compile
+--image`), and kfp is never pip-installed at run time: the image ships it.
+"""
+
+import types
+
+from kfp import dsl
 
 from admod.components.evaluate import evaluate
 from admod.components.fine_tune import fine_tune
@@ -6,4 +15,13 @@ from admod.components.push import push
 from admod.components.split import split
 from admod.components.train_head import train_head
 
-__all__ = ["split", "train_head", "fine_tune", "evaluate", "push"]
+# The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
+DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
+STEP_FUNCTIONS = (split, train_head, fine_tune, evaluate, push)
+
+
+def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:
+    """The five components, each running in `image`: .split, .train_head, ... ."""
+    return types.SimpleNamespace(**{
+        function.__name__: dsl.component(function, base_image=image, install_kfp_package=False)
+        for function in STEP_FUNCTIONS})

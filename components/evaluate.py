@@ -1,10 +1,6 @@
-from kfp import dsl
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from admod.components.image import IMAGE
 
-
-@dsl.component(base_image=IMAGE)
 def evaluate(
     model: Input[Model],
     validation: Input[Dataset],

@@ -1,10 +1,6 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
-from admod.components.image import IMAGE
 
-
-@dsl.component(base_image=IMAGE)
 def fine_tune(
     head_model: Input[Model],
     train: Input[Dataset],

@@ -1,10 +1,6 @@
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model
 
-from admod.components.image import IMAGE
 
-
-@dsl.component(base_image=IMAGE)
 def push(
     model: Input[Model],
     evaluation: Input[Metrics],

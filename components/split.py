@@ -1,10 +1,6 @@
-from kfp import dsl
 from kfp.dsl import Dataset, Markdown, Metrics, Output
 
-from admod.components.image import IMAGE
 
-
-@dsl.component(base_image=IMAGE)
 def split(
     data_root: str,
     val_fraction: float,

@@ -1,32 +1,47 @@
-# The image every admod step runs in. pipeline.yaml names it (components/image.py); cloudbuild.yaml
-# builds and pushes it. Build context: the repository root.
-FROM tensorflow/tensorflow:2.21.0-gpu
+# The image every admod step runs in. pipeline.yaml names it (admod.components.DEFAULT_IMAGE);
+# cloudbuild.yaml builds and pushes it; `make image-local` builds the CPU variant here.
+# Why this base and these arguments: containers/README.md. Build context: the repository root.
+FROM python:3.11-slim-bookworm
+
+# gpu: tensorflow[and-cuda], the CUDA and cuDNN wheels TF was built against (the node supplies
+# the NVIDIA driver). cpu: the same image without them.
+ARG VARIANT=gpu
+# download: the ImageNet file through Keras's loader, hash-checked. stand-in: a random-init file
+# of the same shape, for builds that cannot reach the weights' host.
+ARG IMAGENET_WEIGHTS=download
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    KERAS_HOME=/opt/keras \
-    TF_CPP_MIN_LOG_LEVEL=2
-
-RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin admod
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    HOME=/home/admod \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    ADMOD_IMAGENET_WEIGHTS=/opt/admod/weights/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5
 
 WORKDIR /opt/admod
-# The lock first: the dependency layer is rebuilt only when the pins change.
-COPY constraints.txt pyproject.toml README.md ./
-COPY admod ./admod
-COPY components ./components
-COPY pipeline ./pipeline
-# kfp and the project installed here, so no step pip-installs at run time.
-RUN python -m pip install --no-cache-dir -c constraints.txt .
 
-# ResNet50 ImageNet no-top weights, baked in: Keras's own loader downloads them once, checks them
-# against the hash Keras publishes for that file, and caches them in $KERAS_HOME/models, where
-# it looks first at run time. The folder stays writable for the user, as Keras requires.
-RUN mkdir -p "$KERAS_HOME" \
-    && python -c "import keras; keras.applications.ResNet50(include_top=False, weights='imagenet')" \
-    && test -s "$KERAS_HOME/models/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" \
-    && chown -R admod:admod "$KERAS_HOME"
+# 1. Dependencies, from the lock alone: rebuilt only when the pins change.
+COPY constraints.txt pyproject.toml containers/install_dependencies.py ./
+RUN --mount=type=secret,id=pip_cert --mount=type=secret,id=pip_conf \
+    python3 -m venv "$VIRTUAL_ENV" \
+    && python install_dependencies.py "$VARIANT"
 
+# 2. The weights, at a fixed path any user id can read (not Keras's per-user cache).
+COPY containers/bake_weights.py ./
+RUN python bake_weights.py "$IMAGENET_WEIGHTS" "$ADMOD_IMAGENET_WEIGHTS"
+
+# 3. The project itself: a code change rebuilds from here, in seconds.
+COPY pyproject.toml README.md src/
+COPY admod src/admod
+COPY components src/components
+COPY pipeline src/pipeline
+RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation ./src \
+    && rm -rf src \
+    && python -c "import admod.components, admod.pipeline.cli, kfp, tensorflow"
+
+# Any user id (OpenShift, a pod's runAsUser): HOME and /tmp are writable by all, the rest is
+# read-only and world-readable.
+RUN mkdir -p "$HOME" && chmod 1777 "$HOME"
 USER 1000:1000
-WORKDIR /home/admod
+WORKDIR $HOME

@@ -9,6 +9,7 @@ from admod import defaults
 from admod.errors import AdmodError
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
+LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
 
 
 def _parse_params(pairs: list[str]) -> dict:
@@ -31,20 +32,25 @@ def cmd_demo_data(args) -> None:
     print(f"wrote {sum(counts.values())} ads to {args.folder}: {counts}")
 
 
-def cmd_compile(args) -> None:
-    if args.image:
-        os.environ["ADMOD_IMAGE"] = args.image
+def compile_pipeline(output: str, image: str | None = None, platform: str = "kubeflow",
+                     gpu_type: str | None = None, gpu_count: int = 1) -> str:
+    """Compiles the pipeline for `platform` with every step in `image`; returns a summary."""
     from kfp import compiler
 
+    from admod import components
     from admod.pipeline import pipeline
     from admod.pipeline.platform import Platform
 
     try:
-        platform = Platform(args.platform, args.gpu_type or "", args.gpu_count)
+        target = Platform(platform, gpu_type or "", gpu_count)
     except ValueError as error:
         raise AdmodError(str(error)) from None
-    compiler.Compiler().compile(pipeline.build(platform), args.output)
-    print(f"compiled {args.output} for {platform.name} ({platform.gpu_count} x {platform.gpu_type})")
+    compiler.Compiler().compile(pipeline.build(target, image or components.DEFAULT_IMAGE), output)
+    return f"compiled {output} for {target.name} ({target.gpu_count} x {target.gpu_type})"
+
+
+def cmd_compile(args) -> None:
+    print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count))
 
 
 def cmd_split(args) -> None:
@@ -73,16 +79,30 @@ def cmd_run(args) -> None:
     if not data.startswith("gs://") and not os.path.isdir(data):
         raise AdmodError(f"Data folder '{data}' does not exist: pass --data with a folder or gs:// "
                          "prefix holding allowed_ads/ and not_allowed_ads/.")
-    if not os.path.exists(args.pipeline_file):
-        raise AdmodError(f"Pipeline file '{args.pipeline_file}' does not exist: run 'admod compile' first.")
+    data = data if data.startswith("gs://") else os.path.abspath(data)
+    registry = args.registry if args.registry.startswith("gs://") else os.path.abspath(args.registry)
     arguments = {} if args.full else dict(local_run.LOCAL_PROFILE)
-    arguments.update({"data_root": os.path.abspath(data),
-                      "registry_root": os.path.abspath(args.registry)})
+    arguments.update({"data_root": data, "registry_root": registry})
     arguments.update(params)
+    pipeline_file, runner = args.pipeline_file, None
+    if args.runner == "docker":
+        os.makedirs(args.pipeline_root, exist_ok=True)
+        if not registry.startswith("gs://"):
+            os.makedirs(registry, exist_ok=True)
+        pipeline_file = os.path.join(args.pipeline_root, f"pipeline-{_safe_tag(args.image)}.yaml")
+        compile_pipeline(pipeline_file, args.image)
+        runner = local_run.docker_runner(data, registry, args.container_user)
+        print(f"Every step runs in {args.image} as user {args.container_user}, network off.")
+    elif not os.path.exists(pipeline_file):
+        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' first.")
     started = time.monotonic()
-    run_dir = local_run.run_local(args.pipeline_file, arguments, args.pipeline_root)
+    run_dir = local_run.run_local(pipeline_file, arguments, args.pipeline_root, runner)
     print(local_run.summary(run_dir))
     print(f"Finished in {time.monotonic() - started:.0f} s.")
+
+
+def _safe_tag(image: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in image)
 
 
 def cmd_predict(args) -> int:
@@ -125,8 +145,7 @@ def _settings(args):
     pipeline_file = args.pipeline_file
     if args.platform == "vertex" and not pipeline_file:
         pipeline_file = os.path.join(tempfile.mkdtemp(), "pipeline-vertex.yaml")
-        cmd_compile(argparse.Namespace(image=args.image, platform="vertex", output=pipeline_file,
-                                       gpu_type=args.gpu_type, gpu_count=args.gpu_count))
+        print(compile_pipeline(pipeline_file, args.image, "vertex", args.gpu_type, args.gpu_count))
     return submit.RunSettings(pipeline_file or DEFAULT_PIPELINE_FILE, params, args.pipeline_root,
                               args.display_name, args.cache, args.service_account)
 
@@ -237,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the method's values throughout, not the small local profile")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a pipeline parameter (repeatable)")
+    p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
+                   help="subprocess: each step a process here; docker: each step in a container "
+                   "of --image, network off, as on a cluster")
+    p.add_argument("--image", default=LOCAL_IMAGE,
+                   help=f"with --runner docker: the image every step runs in (default {LOCAL_IMAGE}"
+                   ", built by 'make image-local')")
+    p.add_argument("--container-user", default=f"{os.getuid()}:{os.getgid()}", metavar="UID:GID",
+                   help="with --runner docker: the user id steps run as (default: yours, so that "
+                   "you own what they write)")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("predict", help="score images with the champion or a version (CSV)")

@@ -1,10 +1,16 @@
-"""Running the compiled pipeline on this machine with kfp.local, and summarising the run."""
+"""Running the compiled pipeline on this machine with kfp.local, and summarising the run.
+
+Two runners: `subprocess` (each step a Python process on this machine, the default) and `docker`
+(each step in a container of the pipeline's image, as on a cluster: the network off, the data
+mounted read-only, the pipeline root and the registry writable, under a chosen user id).
+"""
 
 import glob
 import json
 import logging
 import os
 import re
+import sys
 import warnings
 
 from admod.errors import AdmodError
@@ -17,13 +23,56 @@ LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tun
 LOCAL_DEMO_IMAGES = 500
 
 
-def run_local(pipeline_file: str, arguments: dict, pipeline_root: str) -> str:
-    """Runs `pipeline_file` under kfp.local's SubprocessRunner; returns the run's folder."""
+def subprocess_runner():
+    from kfp import local
+
+    return local.SubprocessRunner(use_venv=False)
+
+
+def docker_runner(data_root: str, registry_root: str, user: str):
+    """kfp.local's DockerRunner for admod: no network, data_root read-only, registry_root
+    writable, every step as `user` ("UID:GID"). The pipeline root is mounted by kfp."""
+    from docker.types import Mount
+    from kfp import local
+    from kfp.local import docker_task_handler
+
+    mounts = [Mount(target=registry_root, source=registry_root, type="bind")]
+    if not data_root.startswith("gs://"):
+        mounts.append(Mount(target=data_root, source=data_root, type="bind", read_only=True))
+    docker_task_handler.run_docker_container = run_container
+    return local.DockerRunner(network_mode="none", mounts=mounts, user=user)
+
+
+def run_container(client, image: str, command: list, volumes: dict, **run_args) -> int:
+    """Runs one step's container to its end and returns its exit status.
+
+    Replaces kfp's own `run_docker_container`, which starts containers with auto_remove and
+    reports success when the container is gone before its status is read: a failed step
+    passed. Here the container is kept until its status is read, then removed."""
+    import docker
+
+    try:
+        container = client.containers.run(image=image, command=command, volumes=volumes,
+                                          detach=True, **run_args)
+    except docker.errors.ImageNotFound:
+        raise AdmodError(f"Image '{image}' is not on this machine: build it with "
+                         "'make image-local' or pass --image.") from None
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            sys.stdout.write(chunk.decode(errors="replace"))
+        return container.wait()["StatusCode"]
+    finally:
+        container.remove(force=True)
+
+
+def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None) -> str:
+    """Runs `pipeline_file` under kfp.local with `runner` (default: subprocesses); returns
+    the run's folder."""
     from kfp import components, local
 
     os.makedirs(pipeline_root, exist_ok=True)
     before = set(os.listdir(pipeline_root))
-    local.init(runner=local.SubprocessRunner(use_venv=False),
+    local.init(runner=runner or subprocess_runner(),
                pipeline_root=os.path.abspath(pipeline_root), raise_on_error=True)
     pipeline = components.load_component_from_file(pipeline_file)
     # Expected locally: no container runs, and cloud resource settings do not apply.

@@ -8,14 +8,16 @@ reuse a result for identical inputs, which a fresh split never gives them.
 from kfp import dsl
 
 from admod import defaults as d
-from admod.components import evaluate, fine_tune, push, split, train_head
+from admod import components
 from admod.pipeline.platform import Platform
 
 PIPELINE_NAME = "admod-resnet50-ad-moderation"
 
 
-def build(platform: Platform):
-    """The pipeline, with `platform`'s resources, GPUs and retries on its steps."""
+def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
+    """The pipeline, its steps running in `image`, with `platform`'s resources, GPUs and
+    retries on its steps."""
+    c = components.build(image)
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="Fine-tunes ResNet50 into an allowed / not-allowed ad classifier.")
@@ -70,26 +72,26 @@ def build(platform: Platform):
                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **augmentation)
 
         place = platform.place
-        split_task = place(split(data_root=data_root, val_fraction=val_fraction,
+        split_task = place(c.split(data_root=data_root, val_fraction=val_fraction,
                                  test_fraction=test_fraction, seed=seed,
                                  min_image_side=min_image_side,
                                  max_image_pixels=max_image_pixels), "split")
         split_task.set_caching_options(False)  # the same data_root gains images between runs
 
-        head_task = place(train_head(train=split_task.outputs["train"],
+        head_task = place(c.train_head(train=split_task.outputs["train"],
                                      validation=split_task.outputs["validation"],
                                      image_size=image_size, epochs=head_epochs,
                                      learning_rate=head_learning_rate, weights=weights,
                                      **training), "train-head")
 
-        fine_tune_task = place(fine_tune(head_model=head_task.outputs["model"],
+        fine_tune_task = place(c.fine_tune(head_model=head_task.outputs["model"],
                                          train=split_task.outputs["train"],
                                          validation=split_task.outputs["validation"],
                                          epochs=fine_tune_epochs,
                                          learning_rate=fine_tune_learning_rate,
                                          unfreeze=unfreeze, **training), "fine-tune")
 
-        evaluate_task = place(evaluate(model=fine_tune_task.outputs["model"],
+        evaluate_task = place(c.evaluate(model=fine_tune_task.outputs["model"],
                                        validation=split_task.outputs["validation"],
                                        test=split_task.outputs["test"],
                                        registry_root=registry_root, batch_size=batch_size,
@@ -102,7 +104,7 @@ def build(platform: Platform):
         evaluate_task.set_caching_options(False)  # the champion may have changed
 
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
-            push_task = place(push(model=fine_tune_task.outputs["model"],
+            push_task = place(c.push(model=fine_tune_task.outputs["model"],
                                    evaluation=evaluate_task.outputs["metrics"],
                                    train=split_task.outputs["train"],
                                    validation=split_task.outputs["validation"],
@@ -112,5 +114,3 @@ def build(platform: Platform):
 
     return admod_pipeline
 
-
-admod_pipeline = build(Platform())

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +9,7 @@ from admod import training
 from admod.errors import AdmodError
 
 SIZE = 32
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _data(n=16, seed=0):
@@ -87,6 +90,33 @@ def test_weights_from_a_local_file(tmp_path):
     assert source == path
     loaded = model.get_layer(model_lib.BASE_NAME).weights
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded))
+
+
+def test_imagenet_comes_from_the_file_the_image_bakes(tmp_path, monkeypatch):
+    """The trainer image's path: containers/bake_weights.py writes the file (legacy HDF5, like
+    Keras's ImageNet file) and ADMOD_IMAGENET_WEIGHTS names it; Keras's cache is not used."""
+    import importlib.util
+
+    import h5py
+
+    spec = importlib.util.spec_from_file_location(
+        "bake_weights", os.path.join(REPO, "containers", "bake_weights.py"))
+    bake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bake)
+    path = str(tmp_path / bake.FILE_NAME)
+    bake.main("stand-in", path)
+    monkeypatch.setenv(model_lib.BAKED_IMAGENET_WEIGHTS, path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-cache"))
+    model, source = model_lib.build_model(SIZE, weights="imagenet")
+    assert source == bake.STAND_IN
+    kernel = model.get_layer(model_lib.BASE_NAME).get_layer("conv1_conv").kernel.numpy()
+    with h5py.File(path) as f:
+        group = f["conv1_conv"]
+        name = group.attrs["weight_names"][0]
+        assert np.array_equal(kernel, group[name.decode() if isinstance(name, bytes) else name][()])
+    os.remove(path)
+    with pytest.raises(AdmodError, match="ADMOD_IMAGENET_WEIGHTS names .* does not exist"):
+        model_lib.build_model(SIZE, weights="imagenet")
 
 
 def test_missing_weights_file_is_a_clear_error(tmp_path):

@@ -12,7 +12,7 @@ from admod.components import fine_tune, train_head
 def _parameters(component) -> dict:
     """A stand-in value for each parameter of `component`'s Python function."""
     values = {}
-    for name, parameter in inspect.signature(component.python_func).parameters.items():
+    for name, parameter in inspect.signature(component).parameters.items():
         annotation = parameter.annotation
         values[name] = {int: 1, float: 0.5, bool: True, str: "x"}.get(annotation, Artifact())
     return values

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from admod.components.image import DEFAULT_IMAGE
+from admod.components import DEFAULT_IMAGE
 from tests.pipeline.test_compile import COMMITTED, REPO, _compile
 
 GPU_STEPS = {"train-head", "fine-tune", "evaluate"}
@@ -114,10 +114,74 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_installs_from_the_lock_and_bakes_the_weights():
-    text = open(os.path.join(REPO, "containers", "trainer.Dockerfile")).read()
-    assert "-c constraints.txt" in text and "weights='imagenet'" in text
-    assert "\nUSER 1000" in text
-    tf_pin = next(line for line in open(os.path.join(REPO, "constraints.txt"))
-                  if line.startswith("tensorflow=="))
-    assert f"tensorflow/tensorflow:{tf_pin.split('==')[1].strip()}-gpu" in text
+DOCKERFILE = os.path.join(REPO, "containers", "trainer.Dockerfile")
+LOCK = os.path.join(REPO, "constraints.txt")
+
+
+def _container_script(name):
+    """One of containers/*.py (build-time scripts, not part of the package), as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "containers", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_step_installs_anything_at_run_time(tmp_path):
+    vertex, _ = _compile(tmp_path, "--platform", "vertex")
+    for path in (COMMITTED, vertex):
+        text = open(path).read()
+        assert "pip install" not in text and "pip3 install" not in text, path
+        spec, _ = _documents(path)
+        executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+        for name, executor in executors.items():
+            command = " ".join(executor["container"]["command"] + executor["container"]["args"])
+            assert "python3 -m kfp.dsl.executor_main" in command, name
+
+
+def test_image_python_is_the_locks_python():
+    base = next(line.split()[1] for line in open(DOCKERFILE) if line.startswith("FROM "))
+    lock_python = next(line.split()[2] for line in open(LOCK) if line.startswith("# python "))
+    assert base.startswith(f"python:{lock_python}-slim")
+    assert _container_script("install_dependencies").lock_python() == tuple(
+        int(part) for part in lock_python.split("."))
+
+
+def test_dependencies_are_installed_before_the_source_is_copied():
+    lines = [line.strip() for line in open(DOCKERFILE)]
+    install = next(i for i, line in enumerate(lines) if "install_dependencies.py \"$VARIANT\"" in line)
+    first_source = next(i for i, line in enumerate(lines) if line.startswith("COPY admod"))
+    assert install < first_source
+    copied_before = " ".join(line for line in lines[:install] if line.startswith("COPY"))
+    assert "admod" not in copied_before.replace("containers/", "")
+    assert "\nUSER 1000" in open(DOCKERFILE).read()
+
+
+def test_gpu_variant_pins_every_cuda_wheel_tensorflow_asks_for():
+    from importlib import metadata
+
+    pinned = {line.split("==")[0].lower() for line in open(LOCK) if "==" in line}
+    cuda = [r.split(";")[0].split("<")[0].split(">")[0].strip().lower()
+            for r in metadata.requires("tensorflow") if 'extra == "and-cuda"' in r]
+    assert cuda and set(cuda) <= pinned
+    script = _container_script("install_dependencies")
+    assert "tensorflow[and-cuda]" in script.requirements("gpu")
+    cpu = script.requirements("cpu")
+    assert "tensorflow" in cpu and not any("and-cuda" in r for r in cpu)
+
+
+def test_ca_bundle_and_pip_config_are_build_secrets_never_files_of_the_image():
+    text = open(DOCKERFILE).read()
+    assert "--mount=type=secret,id=pip_cert" in text and "--mount=type=secret,id=pip_conf" in text
+    assert ".crt" not in text and "pip.conf" not in text and "PIP_CERT" not in text
+    build = open(os.path.join(REPO, "containers", "build-local.sh")).read()
+    assert "--secret \"id=pip_cert,src=$CA_BUNDLE\"" in build
+
+
+def test_cloud_build_bakes_the_real_weights_and_the_gpu_wheels():
+    text = open(DOCKERFILE).read()
+    assert "ARG VARIANT=gpu" in text and "ARG IMAGENET_WEIGHTS=download" in text
+    with open(os.path.join(REPO, "containers", "cloudbuild.yaml")) as f:
+        args = yaml.safe_load(f)["steps"][0]["args"]
+    assert not any("VARIANT=" in a or "IMAGENET_WEIGHTS=" in a for a in args)  # the defaults
