@@ -10,6 +10,8 @@ import logging
 import keras
 import tensorflow as tf
 
+from admod.errors import AdmodError
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,21 @@ class Setup:
                 "mixed_precision": self.mixed_precision, "xla": self.xla}
 
 
-def configure(mixed_precision: bool, xla: bool) -> Setup:
+def check_gpu(required: bool) -> int:
+    """The number of GPUs TensorFlow sees; none when `required` fails the step at once rather
+    than training on CPU for hours."""
     gpus = len(tf.config.list_physical_devices("GPU"))
+    if required and not gpus:
+        raise AdmodError(
+            "This step needs a GPU (require_gpu=true) but TensorFlow sees none: check that the "
+            "node has one (nvidia.com/gpu, the GPU node pool or Vertex accelerator), that the "
+            "image is the GPU variant (VARIANT=gpu) and that the NVIDIA driver is installed; "
+            "or set require_gpu=false to run this step on CPU on purpose.")
+    return gpus
+
+
+def configure(mixed_precision: bool, xla: bool, require_gpu: bool = False) -> Setup:
+    gpus = check_gpu(require_gpu)
     use_mixed = bool(gpus) and mixed_precision
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()

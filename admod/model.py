@@ -30,8 +30,11 @@ class ResNetPreprocess(keras.layers.Layer):
         return keras.applications.resnet50.preprocess_input(images)
 
 
-def load_base(image_size: int, weights: str) -> tuple[keras.Model, str]:
-    """ResNet50 without top, and where its weights came from."""
+def load_base(image_size: int, weights: str,
+              allow_random_init: bool = False) -> tuple[keras.Model, str]:
+    """ResNet50 without top, and where its weights came from. When ImageNet's weights cannot
+    be had, that is an error, unless `allow_random_init` (the local profile) accepts random
+    initialisation instead, which is then logged and recorded as the weights' source."""
     shape = (image_size, image_size, 3)
     if weights in ("none", "", None):
         return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation"
@@ -41,9 +44,15 @@ def load_base(image_size: int, weights: str) -> tuple[keras.Model, str]:
         try:
             return keras.applications.ResNet50(include_top=False, weights="imagenet", input_shape=shape), "imagenet"
         except Exception as error:  # no network and no cached file: keras raises several kinds
+            reason = str(error).splitlines()[0][:200]
+            if not allow_random_init:
+                raise AdmodError(
+                    f"The ImageNet weights could not be loaded ({reason}): run in the trainer "
+                    "image, which bakes them, pass weights=<path or gs:// URI of a ResNet50 "
+                    "no-top weights file>, or set allow_random_init=true to train from random "
+                    "initialisation on purpose.") from None
             log.warning("ImageNet weights could not be had (%s): training ResNet50 from random "
-                        "initialisation. Bake the weights file into the image or pass "
-                        "weights=<path or gs:// URI>.", str(error).splitlines()[0][:200])
+                        "initialisation, as allow_random_init=true permits.", reason)
             return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation (imagenet unavailable)"
     if not storage.exists(weights):
         raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
@@ -72,9 +81,10 @@ def _baked_imagenet_base(shape: tuple, path: str) -> tuple[keras.Model, str]:
 
 
 def build_model(image_size: int, weights: str = defaults.WEIGHTS,
-                units=defaults.HEAD_UNITS, dropouts=defaults.HEAD_DROPOUTS) -> tuple[keras.Model, str]:
+                units=defaults.HEAD_UNITS, dropouts=defaults.HEAD_DROPOUTS,
+                allow_random_init: bool = defaults.ALLOW_RANDOM_INIT) -> tuple[keras.Model, str]:
     """The method's model with its base frozen, and the weights' source."""
-    base, source = load_base(image_size, weights)
+    base, source = load_base(image_size, weights, allow_random_init)
     base.trainable = False
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = ResNetPreprocess(name="preprocess")(inputs)

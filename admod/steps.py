@@ -85,12 +85,15 @@ class TrainingOptions:
     mixed_precision: bool = defaults.MIXED_PRECISION
     xla: bool = defaults.XLA
     checkpoint_root: str = defaults.CHECKPOINT_ROOT
-    run_name: str = "local"
+    require_gpu: bool = False
+    run_id: str = "local"  # the pipeline run's unique id, never its display name
 
     def durable(self, phase: str) -> str | None:
+        """Where this run's phase mirrors its training state: keyed on the run's unique id,
+        since runs share display names (recurring runs, `admod submit`'s default)."""
         if not self.checkpoint_root:
             return None
-        return storage.join(self.checkpoint_root, self.run_name, phase)
+        return storage.join(self.checkpoint_root, self.run_id, phase)
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> "TrainingOptions":
@@ -139,11 +142,12 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
 
 def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: str,
                     image_size: int, epochs: int, learning_rate: float, weights: str,
-                    options: TrainingOptions) -> dict:
-    setup = accelerators.configure(options.mixed_precision, options.xla)
+                    options: TrainingOptions, allow_random_init: bool = False) -> dict:
+    setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)  # the same initial head for the same seed
     with setup.strategy.scope():
-        model, source = model_lib.build_model(image_size, weights)
+        model, source = model_lib.build_model(image_size, weights,
+                                              allow_random_init=allow_random_init)
         summary = _train(model, options.phase("head", epochs, learning_rate), train_dir, val_dir,
                          image_size, options, setup, model_dir)
     summary.update(_model_facts(image_size, source))
@@ -155,7 +159,7 @@ def fine_tune_step(head_dir: str, train_dir: str, val_dir: str, model_dir: str,
                    report_path: str, epochs: int, learning_rate: float, unfreeze: str,
                    options: TrainingOptions) -> dict:
     head = _read_json(os.path.join(head_dir, INFO_FILE))
-    setup = accelerators.configure(options.mixed_precision, options.xla)
+    setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
     with setup.strategy.scope():
         model = model_lib.load(os.path.join(head_dir, MODEL_FILE))
@@ -185,6 +189,7 @@ class EvaluationOptions:
     threshold_target: float = defaults.THRESHOLD_TARGET
     batch_size: int = defaults.BATCH_SIZE
     gallery_size: int = 12
+    require_gpu: bool = False
 
 
 def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
@@ -218,6 +223,7 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     the champion and decides. Headline figures come from test when it has images."""
     options.criteria.validate()
     evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
+    accelerators.check_gpu(options.require_gpu)
     info = _read_json(os.path.join(model_dir, INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
@@ -270,7 +276,7 @@ def _log_evaluation(result: dict) -> None:
 # --- push ----------------------------------------------------------------------------------
 
 def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
-              registry_root: str, run_name: str, staging_dir: str) -> str:
+              registry_root: str, run_id: str, staging_dir: str) -> str:
     """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
     registry version and makes it the champion; returns the version's uri."""
     result = _read_json(evaluation_path)
@@ -286,7 +292,7 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
                                         "scores_at_0_5", "champion", "champion_scores", "reasons")})
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
-    lineage = {"pipeline_run": run_name, "data_fingerprint": data["train"].get("data_fingerprint"),
+    lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
     with open(os.path.join(staging_dir, "model_card.md"), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))

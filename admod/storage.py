@@ -150,6 +150,18 @@ def upload_dir(local_dir: str, dest: str) -> None:
         )
 
 
+def remove_dir(uri: str) -> None:
+    """Deletes the folder or every object under the prefix `uri`; nothing there is fine."""
+    if not is_gcs(uri):
+        shutil.rmtree(uri, ignore_errors=True)
+        return
+    bucket_name, prefix = split_gcs(uri)
+    with _gcs_errors(uri):
+        bucket = gcs_client().bucket(bucket_name)
+        blobs = list(gcs_client().list_blobs(bucket_name, prefix=prefix.rstrip("/") + "/"))
+        bucket.delete_blobs(blobs)
+
+
 def download_to_file(uri: str, local_path: str) -> str:
     """Makes `uri` available as a local file; returns its path (`uri` itself when local)."""
     if not is_gcs(uri):

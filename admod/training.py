@@ -122,6 +122,8 @@ def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
     model.fit(train_ds, validation_data=val_ds, initial_epoch=config.initial_epoch,
               epochs=config.initial_epoch + config.epochs, class_weight=class_weight,
               callbacks=callbacks(config, work_dir, durable), verbose=2)
+    if durable:  # the phase is complete: nothing left to resume
+        storage.remove_dir(durable)
     return read_history(work_dir, config.name)
 
 

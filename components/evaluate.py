@@ -15,6 +15,7 @@ def evaluate(
     min_recall: float,
     gating_metric: str,
     max_regression: float,
+    require_gpu: bool,
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
     predictions: Output[Dataset],
@@ -34,7 +35,8 @@ def evaluate(
         minimums={"accuracy": min_accuracy, "roc_auc": min_auc, "precision": min_precision,
                   "recall": min_recall},
         gating_metric=gating_metric, max_regression=max_regression)
-    options = steps.EvaluationOptions(criteria, threshold_rule, threshold_target, batch_size)
+    options = steps.EvaluationOptions(criteria, threshold_rule, threshold_target, batch_size,
+                                      require_gpu=require_gpu)
     result = exit_on_user_error(
         steps.evaluate_step, model.path, validation.path, test.path, registry_root,
         metrics.path, predictions.path, report.path, options)

@@ -7,7 +7,7 @@ def push(
     train: Input[Dataset],
     validation: Input[Dataset],
     registry_root: str,
-    run_name: str,
+    run_id: str,
 ) -> str:
     """Publishes the blessed model (SavedModel, .keras, metrics, model card) as a new version
     under registry_root and makes it the champion; returns the version's URI."""
@@ -19,4 +19,4 @@ def push(
     logs.setup()
     with tempfile.TemporaryDirectory() as staging:
         return exit_on_user_error(steps.push_step, model.path, evaluation.path, train.path,
-                                  validation.path, registry_root, run_name, staging)
+                                  validation.path, registry_root, run_id, staging)

@@ -24,7 +24,9 @@ def train_head(
     xla: bool,
     seed: int,
     checkpoint_root: str,
-    run_name: str,
+    allow_random_init: bool,
+    require_gpu: bool,
+    run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -38,7 +40,7 @@ def train_head(
     options = steps.TrainingOptions.from_parameters(parameters)
     summary = exit_on_user_error(
         steps.train_head_step, train.path, validation.path, model.path, report.path,
-        image_size, epochs, learning_rate, weights, options)
+        image_size, epochs, learning_rate, weights, options, allow_random_init)
     model.metadata.update(summary)
     for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

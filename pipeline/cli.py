@@ -81,7 +81,8 @@ def cmd_run(args) -> None:
                          "prefix holding allowed_ads/ and not_allowed_ads/.")
     data = data if data.startswith("gs://") else os.path.abspath(data)
     registry = args.registry if args.registry.startswith("gs://") else os.path.abspath(args.registry)
-    arguments = {} if args.full else dict(local_run.LOCAL_PROFILE)
+    arguments = dict(local_run.LOCAL_RUN) if args.full else {**local_run.LOCAL_RUN,
+                                                             **local_run.LOCAL_PROFILE}
     arguments.update({"data_root": data, "registry_root": registry})
     arguments.update(params)
     pipeline_file, runner = args.pipeline_file, None

@@ -17,9 +17,13 @@ from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 
-# The local profile: smaller images, data, batches and epoch counts, nothing else changed,
-# so that a run takes minutes on two CPU cores.
-LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tune_epochs": 3}
+# Every local run: this machine is not a GPU node, so GPU steps run on its CPU.
+LOCAL_RUN = {"require_gpu": False}
+# The local profile (without --full): smaller images, data, batches and epoch counts, so that a
+# run takes minutes on two CPU cores, and random initialisation when the ImageNet weights cannot
+# be had (the summary says so).
+LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tune_epochs": 3,
+                 "allow_random_init": True}
 LOCAL_DEMO_IMAGES = 500
 
 

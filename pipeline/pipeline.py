@@ -32,6 +32,8 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         image_size: int = d.IMAGE_SIZE,
         batch_size: int = d.BATCH_SIZE,
         weights: str = d.WEIGHTS,
+        allow_random_init: bool = d.ALLOW_RANDOM_INIT,
+        require_gpu: bool = d.REQUIRE_GPU,
         head_epochs: int = d.HEAD_EPOCHS,
         head_learning_rate: float = d.HEAD_LEARNING_RATE,
         fine_tune_epochs: int = d.FINE_TUNE_EPOCHS,
@@ -68,8 +70,8 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                         early_stopping_patience=early_stopping_patience,
                         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
                         mixed_precision=mixed_precision, xla=xla, seed=seed,
-                        checkpoint_root=checkpoint_root,
-                        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **augmentation)
+                        checkpoint_root=checkpoint_root, require_gpu=require_gpu,
+                        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **augmentation)
 
         place = platform.place
         split_task = place(c.split(data_root=data_root, val_fraction=val_fraction,
@@ -82,6 +84,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                                      validation=split_task.outputs["validation"],
                                      image_size=image_size, epochs=head_epochs,
                                      learning_rate=head_learning_rate, weights=weights,
+                                     allow_random_init=allow_random_init,
                                      **training), "train-head")
 
         fine_tune_task = place(c.fine_tune(head_model=head_task.outputs["model"],
@@ -100,7 +103,8 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                                        min_accuracy=min_accuracy, min_auc=min_auc,
                                        min_precision=min_precision, min_recall=min_recall,
                                        gating_metric=gating_metric,
-                                       max_regression=max_regression), "evaluate")
+                                       max_regression=max_regression,
+                                       require_gpu=require_gpu), "evaluate")
         evaluate_task.set_caching_options(False)  # the champion may have changed
 
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
@@ -109,7 +113,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                                    train=split_task.outputs["train"],
                                    validation=split_task.outputs["validation"],
                                    registry_root=registry_root,
-                                   run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER), "push")
+                                   run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), "push")
             push_task.set_caching_options(False)  # publishing is never skipped
 
     return admod_pipeline

@@ -165,3 +165,36 @@ def test_cpu_only_machine_uses_float32_and_one_replica():
     assert setup.facts() == {"gpus": 0, "replicas": 1, "mixed_precision": False, "xla": False}
     import keras
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def _imagenet_unreachable(monkeypatch, tmp_path):
+    """As on a machine with no network and no weights file: Keras's download fails."""
+    from keras.src.applications import resnet
+
+    def no_network(*args, **kwargs):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(resnet.file_utils, "get_file", no_network)
+    monkeypatch.delenv(model_lib.BAKED_IMAGENET_WEIGHTS, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+
+def test_unavailable_imagenet_weights_fail_the_step(monkeypatch, tmp_path):
+    _imagenet_unreachable(monkeypatch, tmp_path)
+    with pytest.raises(AdmodError, match="ImageNet weights could not be loaded.*allow_random_init"):
+        model_lib.build_model(SIZE, weights="imagenet")
+
+
+def test_random_initialisation_only_when_allowed_and_then_recorded(monkeypatch, tmp_path):
+    _imagenet_unreachable(monkeypatch, tmp_path)
+    _, source = model_lib.build_model(SIZE, weights="imagenet", allow_random_init=True)
+    assert source == "random initialisation (imagenet unavailable)"
+
+
+def test_a_gpu_step_without_a_gpu_fails_at_once(monkeypatch):
+    from admod import accelerators
+
+    monkeypatch.setattr(accelerators.tf.config, "list_physical_devices", lambda kind: [])
+    with pytest.raises(AdmodError, match="needs a GPU.*sees none"):
+        accelerators.configure(mixed_precision=True, xla=True, require_gpu=True)
+    assert accelerators.configure(mixed_precision=True, xla=True).gpus == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from admod import training
+from admod import steps, training
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
 
@@ -42,6 +42,21 @@ def test_a_retry_on_a_fresh_node_resumes_from_the_durable_copy(tmp_path, bucket)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "3", "4"]
     assert training.read_history(str(work), "head")["epoch"].tolist() == [1, 2, 3, 4]
+    assert list(bucket.list_blobs(prefix="checkpoints/")) == []  # removed once complete
+
+
+def test_runs_sharing_a_display_name_never_share_training_state(tmp_path):
+    """Recurring runs and `admod submit` reuse display names: a new run must start from
+    epoch 1 even where an earlier run of the same name left its state behind."""
+    root = str(tmp_path / "checkpoints")
+    crashed = steps.TrainingOptions(checkpoint_root=root, run_id="3f2a-run-one")
+    next_run = steps.TrainingOptions(checkpoint_root=root, run_id="9c1b-run-two")
+    assert _train(tmp_path / "pod-1", 4, kill_at=3, durable=crashed.durable("head")).returncode == 137
+    (tmp_path / "started.txt").unlink()
+    assert _train(tmp_path / "pod-2", 4, durable=next_run.durable("head")).returncode == 0
+    assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "4"]
+    assert not os.path.exists(next_run.durable("head"))  # removed once complete
+    assert os.path.isdir(crashed.durable("head"))  # the other run's state is left alone
 
 
 def test_best_weights_are_restored(tmp_path):

@@ -29,7 +29,7 @@ def test_training_components_feed_every_training_option():
 
 
 def test_both_phases_take_the_same_training_parameters():
-    head = set(_parameters(train_head)) - {"image_size", "weights"}
+    head = set(_parameters(train_head)) - {"image_size", "weights", "allow_random_init"}
     fine = set(_parameters(fine_tune)) - {"head_model", "unfreeze"}
     assert head == fine
 

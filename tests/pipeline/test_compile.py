@@ -80,3 +80,26 @@ def test_image_override(tmp_path):
     images = {e["container"]["image"] for e in
               next(yaml.safe_load_all(open(out)))["deploymentSpec"]["executors"].values()}
     assert images == {"example.com/admod/trainer:test"}
+
+
+def test_training_state_and_lineage_are_keyed_on_the_run_id_never_the_display_name():
+    text = open(COMMITTED).read()
+    assert "pipeline_job_name" not in text
+    spec = _spec(COMMITTED)
+    tasks = {**spec.root.dag.tasks}
+    for component in spec.components.values():
+        if component.WhichOneof("implementation") == "dag":
+            tasks.update(component.dag.tasks)
+    for step in ("train-head", "fine-tune", "push"):
+        run_id = tasks[step].inputs.parameters["run_id"].runtime_value.constant
+        assert run_id.string_value == "{{$.pipeline_job_uuid}}", step
+
+
+def test_platform_compile_requires_gpus_and_forbids_random_weights_the_local_run_does_neither():
+    from admod.pipeline import local_run
+
+    parameters = _spec(COMMITTED).root.input_definitions.parameters
+    assert parameters["require_gpu"].default_value.bool_value is True
+    assert parameters["allow_random_init"].default_value.bool_value is False
+    assert local_run.LOCAL_RUN["require_gpu"] is False
+    assert local_run.LOCAL_PROFILE["allow_random_init"] is True

@@ -11,7 +11,7 @@ from admod.pipeline import local_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
-        "weights": "none"}
+        "weights": "none", **local_run.LOCAL_RUN}
 
 
 def _run(demo_root, root, **params):
@@ -61,7 +61,9 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert {"model.keras", "metrics.json", "model_info.json", "model_card.md", registry.SAVED_MODEL_DIR,
             registry.MARKER} <= set(os.listdir(folder))
     card = (folder / "model_card.md").read_text()
-    assert "data_fingerprint" in card and "pipeline_run: admod-resnet50" in card
+    assert "data_fingerprint" in card and "pipeline_run_id: " in card
+    run_id = card.split("pipeline_run_id: ")[1].split()[0]
+    assert len(run_id) >= 8 and "{{" not in run_id  # the run's unique id, resolved
     summary = local_run.summary(run_dir)
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
 
