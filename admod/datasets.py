@@ -62,8 +62,13 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)),
                 num_parallel_calls=AUTOTUNE)
     if training and augment_config is not None:
-        ds = ds.map(lambda x, y: (augment.augment_batch(x, augment_config), y),
-                    num_parallel_calls=AUTOTUNE)
+        # One seed per batch, drawn afresh every epoch (a new iterator re-randomises), the
+        # same sequence for the same `seed`.
+        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
+            lambda batch, batch_seed: (augment.augment_batch(batch[0], augment_config, batch_seed),
+                                       batch[1]),
+            num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 

@@ -119,7 +119,8 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
                                      options.class_weight_minority_share)
     global_batch = options.batch_size * setup.replicas
     train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
-                                     augment_config=options.augmentation, seed=options.seed,
+                                     augment_config=options.augmentation,
+                                     seed=augment.phase_seed(options.seed, phase.name),
                                      cache_dir=os.path.join(model_dir, "cache"))
     val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
     history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,

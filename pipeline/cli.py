@@ -210,7 +210,8 @@ def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--display-name", default="admod")
     p.add_argument("--service-account")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
-                   help="force caching on or off (default: each step's compiled policy)")
+                   help="let train-head and fine-tune reuse cached results, or not (default: "
+                   "the compiled policy); split, evaluate and push always run")
     p.add_argument("--network", help="Vertex: VPC network for the run")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Vertex")
     p.add_argument("--experiment", default="admod", help="Kubeflow experiment")

@@ -2,6 +2,8 @@
 
 import dataclasses
 import logging
+import os
+import tempfile
 
 from admod.errors import AdmodError
 
@@ -15,8 +17,32 @@ class RunSettings:
     parameters: dict
     pipeline_root: str | None = None
     display_name: str = "admod"
-    enable_caching: bool | None = None  # None: each step's compiled caching policy
+    training_cache: bool | None = None  # None: each step's compiled caching policy
     service_account: str | None = None
+
+
+# Only these may reuse a cached result: split (new images), evaluate (a new champion) and push
+# (publishing) always run, whatever --cache says.
+CACHEABLE_STEPS = ("train-head", "fine-tune")
+
+
+def pipeline_to_submit(settings: RunSettings) -> str:
+    """The pipeline file to send: the compiled one, or a copy whose training steps' caching is
+    set to `settings.training_cache`. Never a run-level override: Vertex and kfp.Client apply
+    that to every step, the never-cached ones included."""
+    if settings.training_cache is None:
+        return settings.pipeline_file
+    import yaml
+
+    with open(settings.pipeline_file) as f:
+        documents = list(yaml.safe_load_all(f))
+    tasks = documents[0]["root"]["dag"]["tasks"]
+    for step in CACHEABLE_STEPS:
+        tasks[step]["cachingOptions"] = {"enableCache": True} if settings.training_cache else {}
+    path = os.path.join(tempfile.mkdtemp(), os.path.basename(settings.pipeline_file))
+    with open(path, "w") as f:
+        yaml.safe_dump_all(documents, f, sort_keys=False)
+    return path
 
 
 def to_kfp_cron(cron: str) -> str:
@@ -45,9 +71,9 @@ def vertex_job(settings: RunSettings, project: str, region: str, labels: dict | 
         raise AdmodError(f"pipeline_root '{settings.pipeline_root}' is not a gs:// URI: Vertex AI "
                          "keeps every step's artifacts in Cloud Storage; pass --pipeline-root gs://BUCKET/PATH.")
     return aiplatform.PipelineJob(
-        display_name=settings.display_name, template_path=settings.pipeline_file,
+        display_name=settings.display_name, template_path=pipeline_to_submit(settings),
         pipeline_root=settings.pipeline_root, parameter_values=settings.parameters,
-        enable_caching=settings.enable_caching, labels=labels or {}, project=project,
+        enable_caching=None, labels=labels or {}, project=project,
         location=region, credentials=credentials)
 
 
@@ -91,9 +117,10 @@ def kubeflow_client(host: str, namespace: str | None = None):
 def submit_kubeflow(client, settings: RunSettings, experiment: str,
                     namespace: str | None = None) -> str:
     result = client.create_run_from_pipeline_package(
-        settings.pipeline_file, arguments=settings.parameters, run_name=settings.display_name,
-        experiment_name=experiment, namespace=namespace, pipeline_root=settings.pipeline_root,
-        enable_caching=settings.enable_caching, service_account=settings.service_account)
+        pipeline_to_submit(settings), arguments=settings.parameters,
+        run_name=settings.display_name, experiment_name=experiment, namespace=namespace,
+        pipeline_root=settings.pipeline_root, enable_caching=None,
+        service_account=settings.service_account)
     log.info("submitted run %s", result.run_id)
     return result.run_id
 
@@ -104,8 +131,8 @@ def schedule_kubeflow(client, settings: RunSettings, experiment: str, cron: str,
     recurring = client.create_recurring_run(
         experiment_id=experiment_id, job_name=settings.display_name,
         cron_expression=to_kfp_cron(cron), max_concurrency=1, no_catchup=True,
-        params=settings.parameters, pipeline_package_path=settings.pipeline_file,
-        pipeline_root=settings.pipeline_root, enable_caching=settings.enable_caching,
+        params=settings.parameters, pipeline_package_path=pipeline_to_submit(settings),
+        pipeline_root=settings.pipeline_root, enable_caching=None,
         service_account=settings.service_account)
     return recurring.recurring_run_id
 

@@ -57,8 +57,27 @@ def test_vertex_job_request_body(bucket, tmp_path):
     assert body.runtime_config.gcs_output_directory == root
     values = dict(body.runtime_config.parameter_values)
     assert values["data_root"] == PARAMS["data_root"] and values["head_epochs"] == 10
-    tasks = body.pipeline_spec["root"]["dag"]["tasks"]
-    assert all(not dict(t.get("cachingOptions", {})).get("enableCache", False) for t in tasks.values())
+    assert _cached_steps(body.pipeline_spec) == set()  # --no-cache: the training steps too
+
+
+def _cached_steps(pipeline_spec) -> set:
+    """The steps of a submitted spec that may reuse a cached result, nested DAGs included."""
+    pipeline_spec = dict(pipeline_spec)
+    dags = [pipeline_spec["root"]] + [c for c in dict(pipeline_spec["components"]).values()
+                                      if "dag" in c]
+    return {name for dag in dags for name, task in dict(dag["dag"]["tasks"]).items()
+            if dict(task.get("cachingOptions", {})).get("enableCache", False)}
+
+
+def test_cache_applies_to_the_training_steps_only(bucket, tmp_path):
+    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+    settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root",
+                                  training_cache=True)
+    job = submit.vertex_job(settings, "proj", "europe-west4", credentials=AnonymousCredentials())
+    api = job.api_client = _RecordingVertexApi()
+    submit.submit_vertex(job, settings)
+    (request,) = api.requests
+    assert _cached_steps(request["job"].pipeline_spec) == {"train-head", "fine-tune"}
 
 
 def test_vertex_refuses_a_kubeflow_compile_and_a_local_root():
@@ -99,6 +118,15 @@ def test_kubeflow_submit(kfp_api):
     spec = run["pipeline_spec"]  # the compiled spec and its Kubernetes platform settings
     assert spec["pipeline_spec"]["pipelineInfo"]["name"] == "admod-resnet50-ad-moderation"
     assert "exec-train-head" in spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_kubeflow_cache_never_reaches_split_evaluate_or_push(kfp_api):
+    server, client = kfp_api
+    for cache, expected in ((True, {"train-head", "fine-tune"}), (False, set())):
+        settings = submit.RunSettings(COMMITTED, PARAMS, "gs://ads-bucket/root", training_cache=cache)
+        submit.submit_kubeflow(client, settings, "admod", "team-a")
+        run = _posts(server, "/runs")[-1]
+        assert _cached_steps(run["pipeline_spec"]["pipeline_spec"]) == expected
 
 
 def test_kubeflow_schedule_list_and_pause(kfp_api):
