@@ -12,11 +12,12 @@ import os
 
 import tensorflow as tf
 
-from admod import augment, records
+from admod import augment, records, resources
 
 log = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
-MEMORY_CACHE_SHARE = 0.5  # cache in memory when the decoded images fit in this share of RAM
+# Cache in memory when the decoded images fit in this share of the container's memory limit.
+MEMORY_CACHE_SHARE = 0.5
 
 
 def decode_and_resize(image_bytes, image_size: int):
@@ -32,11 +33,11 @@ def _parse(serialized, image_size: int):
     return decode_and_resize(example["image"], image_size), example["label"]
 
 
-def _cache_file(count: int, image_size: int, cache_dir: str | None) -> str:
-    """'' (memory) when the decoded images fit, else a file under `cache_dir`."""
+def cache_file(count: int, image_size: int, cache_dir: str | None) -> str:
+    """'' (memory) when the decoded images fit the container's memory limit, else a file
+    under `cache_dir`, which should be local disk (never an artifact path such as /gcs/...)."""
     needed = count * image_size * image_size * 3
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if needed <= MEMORY_CACHE_SHARE * total or not cache_dir:
+    if needed <= MEMORY_CACHE_SHARE * resources.memory_limit() or not cache_dir:
         return ""
     os.makedirs(cache_dir, exist_ok=True)
     log.info("decoded images need %.1f GiB: caching to %s", needed / 2**30, cache_dir)
@@ -55,7 +56,7 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
                 deterministic=not training)
     # The split step counted the records: telling tf.data lets Keras show steps per epoch.
     ds = ds.apply(tf.data.experimental.assert_cardinality(count))
-    ds = ds.cache(_cache_file(count, image_size, cache_dir))
+    ds = ds.cache(cache_file(count, image_size, cache_dir))
     if training:
         ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)

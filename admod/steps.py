@@ -118,15 +118,17 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
     weights = training.class_weights(counts, options.class_weighting,
                                      options.class_weight_minority_share)
     global_batch = options.batch_size * setup.replicas
-    train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
-                                     augment_config=options.augmentation,
-                                     seed=augment.phase_seed(options.seed, phase.name),
-                                     cache_dir=os.path.join(model_dir, "cache"))
-    val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
-    history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
-                                   jit_compile=setup.xla, durable=options.durable(phase.name))
+    # A file cache, when the images do not fit in memory, goes to the pod's local disk: a new
+    # folder per attempt (no stale lock from a preempted one), never the artifact folder.
+    with tempfile.TemporaryDirectory(prefix="admod-cache-") as cache_dir:
+        train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
+                                         augment_config=options.augmentation,
+                                         seed=augment.phase_seed(options.seed, phase.name),
+                                         cache_dir=cache_dir)
+        val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
+        history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
+                                       jit_compile=setup.xla, durable=options.durable(phase.name))
     model.save(os.path.join(model_dir, MODEL_FILE))
-    shutil.rmtree(os.path.join(model_dir, "cache"), ignore_errors=True)
     return {**training.summarise(history), "phase": phase.name, "global_batch_size": global_batch,
             "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()},
             **setup.facts()}
