@@ -279,9 +279,10 @@ def _log_evaluation(result: dict) -> None:
 # --- push ----------------------------------------------------------------------------------
 
 def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
-              registry_root: str, run_id: str, staging_dir: str) -> str:
+              registry_root: str, run_id: str, staging_dir: str) -> dict:
     """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
-    registry version and makes it the champion; returns the version's uri."""
+    registry version and makes it the champion; returns the version's uri and what the UI shows
+    of it."""
     result = _read_json(evaluation_path)
     info = {**_read_json(os.path.join(model_dir, INFO_FILE)), "threshold": result["threshold"],
             "threshold_rule": result["threshold_rule"]}
@@ -299,5 +300,11 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
                "parent_champion": result["champion"]}
     with open(os.path.join(staging_dir, "model_card.md"), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
-    uri, _ = registry.push(staging_dir, registry_root, expected_champion=result["champion"])
-    return uri
+    uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"])
+    version = os.path.basename(uri.rstrip("/"))
+    scores = result["scores"]
+    return {"uri": uri, "version": version, "new_version": new,
+            "champion": registry.champion(registry_root) == version,
+            "threshold": result["threshold"], "evaluated_on": result["split"],
+            **{name: scores[name] for name in ("accuracy", "precision", "recall", "roc_auc")},
+            **lineage, "parent_champion": result["champion"] or ""}

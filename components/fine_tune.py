@@ -42,5 +42,6 @@ def fine_tune(
         steps.fine_tune_step, head_model.path, train.path, validation.path, model.path,
         report.path, epochs, learning_rate, unfreeze, options)
     model.metadata.update(summary)
+    model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
     for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

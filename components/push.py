@@ -1,4 +1,4 @@
-from kfp.dsl import Dataset, Input, Metrics, Model
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 
 def push(
@@ -8,9 +8,11 @@ def push(
     validation: Input[Dataset],
     registry_root: str,
     run_id: str,
-) -> str:
+    published: Output[Model],
+):
     """Publishes the blessed model (SavedModel, .keras, metrics, model card) as a new version
-    under registry_root and makes it the champion; returns the version's URI."""
+    under registry_root and makes it the champion. `published` is that registry version (its
+    URI is the version's folder), so the UI's lineage links this run to it."""
     import tempfile
 
     from admod import logs, steps
@@ -18,5 +20,7 @@ def push(
 
     logs.setup()
     with tempfile.TemporaryDirectory() as staging:
-        return exit_on_user_error(steps.push_step, model.path, evaluation.path, train.path,
-                                  validation.path, registry_root, run_id, staging)
+        version = exit_on_user_error(steps.push_step, model.path, evaluation.path, train.path,
+                                     validation.path, registry_root, run_id, staging)
+    published.uri = version.pop("uri")
+    published.metadata.update(version)

@@ -42,5 +42,6 @@ def train_head(
         steps.train_head_step, train.path, validation.path, model.path, report.path,
         image_size, epochs, learning_rate, weights, options, allow_random_init)
     model.metadata.update(summary)
+    model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
     for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

@@ -134,7 +134,7 @@ def summary(run_dir: str) -> str:
         verdict = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
         lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]
     if "push" in tasks:
-        lines.append(f"Pushed model: {tasks['push']['parameterValues']['Output']}")
+        lines.append(f"Pushed model: {tasks['push']['artifacts']['published']['artifacts'][0]['uri']}")
     elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
     lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>",

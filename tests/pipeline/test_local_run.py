@@ -66,6 +66,14 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert len(run_id) >= 8 and "{{" not in run_id  # the run's unique id, resolved
     summary = local_run.summary(run_dir)
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
+    # the published version is a Model artifact: the UI's lineage links the run to it
+    published = local_run.read_run(run_dir)["push"]["artifacts"]["published"]["artifacts"][0]
+    assert published["uri"] == str(folder)
+    metadata = published["metadata"]
+    assert metadata["version"] == versions[0] and metadata["champion"] is True
+    assert metadata["pipeline_run_id"] == run_id and 0 <= metadata["roc_auc"] <= 1
+    head = local_run.read_run(run_dir)["train-head"]["artifacts"]["model"]["artifacts"][0]
+    assert head["metadata"]["tensorboard_logdir"].endswith("/train-head/model/tensorboard")
 
 
 def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root):
