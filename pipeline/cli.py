@@ -132,10 +132,12 @@ def _require_target(args) -> None:
 
 
 def _settings(args):
+    """What a cloud run or schedule needs, every input checked before anything is sent."""
     import tempfile
 
     import yaml
 
+    from admod import components
     from admod.pipeline import submit
 
     params = {}
@@ -143,29 +145,66 @@ def _settings(args):
         with open(args.params_file) as f:
             params.update(yaml.safe_load(f) or {})
     params.update(_parse_params(args.param))
+    submit.check_cloud_parameters(params)
     pipeline_file = args.pipeline_file
-    if args.platform == "vertex" and not pipeline_file:
-        pipeline_file = os.path.join(tempfile.mkdtemp(), "pipeline-vertex.yaml")
-        print(compile_pipeline(pipeline_file, args.image, "vertex", args.gpu_type, args.gpu_count))
-    return submit.RunSettings(pipeline_file or DEFAULT_PIPELINE_FILE, params, args.pipeline_root,
-                              args.display_name, args.cache, args.service_account)
+    if not pipeline_file:
+        pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
+        print(compile_pipeline(pipeline_file, args.image, args.platform, args.gpu_type,
+                               args.gpu_count))
+    elif not os.path.isfile(pipeline_file):
+        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: pass a file written "
+                         "by 'admod compile', or drop --pipeline-file to compile on the fly.")
+    elif args.gpu_type or (args.image and {args.image} != submit.pipeline_images(pipeline_file)):
+        raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image and GPUs: "
+                         "drop --image and --gpu-type, or drop --pipeline-file to compile with "
+                         "them.")
+    submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
+    return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
+                              args.cache, args.service_account)
 
 
-def _labels(pairs):
-    return dict(pair.split("=", 1) for pair in pairs)
+def _labels(pairs: list[str]) -> dict:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AdmodError(f"Label '{pair}' is not KEY=VALUE: write it as, e.g., --label "
+                             "team=moderation.")
+        labels[key] = value
+    return labels
 
 
-def cmd_submit(args) -> None:
+def _kubeflow_client(args):
+    from admod.pipeline import submit
+
+    token = None
+    if args.token_file:
+        with open(args.token_file) as f:
+            token = f.read().strip()
+    return submit.kubeflow_client(args.host, args.namespace, token, args.iap_client_id,
+                                  args.ca_cert)
+
+
+def cmd_submit(args) -> int:
     from admod.pipeline import submit
 
     _require_target(args)
     settings = _settings(args)
     if args.platform == "vertex":
         job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
-        print(submit.submit_vertex(job, settings, args.network))
+        name = submit.submit_vertex(job, settings, args.network)
+        print(f"{name}\n{submit.vertex_run_url(name)}")
+        if args.wait:
+            submit.follow_vertex(job)
     else:
-        client = submit.kubeflow_client(args.host, args.namespace)
-        print(submit.submit_kubeflow(client, settings, args.experiment, args.namespace))
+        client = _kubeflow_client(args)
+        run_id = submit.submit_kubeflow(client, settings, args.experiment, args.namespace)
+        print(f"{run_id}\n{submit.kubeflow_run_url(args.host, run_id)}")
+        if args.wait:
+            submit.follow_kubeflow(client, run_id, args.host)
+    if args.wait:
+        print("the run succeeded")
+    return 0
 
 
 def cmd_schedule(args) -> None:
@@ -178,33 +217,38 @@ def cmd_schedule(args) -> None:
             job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
             print(submit.schedule_vertex(job, settings, args.cron, args.network))
         else:
-            client = submit.kubeflow_client(args.host, args.namespace)
-            print(submit.schedule_kubeflow(client, settings, args.experiment, args.cron, args.namespace))
+            print(submit.schedule_kubeflow(_kubeflow_client(args), settings, args.experiment,
+                                           args.cron, args.namespace))
     elif args.action == "list":
         rows = (submit.list_vertex_schedules(args.project, args.region) if args.platform == "vertex"
-                else submit.list_kubeflow_schedules(submit.kubeflow_client(args.host, args.namespace),
-                                                    args.namespace))
+                else submit.list_kubeflow_schedules(_kubeflow_client(args), args.namespace))
         for row in rows:
             print("\t".join(row))
     else:
         if args.platform == "vertex":
-            submit.pause_vertex_schedule(args.schedule, args.project, args.region)
+            submit.change_vertex_schedule(args.action, args.schedule, args.project, args.region)
         else:
-            submit.pause_kubeflow_schedule(submit.kubeflow_client(args.host, args.namespace), args.schedule)
-        print(f"paused {args.schedule}")
+            submit.change_kubeflow_schedule(_kubeflow_client(args), args.action, args.schedule)
+        done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[args.action]
+        print(f"{done} {args.schedule}")
 
 
 def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--platform", choices=["vertex", "kubeflow"], required=True)
     p.add_argument("--project", help="Vertex: Google Cloud project")
     p.add_argument("--region", default="us-central1", help="Vertex: region")
-    p.add_argument("--host", help="Kubeflow: the KFP API endpoint")
+    p.add_argument("--host", help="Kubeflow: the KFP API endpoint (https://HOST/pipeline)")
     p.add_argument("--namespace", help="Kubeflow: the profile namespace")
+    p.add_argument("--token-file", help="Kubeflow: a file holding a bearer token for the API "
+                   "(from outside the cluster)")
+    p.add_argument("--iap-client-id", help="Kubeflow behind Identity-Aware Proxy: its OAuth "
+                   "client id")
+    p.add_argument("--ca-cert", help="Kubeflow: the CA certificate (PEM) of the endpoint")
     if not runs:
         return
-    p.add_argument("--pipeline-file", help="default: pipeline.yaml (Kubeflow) or a fresh "
-                   "Vertex compile")
-    p.add_argument("--pipeline-root", help="where step artifacts go (gs:// on Vertex)")
+    p.add_argument("--pipeline-file", help="a compiled pipeline (default: compile for "
+                   "--platform on the fly, with --image/--gpu-type/--gpu-count)")
+    p.add_argument("--pipeline-root", help="where step artifacts go (gs://)")
     p.add_argument("--params-file", help="YAML mapping of pipeline parameters")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--display-name", default="admod")
@@ -215,8 +259,9 @@ def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--network", help="Vertex: VPC network for the run")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Vertex")
     p.add_argument("--experiment", default="admod", help="Kubeflow experiment")
-    p.add_argument("--image", help="Vertex compile: container image")
-    p.add_argument("--gpu-type", help="Vertex compile: accelerator type")
+    p.add_argument("--image", help="the trainer image every step runs in (required unless "
+                   "--pipeline-file names one)")
+    p.add_argument("--gpu-type", help="GKE accelerator label or Vertex accelerator type")
     p.add_argument("--gpu-count", type=int, default=1)
 
 
@@ -278,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("submit", help="run the pipeline on Vertex AI or Kubeflow")
     _platform_arguments(p, runs=True)
+    p.add_argument("--wait", action="store_true",
+                   help="follow the run to its end and exit with its status")
     p.set_defaults(func=cmd_submit)
 
     schedule = commands.add_parser("schedule", help="scheduled retraining").add_subparsers(
@@ -289,10 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = schedule.add_parser("list")
     _platform_arguments(p, runs=False)
     p.set_defaults(func=cmd_schedule)
-    p = schedule.add_parser("pause")
-    p.add_argument("schedule", help="schedule resource name (Vertex) or recurring run id (Kubeflow)")
-    _platform_arguments(p, runs=False)
-    p.set_defaults(func=cmd_schedule)
+    for action in ("pause", "resume", "delete"):
+        p = schedule.add_parser(action)
+        p.add_argument("schedule", help="schedule resource name (Vertex) or recurring run id "
+                       "(Kubeflow)")
+        _platform_arguments(p, runs=False)
+        p.set_defaults(func=cmd_schedule)
     return parser
 
 

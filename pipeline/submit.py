@@ -4,6 +4,7 @@ import dataclasses
 import logging
 import os
 import tempfile
+import time
 
 from admod.errors import AdmodError
 
@@ -45,6 +46,42 @@ def pipeline_to_submit(settings: RunSettings) -> str:
     return path
 
 
+# Parameters that name storage the steps read and write: in the cloud a local path would point
+# into a pod's disk and be lost with it.
+STORAGE_PARAMETERS = ("data_root", "registry_root")
+POLL_SECONDS = 30
+
+
+def check_cloud_parameters(parameters: dict) -> None:
+    """Refuses a cloud run whose data or registry is not in Cloud Storage."""
+    for name in STORAGE_PARAMETERS:
+        value = str(parameters.get(name) or "")
+        if not value:
+            raise AdmodError(f"{name} is missing: pass -p {name}=gs://BUCKET/PATH or put it in "
+                             "--params-file.")
+        if not value.startswith("gs://"):
+            raise AdmodError(f"{name}='{value}' is not a gs:// URI: a cloud run's steps would "
+                             "write it inside a pod and lose it; use gs://BUCKET/PATH.")
+
+
+def pipeline_images(pipeline_file: str) -> set[str]:
+    import yaml
+
+    with open(pipeline_file) as f:
+        spec = next(yaml.safe_load_all(f))
+    executors = spec["deploymentSpec"]["executors"].values()
+    return {e["container"]["image"] for e in executors if "container" in e}
+
+
+def check_image(pipeline_file: str, placeholder: str, explicit_image: str | None) -> None:
+    """Refuses to run the steps in the placeholder image unless it was asked for by name."""
+    if placeholder in pipeline_images(pipeline_file) and explicit_image != placeholder:
+        raise AdmodError(
+            f"The steps would run in the placeholder image {placeholder}: build and push the "
+            "trainer image (make images IMAGE=REGISTRY/PATH TAG=TAG) and pass --image "
+            "REGISTRY/PATH:TAG, or --image with the placeholder's name if that image is yours.")
+
+
 def to_kfp_cron(cron: str) -> str:
     """A standard 5-field cron ("min hour day month weekday") as the 6-field form KFP expects
     (seconds first)."""
@@ -83,6 +120,25 @@ def submit_vertex(job, settings: RunSettings, network: str | None = None) -> str
     return job.resource_name
 
 
+def vertex_run_url(resource_name: str) -> str:
+    """The console page of projects/P/locations/L/pipelineJobs/ID."""
+    parts = resource_name.split("/")
+    project, region, job_id = parts[1], parts[3], parts[-1]
+    return (f"https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/"
+            f"{job_id}?project={project}")
+
+
+def follow_vertex(job, poll_seconds: float = POLL_SECONDS) -> None:
+    """Waits for the run to end; an AdmodError unless it succeeded."""
+    from google.cloud.aiplatform_v1.types import PipelineState
+
+    while not job.done():
+        time.sleep(poll_seconds)
+    if job.state != PipelineState.PIPELINE_STATE_SUCCEEDED:
+        raise AdmodError(f"Run {job.resource_name} ended {job.state.name}: see "
+                         f"{vertex_run_url(job.resource_name)} for the failing step's log.")
+
+
 def schedule_vertex(job, settings: RunSettings, cron: str, network: str | None = None) -> str:
     to_kfp_cron(cron)  # the same check; Vertex takes the 5-field form itself
     schedule = job.create_schedule(cron=cron, display_name=settings.display_name,
@@ -99,19 +155,45 @@ def list_vertex_schedules(project: str, region: str, credentials=None) -> list[t
     return [(s.resource_name, s.display_name, str(s.state)) for s in schedules]
 
 
-def pause_vertex_schedule(name: str, project: str, region: str, credentials=None) -> None:
+def change_vertex_schedule(action: str, name: str, project: str, region: str,
+                           credentials=None) -> None:
+    """pause, resume or delete a Vertex schedule."""
     from google.cloud import aiplatform
 
-    aiplatform.PipelineJobSchedule.get(name, project=project, location=region,
-                                       credentials=credentials).pause()
+    schedule = aiplatform.PipelineJobSchedule.get(name, project=project, location=region,
+                                                  credentials=credentials)
+    getattr(schedule, action)()
 
 
 # --- Kubeflow Pipelines -------------------------------------------------------------------
 
-def kubeflow_client(host: str, namespace: str | None = None):
+def kubeflow_client(host: str, namespace: str | None = None, token: str | None = None,
+                    iap_client_id: str | None = None, ca_cert: str | None = None):
+    """A client for the KFP API at `host`: from outside the cluster with a bearer token (e.g. a
+    service account's, or Dex's), through Identity-Aware Proxy (its OAuth client id), and with
+    a private CA's certificate."""
     import kfp
 
-    return kfp.Client(host=host, namespace=namespace or "kubeflow")
+    if ca_cert and not os.path.isfile(ca_cert):
+        raise AdmodError(f"--ca-cert '{ca_cert}' is not a file: pass the PEM file of the CA that "
+                         "signed the Kubeflow endpoint's certificate.")
+    return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token,
+                      client_id=iap_client_id, ssl_ca_cert=ca_cert)
+
+
+def kubeflow_run_url(host: str, run_id: str) -> str:
+    return f"{host.rstrip('/')}/#/runs/details/{run_id}"
+
+
+def follow_kubeflow(client, run_id: str, host: str, poll_seconds: float = POLL_SECONDS) -> None:
+    """Waits for the run to end; an AdmodError unless it succeeded."""
+    import datetime
+
+    run = client.wait_for_run_completion(run_id, timeout=datetime.timedelta.max.total_seconds(),
+                                         sleep_duration=poll_seconds)
+    if (run.state or "").upper() != "SUCCEEDED":
+        raise AdmodError(f"Run {run_id} ended {run.state}: see {kubeflow_run_url(host, run_id)} "
+                         "for the failing step's log.")
 
 
 def submit_kubeflow(client, settings: RunSettings, experiment: str,
@@ -143,5 +225,7 @@ def list_kubeflow_schedules(client, namespace: str | None = None) -> list[tuple[
             for r in (response.recurring_runs or [])]
 
 
-def pause_kubeflow_schedule(client, recurring_run_id: str) -> None:
-    client.disable_recurring_run(recurring_run_id)
+def change_kubeflow_schedule(client, action: str, recurring_run_id: str) -> None:
+    """pause, resume or delete a recurring run."""
+    {"pause": client.disable_recurring_run, "resume": client.enable_recurring_run,
+     "delete": client.delete_recurring_run}[action](recurring_run_id)

@@ -25,6 +25,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         url = urllib.parse.urlparse(self.path)
         self.server.requests.append((self.command, url.path, urllib.parse.parse_qs(url.query), body))
+        self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         return url.path, body
 
     def do_GET(self):
@@ -35,6 +36,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply({"experiments": self.server.experiments})
         elif path.endswith("/recurringruns"):
             self._reply({"recurringRuns": self.server.recurring_runs})  # the API names it so
+        elif "/runs/" in path:
+            self._reply({"run_id": path.rsplit("/", 1)[1], "state": self.server.run_state})
         else:
             self._reply({"error": f"unexpected GET {path}"}, 404)
 
@@ -51,16 +54,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                          "status": "ENABLED"}
             self.server.recurring_runs.append(recurring)
             self._reply(recurring)
-        elif path.endswith(":disable"):
+        elif path.endswith(":disable") or path.endswith(":enable"):
             self._reply({})
         else:
             self._reply({"error": f"unexpected POST {path}"}, 404)
+
+    def do_DELETE(self):
+        path, _ = self._record()
+        self._reply({} if "/recurringruns/" in path else {"error": f"unexpected DELETE {path}"},
+                    200 if "/recurringruns/" in path else 404)
 
 
 @contextlib.contextmanager
 def fake_kfp_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.requests, server.experiments, server.recurring_runs = [], [], []
+    server.headers, server.run_state = [], "SUCCEEDED"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,5 +1,6 @@
 """Submit and schedule, with no network: Vertex's request body and the Kubeflow API calls."""
 
+import re
 import warnings
 
 import pytest
@@ -36,7 +37,12 @@ class _RecordingVertexApi:
     def create_pipeline_job(self, parent, pipeline_job, pipeline_job_id=None, **kwargs):
         self.requests.append({"parent": parent, "job": pipeline_job, "id": pipeline_job_id})
         pipeline_job.name = f"{parent}/pipelineJobs/{pipeline_job_id}"
+        self.job = pipeline_job
         return pipeline_job
+
+    def get_pipeline_job(self, name, **kwargs):
+        self.job.state = self.state
+        return self.job
 
 
 def test_vertex_job_request_body(bucket, tmp_path):
@@ -138,8 +144,12 @@ def test_kubeflow_schedule_list_and_pause(kfp_api):
     assert int(recurring["max_concurrency"]) == 1 and recurring["no_catchup"] is True
     assert recurring["runtime_config"]["parameters"]["registry_root"] == PARAMS["registry_root"]
     assert submit.list_kubeflow_schedules(client) == [("rr-1", "admod-weekly", "ENABLED")]
-    submit.pause_kubeflow_schedule(client, "rr-1")
-    assert ("POST", "/apis/v2beta1/recurringruns/rr-1:disable") in [(m, p) for m, p, _, _ in server.requests]
+    for action in ("pause", "resume", "delete"):
+        submit.change_kubeflow_schedule(client, action, "rr-1")
+    calls = [(m, p) for m, p, _, _ in server.requests]
+    assert ("POST", "/apis/v2beta1/recurringruns/rr-1:disable") in calls
+    assert ("POST", "/apis/v2beta1/recurringruns/rr-1:enable") in calls
+    assert ("DELETE", "/apis/v2beta1/recurringruns/rr-1") in calls
 
 
 def test_schedule_from_the_command_line(kfp_api, tmp_path):
@@ -150,7 +160,8 @@ def test_schedule_from_the_command_line(kfp_api, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("data_root: gs://ads-bucket/ads\nregistry_root: gs://ads-bucket/registry\n")
     assert main(["schedule", "create", "--platform", "kubeflow", "--host", host, "--cron",
-                 "30 2 * * *", "--pipeline-file", COMMITTED, "--params-file", str(params),
+                 "30 2 * * *", "--image", "europe-docker.pkg.dev/p/r/trainer:7", "--params-file",
+                 str(params),
                  "-p", "head_epochs=5", "--pipeline-root", "gs://ads-bucket/root"]) == 0
     (recurring,) = _posts(server, "/recurringruns")
     assert recurring["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
@@ -182,3 +193,115 @@ def test_vertex_schedule_request_body(bucket, tmp_path, monkeypatch):
     created = schedule.create_pipeline_job_request.pipeline_job
     assert created.service_account == SA
     assert dict(created.runtime_config.parameter_values)["registry_root"] == PARAMS["registry_root"]
+
+
+CLOUD = ["-p", "data_root=gs://ads-bucket/ads", "-p", "registry_root=gs://ads-bucket/registry",
+         "--pipeline-root", "gs://ads-bucket/root"]
+
+
+def _kubeflow_cli(server, *args):
+    from admod.pipeline.cli import main
+
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    return main(["submit", "--platform", "kubeflow", "--host", host, *args]), host
+
+
+def test_kubeflow_submit_compiles_with_the_image_and_gpus_and_prints_the_run_url(kfp_api, capsys):
+    server, _ = kfp_api
+    status, host = _kubeflow_cli(server, "--image", "europe-docker.pkg.dev/p/r/trainer:7",
+                                 "--gpu-type", "nvidia-l4", "--gpu-count", "2", *CLOUD)
+    assert status == 0
+    assert f"{host}/#/runs/details/run-1" in capsys.readouterr().out
+    spec = _posts(server, "/runs")[-1]["pipeline_spec"]
+    executors = spec["pipeline_spec"]["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {"europe-docker.pkg.dev/p/r/trainer:7"}
+    assert executors["exec-train-head"]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+    kubernetes = spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert kubernetes["exec-train-head"]["nodeSelector"]["labels"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4"}
+
+
+@pytest.mark.parametrize("args, words", [
+    ([*CLOUD], ["placeholder image", "--image"]),  # the default image, not asked for
+    (["--image", "i:1", "-p", "data_root=/home/me/ads", "-p", "registry_root=gs://b/r"],
+     ["data_root='/home/me/ads'", "gs://"]),
+    (["--image", "i:1", "-p", "data_root=gs://b/ads"], ["registry_root is missing"]),
+    (["--image", "i:1", "--label", "team", *CLOUD], ["Label 'team'", "KEY=VALUE"]),
+    (["--image", "i:1", "--pipeline-file", "nowhere.yaml", *CLOUD], ["nowhere.yaml"]),
+])
+def test_cloud_submits_refuse_what_would_fail_there(kfp_api, capsys, args, words):
+    server, _ = kfp_api
+    from admod.pipeline.cli import main
+
+    platform = ["--platform", "vertex", "--project", "p"] if "--label" in args else [
+        "--platform", "kubeflow", "--host", f"http://127.0.0.1:{server.server_address[1]}"]
+    assert main(["submit", *platform, *args]) == 1
+    message = capsys.readouterr().err
+    assert all(word in message for word in words), message
+    assert _posts(server, "/runs") == []  # nothing was sent
+
+
+def test_the_placeholder_image_runs_when_named(kfp_api):
+    from admod.components import DEFAULT_IMAGE
+
+    server, _ = kfp_api
+    assert _kubeflow_cli(server, "--image", DEFAULT_IMAGE, *CLOUD)[0] == 0
+
+
+@pytest.mark.parametrize("state, status", [("SUCCEEDED", 0), ("FAILED", 1)])
+def test_kubeflow_wait_exits_with_the_runs_status(kfp_api, capsys, state, status):
+    server, _ = kfp_api
+    server.run_state = state
+    assert _kubeflow_cli(server, "--image", "i:1", "--wait", *CLOUD)[0] == status
+    if status:
+        assert "Run run-1 ended FAILED" in capsys.readouterr().err
+
+
+def test_kubeflow_token_and_ca_certificate(kfp_api, tmp_path):
+    server, _ = kfp_api
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    _kubeflow_cli(server, "--image", "i:1", "--token-file", str(token), *CLOUD)
+    assert server.headers[-1]["authorization"] == "Bearer s3cret"
+    with pytest.raises(AdmodError, match="--ca-cert .* is not a file"):
+        submit.kubeflow_client("https://kfp.example.com", ca_cert=str(tmp_path / "missing.pem"))
+
+
+def test_kubeflow_client_passes_the_iap_client_id(monkeypatch):
+    import kfp
+
+    seen = {}
+    monkeypatch.setattr(kfp, "Client", lambda **kwargs: seen.update(kwargs))
+    submit.kubeflow_client("https://kfp.example.com/pipeline", "team", iap_client_id="123.apps")
+    assert seen["client_id"] == "123.apps" and seen["namespace"] == "team"
+
+
+@pytest.mark.parametrize("state, fails", [("PIPELINE_STATE_SUCCEEDED", False),
+                                          ("PIPELINE_STATE_FAILED", True)])
+def test_vertex_wait_and_run_url(bucket, tmp_path, state, fails):
+    from google.cloud.aiplatform_v1.types import PipelineState
+
+    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+    settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root")
+    job = submit.vertex_job(settings, "proj", "europe-west4", credentials=AnonymousCredentials())
+    api = job.api_client = _RecordingVertexApi()
+    name = submit.submit_vertex(job, settings)
+    api.state = PipelineState[state]
+    url = submit.vertex_run_url(name)
+    assert url.startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/"
+                          "pipelines/runs/") and url.endswith("?project=proj")
+    if fails:
+        with pytest.raises(AdmodError, match=re.escape(f"ended PIPELINE_STATE_FAILED: see {url}")):
+            submit.follow_vertex(job, poll_seconds=0)
+    else:
+        submit.follow_vertex(job, poll_seconds=0)
+
+
+def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
+    from admod.components import DEFAULT_IMAGE
+
+    server, _ = kfp_api
+    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", "other:1", *CLOUD)[0] == 1
+    assert "already compiled" in capsys.readouterr().err
+    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == 1  # placeholder
+    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", DEFAULT_IMAGE, *CLOUD)[0] == 0
