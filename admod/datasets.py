@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from admod import augment, records, resources
+from admod import augment, decoding, records, resources
 
 log = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
@@ -20,10 +20,10 @@ AUTOTUNE = tf.data.AUTOTUNE
 MEMORY_CACHE_SHARE = 0.5
 
 
-def decode_and_resize(image_bytes, image_size: int):
-    """uint8 RGB [image_size, image_size, 3] from JPEG, PNG, GIF or BMP bytes (the serving
-    signature uses this too)."""
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+def decode_and_resize(image_bytes, image_size: int, max_pixels: int | None = None):
+    """uint8 RGB [image_size, image_size, 3] from JPEG, PNG, GIF or BMP bytes, through the one
+    decode path (admod.decoding); the serving signature calls this too, with `max_pixels`."""
+    image = decoding.decode_rgb(image_bytes, max_pixels)
     image = tf.image.resize(image, [image_size, image_size], antialias=True)
     return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
 

@@ -1,7 +1,11 @@
-"""Checking one image file and normalising it to RGB, with Pillow.
+"""Checking one image file with Pillow, and the bytes the split stores for it.
 
 Every image is decoded fully before it can be used; a file that cannot be used gets one of the
-EXCLUSION reasons below instead, and is never modified.
+EXCLUSION reasons below instead, and is never modified. A usable image is stored as its own
+bytes whenever admod.decoding (the one decode path of training and serving) gives exactly what
+Pillow's normalisation here gives: JPEG, and PNG and GIF without an EXIF orientation. Anything
+else (BMP, WebP, a rotated PNG) is stored as a lossless PNG of the normalised RGB. So training
+sees what serving sees for the same file, and no second lossy encoding.
 """
 
 import dataclasses
@@ -14,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "WEBP"})
-JPEG_QUALITY = 95
+STORED_AS_IS = frozenset({"JPEG", "PNG", "GIF"})  # what admod.decoding decodes like Pillow
 
 # Exclusion reasons, as they appear in the manifest and the split report.
 NOT_IMAGE_EXTENSION = "not_image_extension"
@@ -37,7 +41,7 @@ class CheckedImage:
     height: int = 0
     format: str = ""
     reason: str = ""  # empty when the image is usable
-    data: bytes = b""  # RGB JPEG bytes ready for training, when usable
+    data: bytes = b""  # the bytes to store for training, when usable
 
 
 def has_image_extension(uri: str) -> bool:
@@ -45,7 +49,7 @@ def has_image_extension(uri: str) -> bool:
 
 
 def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
-    """Decodes `data` fully and returns it as RGB JPEG bytes, or the reason it cannot be used."""
+    """Decodes `data` fully and returns the bytes to store, or the reason it cannot be used."""
     checked = CheckedImage(sha256=hashlib.sha256(data).hexdigest())
     if not data:
         checked.reason = EMPTY
@@ -70,21 +74,25 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
         try:
             image.seek(0)  # GIF: first frame
             image.load()
-            checked.data = _as_rgb_jpeg(image, data)
+            checked.data = _stored_bytes(image, data)
         except (OSError, ValueError, SyntaxError, EOFError):
             checked.reason = CORRUPT
     return checked
 
 
-def _as_rgb_jpeg(image: Image.Image, original: bytes) -> bytes:
-    """Keeps an upright RGB JPEG as it is (no second lossy pass); re-encodes anything else."""
-    orientation = image.getexif().get(0x0112, 1)
-    if image.format == "JPEG" and image.mode == "RGB" and orientation == 1:
+def _stored_bytes(image: Image.Image, original: bytes) -> bytes:
+    """The original bytes where admod.decoding reads them as Pillow does, else a lossless PNG."""
+    upright = image.getexif().get(0x0112, 1) == 1
+    if image.format in STORED_AS_IS and (image.format == "JPEG" or upright):
         return original
-    rgb = to_rgb(ImageOps.exif_transpose(image))
     out = io.BytesIO()
-    rgb.save(out, format="JPEG", quality=JPEG_QUALITY)
+    normalise(image).save(out, format="PNG")
     return out.getvalue()
+
+
+def normalise(image: Image.Image) -> Image.Image:
+    """Upright RGB: EXIF orientation applied, then `to_rgb`."""
+    return to_rgb(ImageOps.exif_transpose(image))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -105,10 +105,12 @@ def _curves_figure(labels, probabilities, scores, threshold):
 def _thumbnail(data: bytes, size: int = 160) -> str:
     from PIL import Image
 
-    image = Image.open(io.BytesIO(data))
+    from admod.images import normalise
+
+    image = normalise(Image.open(io.BytesIO(data)))
     image.thumbnail((size, size))
     out = io.BytesIO()
-    image.convert("RGB").save(out, format="JPEG", quality=85)
+    image.save(out, format="JPEG", quality=85)
     return base64.b64encode(out.getvalue()).decode()
 
 

@@ -50,7 +50,8 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
             "split": name, "count": int(counts[name].sum()), "class_names": list(defaults.CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
             "fingerprint": split.fingerprint(used.loc[used["split"] == name, "sha256"]),
-            "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed})
+            "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed,
+            "max_image_pixels": config.max_pixels})
     os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
     manifest.to_csv(manifest_path, index=False)
     exclusions = split.exclusion_counts(manifest)
@@ -284,18 +285,19 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
     registry version and makes it the champion; returns the version's uri and what the UI shows
     of it."""
     result = _read_json(evaluation_path)
+    data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
+    max_pixels = data["train"].get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
     info = {**_read_json(os.path.join(model_dir, INFO_FILE)), "threshold": result["threshold"],
-            "threshold_rule": result["threshold_rule"]}
+            "threshold_rule": result["threshold_rule"], "max_image_pixels": max_pixels}
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
     serving.export(model, info["image_size"], result["threshold"],
-                   os.path.join(staging_dir, registry.SAVED_MODEL_DIR))
+                   os.path.join(staging_dir, registry.SAVED_MODEL_DIR), max_pixels)
     shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
     _write_json(os.path.join(staging_dir, INFO_FILE), info)
     _write_json(os.path.join(staging_dir, "metrics.json"),
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
                                         "scores_at_0_5", "champion", "champion_scores", "reasons")})
-    data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
     with open(os.path.join(staging_dir, "model_card.md"), "w") as f:

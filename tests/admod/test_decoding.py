@@ -1,0 +1,124 @@
+"""The one decode path (admod.decoding): the pixels Pillow's normalisation gives, kind by kind,
+and a SavedModel on raw bytes that agrees with training on the same file."""
+
+import io
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from admod import datasets, decoding, images, serving
+from admod import model as model_lib
+
+SIZE = 32
+
+
+def _encode(image, fmt, **kwargs):
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def _picture(width=60, height=40, seed=0):
+    rng = np.random.default_rng(seed)
+    pixels = (rng.random((height, width, 3)) * 255).astype(np.uint8)
+    pixels[:, : width // 2] = [200, 30, 30]  # a flat half and a noisy half
+    return Image.fromarray(pixels)
+
+
+def _rotated_jpeg(orientation):
+    picture = _picture()
+    exif = picture.getexif()
+    exif[0x0112] = orientation
+    return _encode(picture, "JPEG", quality=92, exif=exif.tobytes())
+
+
+def _kinds():
+    picture = _picture()
+    alpha = np.tile(np.linspace(0, 255, 60, dtype=np.uint8), (40, 1))
+    palette = picture.convert("P", palette=Image.ADAPTIVE, colors=64)
+    return {
+        "plain JPEG": _encode(picture, "JPEG", quality=92),
+        "transparent PNG": _encode(Image.fromarray(np.dstack([np.asarray(picture), alpha]), "RGBA"), "PNG"),
+        "GIF with transparency": _encode(palette, "GIF", transparency=3),
+        "CMYK JPEG": _encode(picture.convert("CMYK"), "JPEG", quality=92),
+        "EXIF-rotated JPEG": _rotated_jpeg(6),
+        "16-bit PNG": _encode(Image.fromarray(
+            np.tile(np.linspace(0, 65535, 60), (40, 1)).astype(np.uint16)), "PNG"),
+        "palette PNG with transparency": _encode(palette, "PNG", transparency=3),
+        "grey PNG with alpha": _encode(picture.convert("LA"), "PNG"),
+        "BMP": _encode(picture, "BMP"),
+    }
+
+
+def _pillow(data):
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return np.asarray(images.normalise(image))
+
+
+@pytest.mark.parametrize("kind, data", _kinds().items())
+def test_decoding_gives_what_pillow_gives(kind, data):
+    decoded = decoding.decode_rgb(tf.constant(data)).numpy()
+    expected = _pillow(data)
+    assert decoded.shape == expected.shape, kind
+    assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1, kind
+    height, width = (int(v) for v in decoding.image_shape(tf.constant(data)))
+    assert (height, width) == Image.open(io.BytesIO(data)).size[::-1]  # from the header alone
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_as_pillow_does(orientation):
+    data = _rotated_jpeg(orientation)
+    assert int(decoding.exif_orientation(tf.constant(data))) == orientation
+    np.testing.assert_array_equal(decoding.decode_rgb(tf.constant(data)).numpy(), _pillow(data))
+
+
+def _huge_png_header(width=20000, height=20000):
+    """A small PNG whose header announces width x height pixels."""
+    data = bytearray(_encode(Image.new("L", (8, 8)), "PNG"))
+    data[16:24] = struct.pack(">II", width, height)
+    return bytes(data)
+
+
+def test_an_oversized_image_is_refused_from_its_header():
+    data = _huge_png_header()
+    assert len(data) < 1000
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_image_pixels"):
+        decoding.decode_rgb(tf.constant(data), max_pixels=50_000_000)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    path = str(tmp_path_factory.mktemp("saved") / "saved_model")
+    serving.export(model, SIZE, 0.5, path, max_pixels=50_000_000)
+    return model, serving.load(path)
+
+
+def _log_odds(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+@pytest.mark.parametrize("kind", ["transparent PNG", "GIF with transparency", "CMYK JPEG",
+                                  "EXIF-rotated JPEG", "16-bit PNG", "plain JPEG"])
+def test_saved_model_on_raw_bytes_agrees_with_training_on_the_stored_bytes(exported, kind):
+    model, serve = exported
+    raw = _kinds()[kind]
+    stored = images.check_image(raw, 1, 10**8).data  # what the split stores for this file
+    trained_on = datasets.decode_and_resize(tf.constant(stored), SIZE)
+    training = model(tf.cast(trained_on[None], tf.float32), training=False).numpy().ravel()
+    served = serve(image_bytes=tf.constant([raw]))["probability"].numpy()
+    assert abs(_log_odds(served) - _log_odds(training))[0] <= 0.05, kind
+
+
+def test_the_saved_model_refuses_an_oversized_image(exported):
+    _, serve = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_image_pixels"):
+        serve(image_bytes=tf.constant([_huge_png_header()]))
