@@ -11,7 +11,7 @@ import dataclasses
 from admod import defaults
 from admod.errors import AdmodError
 
-GATING_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
+GATING_METRICS = defaults.GATING_METRICS
 
 
 @dataclasses.dataclass

@@ -58,11 +58,13 @@ MIN_LEARNING_RATE = 1e-7
 
 # Class weights: "auto" weights inversely to frequency when the minority share is under
 # CLASS_WEIGHT_MINORITY_SHARE; "balanced" always does; "none" never does.
+CLASS_WEIGHTINGS = ("auto", "balanced", "none")
 CLASS_WEIGHTING = "auto"
 CLASS_WEIGHT_MINORITY_SHARE = 0.4
 
 # Operating threshold, chosen on validation: "fixed" (= THRESHOLD_TARGET), "min_precision"
 # (precision for not allowed >= target, best recall), "min_recall", "max_f1".
+THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
 DECISION_THRESHOLD = 0.5  # the method's; always reported too
 THRESHOLD_RULE = "min_precision"
 THRESHOLD_TARGET = 0.9
@@ -72,6 +74,7 @@ MIN_ACCURACY = 0.85
 MIN_AUC = 0.9
 MIN_PRECISION = 0.0
 MIN_RECALL = 0.0
+GATING_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 GATING_METRIC = "roc_auc"
 MAX_REGRESSION = 0.005
 

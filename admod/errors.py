@@ -5,15 +5,23 @@ components print it without a traceback.
 """
 
 
+# A step that stops on a user error exits with this status, distinct from a crash (1) and from
+# a kill (137): retrying cannot help. (KFP's retry policy cannot tell statuses apart; see the
+# README's "Retries".)
+USER_ERROR_STATUS = 3
+
+
 class AdmodError(Exception):
     """A problem with the user's input, explained in one sentence."""
 
 
 def exit_on_user_error(run, *args, **kwargs):
-    """Calls `run`; an AdmodError ends the process with its sentence and exit status 1."""
+    """Calls `run`; an AdmodError ends the process with its sentence on stderr and exit status
+    USER_ERROR_STATUS."""
     import sys
 
     try:
         return run(*args, **kwargs)
     except AdmodError as error:
-        sys.exit(f"admod: {error}")
+        print(f"admod: {error}", file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
+from admod import defaults
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 
@@ -52,7 +53,7 @@ def format_confusion_matrix(matrix) -> str:
     return "\n".join(lines)
 
 
-THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
+THRESHOLD_RULES = defaults.THRESHOLD_RULES
 
 
 def validate_threshold_rule(rule: str, target: float) -> None:

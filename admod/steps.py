@@ -15,8 +15,9 @@ import tempfile
 import keras
 import pandas as pd
 
-from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, records,
-                   registry, reports, serving, split, storage, training)
+from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
+                   records, registry, reports, serving, split, storage, training)
+from admod.errors import AdmodError
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,18 @@ def _write_json(path: str, data: dict) -> None:
 def _read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+# --- check-parameters ----------------------------------------------------------------------
+
+def check_parameters_step(values: dict) -> None:
+    """Every parameter in range, and a weights file that exists: before any GPU starts."""
+    parameters.check_ranges(values)
+    weights = values.get("weights", "")
+    if weights not in ("imagenet", "none") and not storage.exists(weights):
+        raise AdmodError(f"weights='{weights}' does not exist: pass 'imagenet', 'none' or the "
+                         "path or gs:// URI of a ResNet50 no-top weights file.")
+    log.info("all %d parameters are in range", len(values))
 
 
 # --- split ---------------------------------------------------------------------------------

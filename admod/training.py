@@ -42,7 +42,7 @@ def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
     total = sum(counts)
     if mode == "none" or (mode == "auto" and min(counts) / total >= minority_share):
         return None
-    if mode not in ("auto", "balanced"):
+    if mode not in defaults.CLASS_WEIGHTINGS:
         raise AdmodError(f"class_weighting='{mode}' is unknown: use auto, balanced or none.")
     return {label: total / (len(counts) * n) for label, n in enumerate(counts)}
 

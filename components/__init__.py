@@ -9,6 +9,7 @@ import types
 
 from kfp import dsl
 
+from admod.components.check_parameters import check_parameters
 from admod.components.evaluate import evaluate
 from admod.components.fine_tune import fine_tune
 from admod.components.push import push
@@ -17,7 +18,7 @@ from admod.components.train_head import train_head
 
 # The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
 DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
-STEP_FUNCTIONS = (split, train_head, fine_tune, evaluate, push)
+STEP_FUNCTIONS = (check_parameters, split, train_head, fine_tune, evaluate, push)
 
 
 def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 from admod import defaults
@@ -67,6 +68,7 @@ def cmd_split(args) -> None:
 
 
 def cmd_run(args) -> None:
+    from admod import parameters
     from admod.pipeline import local_run
 
     params = _parse_params(args.param)
@@ -86,24 +88,23 @@ def cmd_run(args) -> None:
     arguments.update({"data_root": data, "registry_root": registry})
     arguments.update(params)
     pipeline_file, runner = args.pipeline_file, None
+    image = args.image if args.runner == "docker" else None
+    if pipeline_file is None:  # compiled on the fly: runs from any folder, no checkout needed
+        pipeline_file = os.path.join(tempfile.mkdtemp(prefix="admod-"), "pipeline.yaml")
+        compile_pipeline(pipeline_file, image)
+    elif not os.path.exists(pipeline_file):
+        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' "
+                         "first, or drop --pipeline-file to compile on the fly.")
     if args.runner == "docker":
-        os.makedirs(args.pipeline_root, exist_ok=True)
         if not registry.startswith("gs://"):
             os.makedirs(registry, exist_ok=True)
-        pipeline_file = os.path.join(args.pipeline_root, f"pipeline-{_safe_tag(args.image)}.yaml")
-        compile_pipeline(pipeline_file, args.image)
         runner = local_run.docker_runner(data, registry, args.container_user)
-        print(f"Every step runs in {args.image} as user {args.container_user}, network off.")
-    elif not os.path.exists(pipeline_file):
-        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' first.")
+        print(f"Every step runs in {image} as user {args.container_user}, network off.")
+    arguments = parameters.check(arguments, parameters.declared_parameters(pipeline_file))
     started = time.monotonic()
     run_dir = local_run.run_local(pipeline_file, arguments, args.pipeline_root, runner)
     print(local_run.summary(run_dir))
     print(f"Finished in {time.monotonic() - started:.0f} s.")
-
-
-def _safe_tag(image: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in image)
 
 
 def cmd_predict(args) -> int:
@@ -133,11 +134,9 @@ def _require_target(args) -> None:
 
 def _settings(args):
     """What a cloud run or schedule needs, every input checked before anything is sent."""
-    import tempfile
-
     import yaml
 
-    from admod import components
+    from admod import components, parameters
     from admod.pipeline import submit
 
     params = {}
@@ -145,7 +144,6 @@ def _settings(args):
         with open(args.params_file) as f:
             params.update(yaml.safe_load(f) or {})
     params.update(_parse_params(args.param))
-    submit.check_cloud_parameters(params)
     pipeline_file = args.pipeline_file
     if not pipeline_file:
         pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
@@ -158,6 +156,8 @@ def _settings(args):
         raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image and GPUs: "
                          "drop --image and --gpu-type, or drop --pipeline-file to compile with "
                          "them.")
+    params = parameters.check(params, parameters.declared_parameters(pipeline_file))
+    submit.check_cloud_parameters(params)
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
                               args.cache, args.service_account)
@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")
     p.add_argument("--data", help=f"data root (default: demo data in {defaults.LOCAL_DEMO_DATA})")
-    p.add_argument("--pipeline-file", default=DEFAULT_PIPELINE_FILE)
+    p.add_argument("--pipeline-file", help="a compiled pipeline to run (default: compiled on "
+                   "the fly, for --image with --runner docker)")
     p.add_argument("--pipeline-root", default=defaults.LOCAL_PIPELINE_ROOT)
     p.add_argument("--registry", default=defaults.LOCAL_REGISTRY_ROOT)
     p.add_argument("--full", action="store_true",

@@ -1,4 +1,4 @@
-"""The admod DAG: split -> train-head -> fine-tune -> evaluate -> (if blessed) push.
+"""The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> (if blessed) push.
 
 Every parameter defaults to the method's value (admod.defaults). Caching: split and evaluate
 never (new images, a new champion), push never (it publishes); train-head and fine-tune may
@@ -74,11 +74,15 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **augmentation)
 
         place = platform.place
+        check_task = place(c.check_parameters(**_arguments(locals())), "check-parameters")
+        check_task.set_caching_options(False)
+
         split_task = place(c.split(data_root=data_root, val_fraction=val_fraction,
                                  test_fraction=test_fraction, seed=seed,
                                  min_image_side=min_image_side,
                                  max_image_pixels=max_image_pixels), "split")
         split_task.set_caching_options(False)  # the same data_root gains images between runs
+        split_task.after(check_task)
 
         head_task = place(c.train_head(train=split_task.outputs["train"],
                                      validation=split_task.outputs["validation"],
@@ -117,4 +121,13 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
             push_task.set_caching_options(False)  # publishing is never skipped
 
     return admod_pipeline
+
+
+def _arguments(scope: dict) -> dict:
+    """The pipeline's own parameters among the names in `scope` (its function's locals)."""
+    import inspect
+
+    from admod.components import check_parameters
+
+    return {name: scope[name] for name in inspect.signature(check_parameters).parameters}
 

@@ -18,6 +18,7 @@ GPU_STEPS = ("train-head", "fine-tune", "evaluate")
 
 # step -> (CPUs, memory)
 RESOURCES = {
+    "check-parameters": ("1", "2G"),
     "split": ("4", "16G"),
     "train-head": ("8", "32G"),
     "fine-tune": ("8", "32G"),

@@ -198,3 +198,10 @@ def test_a_gpu_step_without_a_gpu_fails_at_once(monkeypatch):
     with pytest.raises(AdmodError, match="needs a GPU.*sees none"):
         accelerators.configure(mixed_precision=True, xla=True, require_gpu=True)
     assert accelerators.configure(mixed_precision=True, xla=True).gpus == 0
+
+
+def test_the_block_names_parameters_accept_are_resnet50s():
+    from admod import parameters
+
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    assert parameters.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(model.get_layer(model_lib.BASE_NAME)))

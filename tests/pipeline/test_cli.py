@@ -1,5 +1,6 @@
 """User mistakes end in one sentence on stderr, exit status 1, no traceback."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -68,3 +69,28 @@ def test_a_failing_step_ends_the_run_in_one_sentence(tmp_path):
 def test_submit_without_a_target():
     _one_sentence(_admod("submit", "--platform", "vertex"), "--project is missing")
     _one_sentence(_admod("schedule", "list", "--platform", "kubeflow"), "--host is missing")
+
+
+def test_run_checks_every_parameter_before_anything_runs(demo_root, tmp_path):
+    result = _admod("run", "--data", demo_root, "-p", "head_epoch=5", "--pipeline-root",
+                    str(tmp_path / "runs"), cwd=tmp_path)
+    _one_sentence(result, "head_epoch", "did you mean head_epochs?")
+    assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+def test_a_pipeline_started_elsewhere_stops_at_its_first_step(demo_root, tmp_path):
+    """The UI or the API skip the command line's checks: check-parameters stops the run before
+    the split, in one sentence."""
+    from admod.errors import AdmodError
+    from admod.pipeline import local_run
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    arguments = {"data_root": demo_root, "registry_root": str(tmp_path / "models"),
+                 "image_size": 0, "unfreeze": "conv9_block1", **local_run.LOCAL_RUN}
+    try:
+        local_run.run_local(os.path.join(repo, "pipeline.yaml"), arguments, str(tmp_path / "runs"))
+    except AdmodError as error:
+        assert "check-parameters" in str(error)
+    else:
+        raise AssertionError("the run did not stop")
+    assert not glob.glob(str(tmp_path / "runs" / "*" / "split"))  # the split never started
