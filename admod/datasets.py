@@ -7,6 +7,7 @@ Images leave here as RGB floats in 0..255: `resnet50.preprocess_input` is a laye
 (admod.model), so training, evaluation and serving share it.
 """
 
+import contextlib
 import logging
 import os
 
@@ -71,6 +72,27 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
                                        batch[1]),
             num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
+
+
+@contextlib.contextmanager
+def corrupt_shards_named(*folders: str):
+    """Turns TensorFlow's DataLossError, which names no file, into one sentence naming the
+    corrupt shard: every shard of `folders` is read through to find it."""
+    from admod.errors import AdmodError
+
+    try:
+        yield
+    except tf.errors.DataLossError as error:
+        reason = str(error).splitlines()[0][:200]
+        for path in (p for folder in folders for p in records.shard_files(folder)):
+            try:
+                for _ in tf.data.TFRecordDataset(path):
+                    pass
+            except tf.errors.DataLossError:
+                raise AdmodError(f"Shard '{path}' is corrupt ({reason}): run the split again "
+                                 "to rewrite the shards.") from None
+        raise AdmodError(f"A shard under {', '.join(folders)} is corrupt ({reason}): run the "
+                         "split again to rewrite the shards.") from None
 
 
 def labels_and_uris(folder: str) -> tuple[list[int], list[str]]:

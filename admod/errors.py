@@ -15,13 +15,33 @@ class AdmodError(Exception):
     """A problem with the user's input, explained in one sentence."""
 
 
+def disk_full(error: Exception) -> str | None:
+    """The sentence for an error that means a full disk (OSError ENOSPC or EDQUOT,
+    shutil.Error, TensorFlow's ResourceExhaustedError), or None."""
+    import errno
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = error.filename or "its output folder"
+    elif "No space left on device" in str(error):
+        where = "its output folder"
+    else:
+        return None
+    return (f"The disk is full: writing '{where}' failed; free space there or give the step "
+            "more disk (a larger boot disk, or ephemeral-storage on Kubernetes).")
+
+
 def exit_on_user_error(run, *args, **kwargs):
-    """Calls `run`; an AdmodError ends the process with its sentence on stderr and exit status
-    USER_ERROR_STATUS."""
+    """Calls `run`; an AdmodError, or a full disk, ends the process with one sentence on stderr
+    and exit status USER_ERROR_STATUS."""
     import sys
 
     try:
         return run(*args, **kwargs)
     except AdmodError as error:
-        print(f"admod: {error}", file=sys.stderr)
-        sys.exit(USER_ERROR_STATUS)
+        message = str(error)
+    except Exception as error:  # noqa: BLE001 - only a full disk is turned into a sentence
+        message = disk_full(error)
+        if message is None:
+            raise
+    print(f"admod: {message}", file=sys.stderr)
+    sys.exit(USER_ERROR_STATUS)

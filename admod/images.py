@@ -27,6 +27,8 @@ NOT_AN_IMAGE = "not_an_image"
 CORRUPT = "corrupt_or_truncated"
 TOO_SMALL = "too_small"
 TOO_MANY_PIXELS = "too_many_pixels"
+UNREADABLE = "unreadable_file"  # a dangling symlink, a symlink loop, no permission
+BAD_FILE_NAME = "file_name_not_utf8"
 DUPLICATE = "duplicate"
 LABEL_CONFLICT = "label_conflict"
 
@@ -42,6 +44,12 @@ class CheckedImage:
     format: str = ""
     reason: str = ""  # empty when the image is usable
     data: bytes = b""  # the bytes to store for training, when usable
+
+
+def printable(uri: str) -> str:
+    """`uri` as text that can be written anywhere: bytes of a file name that are not UTF-8
+    shown as U+FFFD."""
+    return uri.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def has_image_extension(uri: str) -> bool:

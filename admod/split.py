@@ -78,13 +78,20 @@ def list_labelled_files(data_root: str) -> pd.DataFrame:
                              ".bmp, .webp): add images of that class.")
         rows.extend(files)
     log.info("listed %d files under %s", len(rows), data_root)
-    return pd.DataFrame(rows, columns=["uri", "size_bytes", "label"])
+    listing = pd.DataFrame(rows, columns=["uri", "size_bytes", "label"], dtype=object)
+    return listing.astype({"size_bytes": "int64", "label": "str"})  # uris may not be UTF-8
 
 
 def _check(uri: str, config: SplitConfig) -> images.CheckedImage:
+    if images.printable(uri) != uri:
+        return images.CheckedImage(sha256="", reason=images.BAD_FILE_NAME)
     if not images.has_image_extension(uri):
         return images.CheckedImage(sha256="", reason=images.NOT_IMAGE_EXTENSION)
-    return images.check_image(storage.read_bytes(uri), config.min_side, config.max_pixels)
+    try:
+        data = storage.read_bytes(uri)
+    except OSError:  # local files only: gs:// errors are AdmodErrors
+        return images.CheckedImage(sha256="", reason=images.UNREADABLE)
+    return images.check_image(data, config.min_side, config.max_pixels)
 
 
 def _ordered_map(fn, items, workers: int):
@@ -127,7 +134,7 @@ def run_split(data_root: str, out_dirs: dict[str, str], config: SplitConfig) -> 
     uris = list(listing["uri"])
     for i, (row, checked) in enumerate(zip(listing.itertuples(), _ordered_map(
             lambda uri: _check(uri, config), uris, config.workers))):
-        entry = {"uri": row.uri, "label": row.label, "size_bytes": row.size_bytes,
+        entry = {"uri": images.printable(row.uri), "label": row.label, "size_bytes": row.size_bytes,
                  "sha256": checked.sha256, "width": checked.width, "height": checked.height,
                  "format": checked.format, "split": "", "reason": checked.reason}
         if not checked.reason:

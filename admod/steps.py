@@ -140,8 +140,10 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
                                          seed=augment.phase_seed(options.seed, phase.name),
                                          cache_dir=cache_dir)
         val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
-        history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
-                                       jit_compile=setup.xla, durable=options.durable(phase.name))
+        with datasets.corrupt_shards_named(train_dir, val_dir):
+            history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
+                                           jit_compile=setup.xla,
+                                           durable=options.durable(phase.name))
     model.save(os.path.join(model_dir, MODEL_FILE))
     return {**training.summarise(history), "phase": phase.name, "global_batch_size": global_batch,
             "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()},
@@ -212,8 +214,9 @@ class EvaluationOptions:
 def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
     """One row per image of `folder`: uri, label, probability of not allowed."""
     ds = datasets.make_dataset(folder, image_size, batch_size, training=False)
-    labels, uris = datasets.labels_and_uris(folder)
-    probabilities = model.predict(ds, verbose=0).ravel().astype(float)
+    with datasets.corrupt_shards_named(folder):
+        labels, uris = datasets.labels_and_uris(folder)
+        probabilities = model.predict(ds, verbose=0).ravel().astype(float)
     return pd.DataFrame({"uri": uris, "label": labels, "probability": probabilities})
 
 

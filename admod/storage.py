@@ -51,8 +51,16 @@ def _gcs_errors(uri: str):
     """Turns the client's errors into one sentence naming `uri`."""
     from google.api_core import exceptions
 
+    from google.auth.exceptions import DefaultCredentialsError
+
     try:
         yield
+    except DefaultCredentialsError as error:
+        raise AdmodError(
+            f"No Google Cloud credentials to read '{uri}': run 'gcloud auth application-default "
+            "login', or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file; on "
+            "GKE or Vertex AI, run the pod as a service account with access to the bucket."
+        ) from error
     except exceptions.NotFound as error:
         raise AdmodError(f"'{uri}' does not exist: check the bucket and path.") from error
     except (exceptions.Forbidden, exceptions.Unauthorized) as error:
@@ -76,7 +84,10 @@ def list_files(root: str) -> Iterator[tuple[str, int]]:
         subfolders.sort()
         for name in sorted(files):
             path = os.path.join(folder, name)
-            yield path, os.path.getsize(path)
+            try:
+                yield path, os.path.getsize(path)
+            except OSError:  # a dangling symlink, a symlink loop: listed, reading will say
+                yield path, 0
 
 
 def is_dir(uri: str) -> bool:

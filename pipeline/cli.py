@@ -7,7 +7,7 @@ import tempfile
 import time
 
 from admod import defaults
-from admod.errors import AdmodError
+from admod.errors import AdmodError, disk_full
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
 LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
@@ -355,6 +355,12 @@ def main(argv=None) -> int:
         return args.func(args) or 0
     except AdmodError as error:
         print(f"admod: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        message = disk_full(error)
+        if message is None:
+            raise
+        print(f"admod: {message}", file=sys.stderr)
         return 1
 
 
