@@ -3,6 +3,7 @@
 import base64
 import html
 import io
+import re
 
 import matplotlib
 
@@ -13,6 +14,22 @@ import pandas as pd  # noqa: E402
 from admod.defaults import CLASS_NAMES  # noqa: E402
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def markdown_code(text: str) -> str:
+    """`text` as a Markdown code span it cannot break out of: a fence longer than any run of
+    backticks inside, control characters shown escaped."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def csv_safe(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula: a leading =, +, -, @, tab or carriage
+    return is quoted with an apostrophe (OWASP's advice for CSV injection)."""
+    text = str(text)
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
 
 
 def split_table(counts: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +53,7 @@ def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list
     for title, uris in (("Duplicates (kept once)", duplicates),
                         ("Label conflicts (excluded)", conflicts)):
         lines += ["", f"## {title}: {len(uris)}", ""]
-        lines += [f"- `{uri}`" for uri in uris[:50]]
+        lines += [f"- {markdown_code(uri)}" for uri in uris[:50]]
         if len(uris) > 50:
             lines.append(f"- … and {len(uris) - 50} more (see the manifest)")
     return "\n".join(lines) + "\n"
@@ -159,7 +176,8 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         "## Data", "", counts.to_markdown(), "",
         "## Model", "",
         f"- image size {info['image_size']}, preprocessing: {info['preprocessing']}",
-        f"- weights: {info['weights_source']}; fine-tuning from: {info.get('unfreeze', 'all')}",
+        f"- weights: {markdown_code(info['weights_source'])}; fine-tuning from: "
+        f"{info.get('unfreeze', 'all')}",
         f"- epochs: head {info.get('head_epochs_run', '?')}, fine-tune {info['epochs_run']} "
         f"(last epoch {info['last_epoch']}); class weights {info.get('class_weights') or 'none'}",
         "", "## Metrics", "",
@@ -170,6 +188,6 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
           ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
         "", "## Decision", "", *[f"- {r}" for r in result["reasons"]],
-        "", "## Lineage", "", *[f"- {k}: {v}" for k, v in lineage.items()], "",
+        "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",
     ]
     return "\n".join(lines)

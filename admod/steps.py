@@ -66,7 +66,7 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
             "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed,
             "max_image_pixels": config.max_pixels})
     os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
-    manifest.to_csv(manifest_path, index=False)
+    manifest.assign(uri=manifest["uri"].map(reports.csv_safe)).to_csv(manifest_path, index=False)
     exclusions = split.exclusion_counts(manifest)
     markdown = reports.split_markdown(
         counts, exclusions,
@@ -252,6 +252,8 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     use_test = records.read_info(test_dir)["count"] > 0
     headline_dir = test_dir if use_test else val_dir
     headline = _score(model, test_dir, info["image_size"], options.batch_size) if use_test else validation
+    _require_both_classes(validation, "validation")
+    _require_both_classes(headline, "test" if use_test else "validation")
     scores = evaluation.classification_metrics(headline["label"], headline["probability"], threshold)
     champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
     decision = blessing.decide(scores, options.criteria, champion_scores, champion)
@@ -266,13 +268,25 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     }
     _write_json(metrics_path, result)
     os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
-    headline.assign(split=result["split"]).to_csv(predictions_path, index=False)
+    headline.assign(split=result["split"], uri=headline["uri"].map(reports.csv_safe)).to_csv(
+        predictions_path, index=False)
     gallery = _confidently_wrong(headline, headline_dir, threshold, options.gallery_size)
     table = evaluation.threshold_table(headline["label"], headline["probability"], threshold)
     with open(report_path, "w") as f:
         f.write(reports.evaluation_html(result, headline, table, gallery))
     _log_evaluation(result)
     return result
+
+
+def _require_both_classes(scored: pd.DataFrame, split_name: str) -> None:
+    """ROC-AUC, PR-AUC and a threshold rule need both classes: with one, refuse rather than
+    write NaN into the metrics or bless on an undefined figure."""
+    present = sorted(set(scored["label"]))
+    if len(present) < 2:
+        only = defaults.CLASS_NAMES[present[0]] if present else "no"
+        raise AdmodError(f"The {split_name} split holds {only} images only, so ROC-AUC and the "
+                         "threshold are undefined: split again with images of both classes "
+                         "there (or a larger val_fraction/test_fraction).")
 
 
 def _confidently_wrong(scored: pd.DataFrame, folder: str, threshold: float, count: int) -> list:

@@ -111,6 +111,7 @@ def cmd_predict(args) -> int:
     import csv
 
     from admod.predict import predict
+    from admod.reports import csv_safe
 
     writer = csv.writer(sys.stdout)
     writer.writerow(["uri", "probability", "label"])
@@ -120,7 +121,7 @@ def cmd_predict(args) -> int:
             failed += 1
             print(f"admod: cannot score {uri}: {label}", file=sys.stderr)
         else:
-            writer.writerow([uri, f"{probability:.6f}", label])
+            writer.writerow([csv_safe(uri), f"{probability:.6f}", label])
     return 2 if failed else 0
 
 

@@ -56,3 +56,28 @@ def test_the_champion_is_scored_on_the_same_images(setup):
     assert result["blessed"]  # not worse than itself
     assert any(f"champion {os.path.basename(uri)}" in r for r in result["reasons"])
     assert "champion" in report
+
+
+def test_a_one_class_split_is_refused_never_scored_as_nan(setup, tmp_path):
+    import tensorflow as tf
+
+    from admod import records
+    from admod.errors import AdmodError
+
+    tmp, out, model_dir, _ = setup
+    one_class = str(tmp_path / "validation")
+    writer = records.ShardWriter(one_class, shard_size=50)
+    count = 0
+    for serialized in tf.data.TFRecordDataset(records.shard_files(out["validation"])):
+        if int(records.parse(serialized)["label"]) == 0:
+            writer.write(serialized.numpy())
+            count += 1
+    writer.close()
+    records.write_info(one_class, {"count": count})
+    options = steps.EvaluationOptions(blessing.Criteria({"accuracy": 0.01}), "max_f1", 0.5, 8)
+    metrics_path = tmp_path / "metrics.json"
+    with pytest.raises(AdmodError, match="validation split holds allowed_ads images only"):
+        steps.evaluate_step(model_dir, one_class, one_class, str(tmp / "registry-nan"),
+                            str(metrics_path), str(tmp_path / "p.csv"), str(tmp_path / "r.html"),
+                            options)
+    assert not metrics_path.exists()

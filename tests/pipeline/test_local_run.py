@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -62,7 +63,7 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
             registry.MARKER} <= set(os.listdir(folder))
     card = (folder / "model_card.md").read_text()
     assert "data_fingerprint" in card and "pipeline_run_id: " in card
-    run_id = card.split("pipeline_run_id: ")[1].split()[0]
+    run_id = re.search(r"pipeline_run_id: `+ (\S+) `+", card).group(1)
     assert run_id and "{{" not in run_id  # the run's unique id, resolved (kfp.local: digits)
     summary = local_run.summary(run_dir)
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
