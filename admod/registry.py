@@ -56,11 +56,42 @@ def read_marker(registry_root: str, version: str) -> dict:
     return json.loads(storage.read_bytes(storage.join(registry_root, version, MARKER)))
 
 
+def _pointed_version(registry_root: str, data: bytes, complete: bool = True) -> str:
+    """The version a champion pointer's bytes name; an AdmodError naming the repair when the
+    pointer is empty, corrupt, points outside the registry or at no complete version."""
+    pointer = storage.join(registry_root, CHAMPION)
+    repair = (f"repair it with 'admod registry set-champion {registry_root} VERSION' (one of "
+              "'admod registry list')")
+    try:
+        version = json.loads(data)["version"]
+    except (ValueError, KeyError, TypeError):
+        raise AdmodError(f"The champion pointer '{pointer}' is empty or corrupt: {repair}.") from None
+    if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
+        raise AdmodError(f"The champion pointer '{pointer}' names {version!r}, which is not a "
+                         f"version folder of this registry: {repair}.")
+    if complete and not storage.exists(storage.join(registry_root, version, MARKER)):
+        raise AdmodError(f"The champion pointer '{pointer}' names version {version}, which is "
+                         f"missing or incomplete: {repair}.")
+    return version
+
+
 def champion(registry_root: str) -> str | None:
+    """The current champion's version, None before the first push."""
     pointer = storage.join(registry_root, CHAMPION)
     if not storage.exists(pointer):
         return None
-    return json.loads(storage.read_bytes(pointer))["version"]
+    return _pointed_version(registry_root, storage.read_bytes(pointer))
+
+
+def repair_champion(registry_root: str, version: str) -> None:
+    """Points champion.json at the complete `version`, whatever it holds now (the repair)."""
+    if version not in complete_versions(registry_root):
+        raise AdmodError(f"'{version}' is not a complete version of '{registry_root}': pick one "
+                         "of 'admod registry list'.")
+    pointer = json.dumps({"version": version, "uri": storage.join(registry_root, version)},
+                         indent=2).encode()
+    storage.write_bytes(storage.join(registry_root, CHAMPION), pointer)
+    log.info("champion is now %s (repaired)", version)
 
 
 def push(folder: str, registry_root: str, expected_champion: str | None,
@@ -92,7 +123,8 @@ def push(folder: str, registry_root: str, expected_champion: str | None,
 def set_champion(registry_root: str, version: str, expected: str | None) -> None:
     """Points champion.json at `version` in one conditional write, if it still names `expected`."""
     def still_expected(current: bytes | None) -> None:
-        found = json.loads(current)["version"] if current else None
+        found = (_pointed_version(registry_root, current, complete=False)
+                 if current is not None else None)
         if found != expected:
             raise storage.Conflict(f"the champion is now {found}, not {expected}")
 

@@ -57,14 +57,35 @@ def cmd_compile(args) -> None:
 def cmd_split(args) -> None:
     from admod import split, steps
 
-    out = args.out
+    out = os.path.abspath(args.out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise AdmodError(f"--out '{args.out}' is not an empty folder: pass a new one (a split "
+                         "is never mixed with an earlier one's shards).")
     config = split.SplitConfig(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                                seed=args.seed, min_side=args.min_image_side,
                                max_pixels=args.max_image_pixels)
-    out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
-    steps.split_step(args.data, out_dirs, os.path.join(out, "manifest.csv"),
-                     os.path.join(out, "report.md"), config)
-    print(f"wrote shards, manifest.csv and report.md under {out}")
+    # Written beside, then moved in whole: a killed split leaves no half-written --out.
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
+    out_dirs = {name: os.path.join(staging, name) for name in split.SPLITS}
+    steps.split_step(args.data, out_dirs, os.path.join(staging, "manifest.csv"),
+                     os.path.join(staging, "report.md"), config)
+    if os.path.isdir(out):  # empty, as checked
+        os.rmdir(out)
+    os.rename(staging, out)
+    print(f"wrote shards, manifest.csv and report.md under {args.out}")
+
+
+def cmd_registry(args) -> None:
+    from admod import registry
+
+    if args.action == "list":
+        champion = registry.champion(args.registry)
+        for version in registry.complete_versions(args.registry):
+            print(f"{version}\t{'champion' if version == champion else ''}".rstrip())
+    else:
+        registry.repair_champion(args.registry, args.version)
+        print(f"champion is now {args.version}")
 
 
 def cmd_run(args) -> None:
@@ -315,6 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --runner docker: the user id steps run as (default: yours, so that "
                    "you own what they write)")
     p.set_defaults(func=cmd_run)
+
+    actions = commands.add_parser("registry", help="a registry's versions and champion").add_subparsers(
+        dest="action", required=True)
+    p = actions.add_parser("list", help="the complete versions, the champion marked")
+    p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
+    p.set_defaults(func=cmd_registry)
+    p = actions.add_parser("set-champion", help="point champion.json at a complete version "
+                           "(repairs an empty or corrupt pointer)")
+    p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
+    p.add_argument("version")
+    p.set_defaults(func=cmd_registry)
 
     p = commands.add_parser("predict", help="score images with the champion or a version (CSV)")
     p.add_argument("--model", required=True,

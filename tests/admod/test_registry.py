@@ -135,3 +135,30 @@ def test_gcs_champion_uses_a_generation_precondition(monkeypatch):
     assert json.loads(bucket.objects["reg/champion.json"][0])["version"] == "v2"
     with pytest.raises(registry.ChampionChanged, match="the champion is now v2, not v1"):
         registry.set_champion("gs://b/reg", "v3", expected="v1")
+
+
+@pytest.mark.parametrize("pointer, words", [
+    (b"", "is empty or corrupt"),
+    (b"{not json", "is empty or corrupt"),
+    (b'{"version": "../../etc"}', "is not a version folder"),
+    (b'{"version": "v20990101-000000-gone"}', "missing or incomplete"),
+])
+def test_a_bad_champion_pointer_is_refused_never_followed_or_overwritten(tmp_path, pointer, words):
+    root = str(tmp_path / "registry")
+    uri, _ = registry.push(_model_folder(tmp_path, "m", b"one"), root, None)
+    path = os.path.join(root, registry.CHAMPION)
+    open(path, "wb").write(pointer)
+    with pytest.raises(registry.AdmodError, match=f"{words}.*admod registry set-champion"):
+        registry.champion(root)
+    with pytest.raises(registry.AdmodError):  # the push refuses to replace it
+        registry.push(_model_folder(tmp_path, "n", b"two"), root, None)
+    assert open(path, "rb").read() == pointer  # never silently overwritten
+    registry.repair_champion(root, os.path.basename(uri))
+    assert registry.champion(root) == os.path.basename(uri)
+
+
+def test_repair_only_points_at_a_complete_version(tmp_path):
+    root = str(tmp_path / "registry")
+    registry.push(_model_folder(tmp_path, "m", b"one"), root, None)
+    with pytest.raises(registry.AdmodError, match="not a complete version"):
+        registry.repair_champion(root, "v1-half-written")

@@ -94,3 +94,29 @@ def test_a_pipeline_started_elsewhere_stops_at_its_first_step(demo_root, tmp_pat
     else:
         raise AssertionError("the run did not stop")
     assert not glob.glob(str(tmp_path / "runs" / "*" / "split"))  # the split never started
+
+
+def test_split_never_writes_into_a_folder_that_holds_something(demo_root, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old-manifest.csv").write_text("uri\n")
+    _one_sentence(_admod("split", "--data", demo_root, "--out", str(out)), "is not an empty folder")
+    assert os.listdir(out) == ["old-manifest.csv"]
+
+
+def test_registry_list_and_repair_from_the_command_line(tmp_path):
+    from admod import registry
+
+    root = tmp_path / "registry"
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.keras").write_bytes(b"weights")
+    uri, _ = registry.push(str(model), str(root), None)
+    version = os.path.basename(uri)
+    (root / registry.CHAMPION).write_text("")
+    _one_sentence(_admod("predict", "--model", str(root), str(model)), "empty or corrupt",
+                  "set-champion")
+    repaired = _admod("registry", "set-champion", str(root), version)
+    assert repaired.returncode == 0, repaired.stderr
+    listed = _admod("registry", "list", str(root))
+    assert listed.stdout.split() == [version, "champion"]
