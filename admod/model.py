@@ -132,5 +132,19 @@ def unfreeze(model: keras.Model, first_block: str = defaults.UNFREEZE) -> int:
     return len(base.trainable_weights)
 
 
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over every weight's name and values: the same for every save and load of one
+    trained model, unlike the bytes of its exports."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.path.encode())
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
 def load(path: str) -> keras.Model:
     return keras.models.load_model(path)

@@ -95,18 +95,22 @@ def repair_champion(registry_root: str, version: str) -> None:
 
 
 def push(folder: str, registry_root: str, expected_champion: str | None,
-         now: datetime.datetime | None = None) -> tuple[str, bool]:
+         now: datetime.datetime | None = None, key: str | None = None) -> tuple[str, bool]:
     """Publishes the files under local `folder` as a new version and makes it the champion,
     provided the champion is still `expected_champion` (the one it was evaluated against).
 
-    Returns (version uri, True); or, when a complete version already holds the same content,
-    (that version's uri, False) and nothing changes. A version is visible only once its marker
-    is written, after every other file; a half-written one is never reused.
+    `key` names the model's identity (default: the files' content): a complete version with
+    the same key is this model already. Returns (version uri, True); or (that version's uri,
+    False), nothing stored again, after making it the champion if a push that died before doing
+    so left it short of that. A version is visible only once its marker is written, after every
+    other file; a half-written one is never reused.
     """
-    key = content_key(folder)
+    key = key or content_key(folder)
     for version in complete_versions(registry_root):
         if read_marker(registry_root, version).get("content_sha256") == key:
-            log.info("version %s already holds this model: nothing pushed", version)
+            log.info("version %s already holds this model: nothing stored", version)
+            if champion(registry_root) != version:
+                set_champion(registry_root, version, expected_champion)  # finish that push
             return storage.join(registry_root, version), False
     now = now or datetime.datetime.now(datetime.timezone.utc)
     version = f"v{now:%Y%m%d-%H%M%S}-{key[:8]}-{uuid.uuid4().hex[:6]}"
@@ -118,6 +122,41 @@ def push(folder: str, registry_root: str, expected_champion: str | None,
     log.info("stored %s", target)
     set_champion(registry_root, version, expected_champion)
     return target, True
+
+
+def leftovers(registry_root: str, older_than_s: float, now: float | None = None) -> list[str]:
+    """What dead pushes left, older than `older_than_s` (a younger one may still be being
+    written): version folders without a marker, and `.tmp-*` files of interrupted writes."""
+    import time
+
+    now = now or time.time()
+    complete = set(complete_versions(registry_root))
+    newest: dict[str, float] = {}
+    for uri, changed in storage.list_files_changed(registry_root):
+        relative = uri[len(registry_root.rstrip("/")) + 1:]
+        top, _, rest = relative.partition("/")
+        if rest and top not in complete:
+            name = top  # a file of an incomplete version: the whole folder goes
+        elif os.path.basename(relative).startswith(".tmp-"):
+            name = relative  # an interrupted write elsewhere
+        else:
+            continue
+        newest[name] = max(newest.get(name, 0.0), changed)
+    return sorted(name for name, t in newest.items() if now - t > older_than_s)
+
+
+def remove_leftovers(registry_root: str, older_than_s: float) -> list[str]:
+    """Deletes what `leftovers` finds; returns their names. Complete versions and the champion
+    pointer are never touched."""
+    stale = leftovers(registry_root, older_than_s)
+    for name in stale:
+        uri = storage.join(registry_root, name)
+        if name.rsplit("/", 1)[-1].startswith(".tmp-"):
+            storage.remove_file(uri)
+        else:
+            storage.remove_dir(uri)
+        log.info("removed %s, left by a push that did not finish", name)
+    return stale
 
 
 def set_champion(registry_root: str, version: str, expected: str | None) -> None:

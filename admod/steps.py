@@ -6,6 +6,7 @@ its outputs, so they travel with the artifacts.
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -332,7 +333,11 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
                "parent_champion": result["champion"]}
     with open(os.path.join(staging_dir, "model_card.md"), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
-    uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"])
+    # The version's identity is what it serves (its weights, threshold and input size), not
+    # the bytes of its exports, which differ between two exports of one model.
+    identity = f"{model_lib.weights_digest(model)}|{result['threshold']!r}|{info['image_size']}"
+    uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"],
+                             key=hashlib.sha256(identity.encode()).hexdigest())
     version = os.path.basename(uri.rstrip("/"))
     scores = result["scores"]
     return {"uri": uri, "version": version, "new_version": new,

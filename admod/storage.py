@@ -90,6 +90,30 @@ def list_files(root: str) -> Iterator[tuple[str, int]]:
                 yield path, 0
 
 
+def list_files_changed(root: str) -> Iterator[tuple[str, float]]:
+    """Every file under `root` as (uri, time of its last change, seconds since the epoch)."""
+    if is_gcs(root):
+        bucket_name, prefix = split_gcs(root)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        with _gcs_errors(f"gs://{bucket_name}"):
+            for blob in gcs_client().list_blobs(bucket_name, prefix=prefix):
+                yield f"gs://{bucket_name}/{blob.name}", blob.updated.timestamp()
+        return
+    for uri, _ in list_files(root):
+        try:
+            yield uri, os.path.getmtime(uri)
+        except OSError:
+            continue
+
+
+def _readable_by_umask(path: str, folder: bool) -> None:
+    """Gives `path` the mode the umask gives new files and folders (tempfile makes them 0600
+    and 0700: a serving account could not read the registry)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
 def is_dir(uri: str) -> bool:
     """True when `uri` is a folder, or a gs:// prefix with at least one object under it."""
     if is_gcs(uri):
@@ -135,13 +159,16 @@ def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -
     os.makedirs(folder, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, delete=False, prefix=".tmp-") as f:
         f.write(data)
+    _readable_by_umask(f.name, folder=False)
     os.replace(f.name, uri)
 
 
 def upload_dir(local_dir: str, dest: str) -> None:
     """Copies every file under `local_dir` to the prefix or folder `dest`."""
     if not is_gcs(dest):
-        shutil.copytree(local_dir, dest, dirs_exist_ok=True)
+        shutil.copytree(local_dir, dest, dirs_exist_ok=True, copy_function=shutil.copyfile)
+        for folder, _, _ in os.walk(dest):
+            _readable_by_umask(folder, folder=True)
         return
     from google.cloud.storage import transfer_manager
 
@@ -159,6 +186,15 @@ def upload_dir(local_dir: str, dest: str) -> None:
             blob_name_prefix=prefix.rstrip("/") + "/",
             raise_exception=True,
         )
+
+
+def remove_file(uri: str) -> None:
+    if is_gcs(uri):
+        bucket_name, path = split_gcs(uri)
+        with _gcs_errors(uri):
+            gcs_client().bucket(bucket_name).blob(path).delete()
+        return
+    os.remove(uri)
 
 
 def remove_dir(uri: str) -> None:

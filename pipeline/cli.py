@@ -83,6 +83,10 @@ def cmd_registry(args) -> None:
         champion = registry.champion(args.registry)
         for version in registry.complete_versions(args.registry):
             print(f"{version}\t{'champion' if version == champion else ''}".rstrip())
+    elif args.action == "clean":
+        removed = registry.remove_leftovers(args.registry, args.older_than_hours * 3600)
+        print(f"removed {len(removed)} leftover(s) of unfinished pushes: "
+              f"{' '.join(removed) or 'none'}")
     else:
         registry.repair_champion(args.registry, args.version)
         print(f"champion is now {args.version}")
@@ -341,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     p = actions.add_parser("list", help="the complete versions, the champion marked")
     p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
+    p.set_defaults(func=cmd_registry)
+    p = actions.add_parser("clean", help="delete what dead pushes left (version folders "
+                           "without _COMPLETE, .tmp- files), once older than a grace period")
+    p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
+    p.add_argument("--older-than-hours", type=float, default=24.0,
+                   help="the grace period: a younger incomplete version may still be written")
     p.set_defaults(func=cmd_registry)
     p = actions.add_parser("set-champion", help="point champion.json at a complete version "
                            "(repairs an empty or corrupt pointer)")

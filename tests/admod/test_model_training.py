@@ -205,3 +205,11 @@ def test_the_block_names_parameters_accept_are_resnet50s():
 
     model, _ = model_lib.build_model(SIZE, weights="none")
     assert parameters.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(model.get_layer(model_lib.BASE_NAME)))
+
+
+def test_the_weights_digest_survives_save_and_load(tmp_path):
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    model.save(tmp_path / "a.keras")
+    model.save(tmp_path / "b.keras")
+    digests = {model_lib.weights_digest(model_lib.load(str(tmp_path / n))) for n in ("a.keras", "b.keras")}
+    assert digests == {model_lib.weights_digest(model)}

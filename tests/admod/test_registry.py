@@ -162,3 +162,62 @@ def test_repair_only_points_at_a_complete_version(tmp_path):
     registry.push(_model_folder(tmp_path, "m", b"one"), root, None)
     with pytest.raises(registry.AdmodError, match="not a complete version"):
         registry.repair_champion(root, "v1-half-written")
+
+
+def test_a_push_that_died_before_the_champion_update_is_finished_by_the_next(tmp_path, monkeypatch):
+    root = str(tmp_path / "registry")
+    folder = _model_folder(tmp_path, "m", b"one")
+    real = registry.set_champion
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt  # the pod goes away after _COMPLETE, before champion.json
+
+    monkeypatch.setattr(registry, "set_champion", dies)
+    with pytest.raises(KeyboardInterrupt):
+        registry.push(folder, root, None)
+    monkeypatch.setattr(registry, "set_champion", real)
+    (version,) = registry.complete_versions(root)
+    assert registry.champion(root) is None
+    uri, new = registry.push(folder, root, None)
+    assert not new and os.path.basename(uri) == version and registry.champion(root) == version
+
+
+def test_versions_are_keyed_by_identity_not_export_bytes(tmp_path):
+    root = str(tmp_path / "registry")
+    first, _ = registry.push(_model_folder(tmp_path, "a", b"export one"), root, None, key="same")
+    again, new = registry.push(_model_folder(tmp_path, "b", b"export two"), root,
+                               os.path.basename(first), key="same")
+    assert (again, new) == (first, False)
+
+
+def test_clean_removes_only_old_incomplete_versions(tmp_path):
+    import time
+
+    root = tmp_path / "registry"
+    uri, _ = registry.push(_model_folder(tmp_path, "m", b"one"), str(root), None)
+    for name, age_s in (("v1-dead", 3 * 86400), ("v2-being-written", 60)):
+        (root / name).mkdir()
+        (root / name / "model.keras").write_bytes(b"half")
+        os.utime(root / name / "model.keras", (time.time() - age_s, time.time() - age_s))
+    stale_tmp = root / ".tmp-abc123"
+    stale_tmp.write_bytes(b"{")
+    os.utime(stale_tmp, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    assert registry.remove_leftovers(str(root), older_than_s=86400) == [".tmp-abc123", "v1-dead"]
+    assert not stale_tmp.exists()
+    assert {os.path.basename(uri), "v2-being-written"} <= set(os.listdir(root))
+    assert "v1-dead" not in os.listdir(root)
+    assert registry.champion(str(root)) == os.path.basename(uri)
+
+
+def test_local_registry_files_follow_the_umask(tmp_path):
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        uri, _ = registry.push(_model_folder(tmp_path, "m", b"one"), str(tmp_path / "r"), None)
+    finally:
+        os.umask(previous)
+    modes = {p: stat.S_IMODE(os.stat(os.path.join(dirpath, p)).st_mode)
+             for dirpath, dirs, files in os.walk(tmp_path / "r") for p in dirs + files}
+    assert stat.S_IMODE(os.stat(uri).st_mode) == 0o755
+    assert all(mode in (0o644, 0o755) for mode in modes.values()), modes
