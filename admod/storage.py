@@ -70,15 +70,20 @@ def _gcs_errors(uri: str):
         ) from error
 
 
+def _gcs_objects(root: str):
+    """(uri, blob) for every object under the gs:// prefix `root`, listed page by page."""
+    bucket_name, prefix = split_gcs(root)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    with _gcs_errors(f"gs://{bucket_name}"):
+        for blob in gcs_client().list_blobs(bucket_name, prefix=prefix):
+            if not blob.name.endswith("/"):
+                yield f"gs://{bucket_name}/{blob.name}", blob
+
+
 def list_files(root: str) -> Iterator[tuple[str, int]]:
     """Every file under `root`, recursively, as (uri, size in bytes), in name order."""
     if is_gcs(root):
-        bucket_name, prefix = split_gcs(root)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        with _gcs_errors(f"gs://{bucket_name}"):
-            for blob in gcs_client().list_blobs(bucket_name, prefix=prefix):
-                if not blob.name.endswith("/"):
-                    yield f"gs://{bucket_name}/{blob.name}", blob.size or 0
+        yield from ((uri, blob.size or 0) for uri, blob in _gcs_objects(root))
         return
     for folder, subfolders, files in os.walk(root):
         subfolders.sort()
@@ -93,11 +98,7 @@ def list_files(root: str) -> Iterator[tuple[str, int]]:
 def list_files_changed(root: str) -> Iterator[tuple[str, float]]:
     """Every file under `root` as (uri, time of its last change, seconds since the epoch)."""
     if is_gcs(root):
-        bucket_name, prefix = split_gcs(root)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        with _gcs_errors(f"gs://{bucket_name}"):
-            for blob in gcs_client().list_blobs(bucket_name, prefix=prefix):
-                yield f"gs://{bucket_name}/{blob.name}", blob.updated.timestamp()
+        yield from ((uri, blob.updated.timestamp()) for uri, blob in _gcs_objects(root))
         return
     for uri, _ in list_files(root):
         try:

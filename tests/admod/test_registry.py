@@ -221,3 +221,14 @@ def test_local_registry_files_follow_the_umask(tmp_path):
              for dirpath, dirs, files in os.walk(tmp_path / "r") for p in dirs + files}
     assert stat.S_IMODE(os.stat(uri).st_mode) == 0o755
     assert all(mode in (0o644, 0o755) for mode in modes.values()), modes
+
+
+def test_clean_on_gcs(bucket):
+    import time
+
+    root = f"gs://{bucket.name}/registry"
+    bucket.blob("registry/v1-dead/model.keras").upload_from_string(b"half")
+    assert registry.leftovers(root, older_than_s=3600, now=time.time() + 7200) == ["v1-dead"]
+    assert registry.leftovers(root, older_than_s=3600) == []  # still within the grace period
+    registry.remove_leftovers(root, older_than_s=-1)
+    assert list(bucket.list_blobs(prefix="registry/")) == []
