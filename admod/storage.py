@@ -49,8 +49,8 @@ def gcs_client():
 @contextlib.contextmanager
 def _gcs_errors(uri: str):
     """Turns the client's errors into one sentence naming `uri`."""
+    import requests
     from google.api_core import exceptions
-
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
@@ -67,6 +67,13 @@ def _gcs_errors(uri: str):
         raise AdmodError(
             f"No permission to access '{uri}': grant this account read and write access "
             "to the bucket (roles/storage.objectAdmin)."
+        ) from error
+    except (exceptions.RetryError, exceptions.ServerError, exceptions.TooManyRequests,
+            requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+        reason = str(error).splitlines()[0][:160]
+        raise AdmodError(
+            f"Cloud Storage did not answer for '{uri}' ({reason}), retries included: check "
+            "the network and Cloud Storage's status, then run again."
         ) from error
 
 
@@ -265,9 +272,16 @@ def _gcs_compare_and_swap(uri: str, check, data: bytes) -> None:
         bucket = gcs_client().bucket(bucket_name)
         blob = bucket.get_blob(path)
         generation = blob.generation if blob is not None else 0  # 0: must not exist yet
-        current = blob.download_as_bytes(if_generation_match=generation) if blob else None
+        try:
+            current = blob.download_as_bytes(if_generation_match=generation) if blob else None
+        except exceptions.PreconditionFailed as error:
+            raise Conflict(f"'{uri}' changed while we were reading it") from error
         check(current)
         try:
             bucket.blob(path).upload_from_string(data, if_generation_match=generation)
         except exceptions.PreconditionFailed as error:
-            raise Conflict(f"'{uri}' changed while we were writing it") from error
+            # The client retries a write whose reply was lost: our own first write then fails
+            # the precondition. Ours is there: that is success, not a conflict.
+            written = bucket.get_blob(path)
+            if written is None or written.download_as_bytes() != data:
+                raise Conflict(f"'{uri}' changed while we were writing it") from error

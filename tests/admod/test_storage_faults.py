@@ -1,0 +1,92 @@
+"""Object-storage faults through a fault-injecting proxy in front of the emulator: transient
+faults are retried to identical results, lasting ones end in one sentence naming the URI."""
+
+import contextlib
+import json
+
+import pytest
+
+from admod import registry, split, storage
+from admod.errors import AdmodError
+from tests.conftest import upload_folder
+from tests.fault_proxy import fault_proxy
+
+
+@contextlib.contextmanager
+def _through(monkeypatch, gcs_host, faults=None, then=None):
+    with fault_proxy(gcs_host, faults, then) as (server, proxy):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy)
+        storage.gcs_client.cache_clear()
+        try:
+            yield server
+        finally:
+            storage.gcs_client.cache_clear()
+
+
+def _short_retries(monkeypatch):
+    """The client's default retry gives up after 120 s; a test waits 3."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    monkeypatch.setattr(DEFAULT_RETRY, "_timeout", 3.0)
+    monkeypatch.setattr(DEFAULT_RETRY, "_initial", 0.1)
+    monkeypatch.setattr(DEFAULT_RETRY, "_maximum", 0.5)
+
+
+def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, monkeypatch, tmp_path):
+    data = upload_folder(demo_root, bucket, "ads")
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_side=32,
+                               max_pixels=10**7, workers=1)
+    clean = split.run_split(data, {n: str(tmp_path / "a" / n) for n in split.SPLITS}, config)
+    _short_retries(monkeypatch)
+    with _through(monkeypatch, gcs_host, faults=["503", "429", "drop", None] * 6) as server:
+        faulty = split.run_split(data, {n: str(tmp_path / "b" / n) for n in split.SPLITS}, config)
+    assert server.seen > len(clean)  # faults were met, and retried
+    assert faulty.equals(clean)
+
+
+def test_storage_that_keeps_failing_is_one_sentence(bucket, gcs_host, monkeypatch):
+    bucket.blob("x.jpg").upload_from_string(b"data")
+    _short_retries(monkeypatch)
+    with _through(monkeypatch, gcs_host, then="503"):
+        with pytest.raises(AdmodError, match=f"Cloud Storage did not answer for 'gs://{bucket.name}/x.jpg'"):
+            storage.read_bytes(f"gs://{bucket.name}/x.jpg")
+
+
+class _LostReplyBlob:
+    """The champion write lands, its reply is lost, the client's retry meets the precondition
+    our own write just moved: PreconditionFailed, though champion.json holds ours."""
+
+    def __init__(self, bucket, name):
+        self.bucket, self.name = bucket, name
+
+    @property
+    def generation(self):
+        return self.bucket.objects[self.name][1]
+
+    def download_as_bytes(self, if_generation_match=None):
+        return self.bucket.objects[self.name][0]
+
+    def upload_from_string(self, data, if_generation_match=None, **kwargs):
+        from google.api_core import exceptions
+
+        current = self.bucket.objects.get(self.name, (None, 0))[1]
+        self.bucket.objects[self.name] = (data, current + 1)  # the first attempt landed
+        raise exceptions.PreconditionFailed("generation mismatch (the retry)")
+
+
+class _Bucket:
+    def __init__(self):
+        self.objects = {}
+
+    def blob(self, name):
+        return _LostReplyBlob(self, name)
+
+    def get_blob(self, name):
+        return _LostReplyBlob(self, name) if name in self.objects else None
+
+
+def test_a_lost_reply_to_the_champion_write_is_success(monkeypatch):
+    fake = _Bucket()
+    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
+    registry.set_champion("gs://b/reg", "v1", expected=None)
+    assert json.loads(fake.objects["reg/champion.json"][0])["version"] == "v1"
