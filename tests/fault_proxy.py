@@ -5,11 +5,12 @@ closes the connection without a reply, None forwards. When the list is empty, `t
 every further request the same way (None: forward).
 """
 
-import contextlib
 import http.client
 import http.server
 import threading
 import urllib.parse
+
+from tests.local_server import serving
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):
@@ -53,15 +54,7 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
 
-@contextlib.contextmanager
 def fault_proxy(target: str, faults=None, then=None):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
-    server.target, server.faults, server.then = target, list(faults or []), then
-    server.seen, server.lock = 0, threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Yields (server, its URL); `server.seen` counts the requests."""
+    return serving(_Proxy, target=target, faults=list(faults or []), then=then, seen=0,
+                   lock=threading.Lock())

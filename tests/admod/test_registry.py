@@ -109,14 +109,14 @@ class _FakeBlob:
 
 
 class _FakeBucket:
-    def __init__(self):
-        self.objects, self.before_write = {}, None
+    def __init__(self, blob_class=_FakeBlob):
+        self.objects, self.before_write, self.blob_class = {}, None, blob_class
 
     def blob(self, name):
-        return _FakeBlob(self, name)
+        return self.blob_class(self, name)
 
     def get_blob(self, name):
-        return _FakeBlob(self, name) if name in self.objects else None
+        return self.blob_class(self, name) if name in self.objects else None
 
 
 def test_gcs_champion_uses_a_generation_precondition(monkeypatch):

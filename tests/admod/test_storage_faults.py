@@ -8,6 +8,7 @@ import pytest
 
 from admod import registry, split, storage
 from admod.errors import AdmodError
+from tests.admod.test_registry import _FakeBlob, _FakeBucket
 from tests.conftest import upload_folder
 from tests.fault_proxy import fault_proxy
 
@@ -52,19 +53,9 @@ def test_storage_that_keeps_failing_is_one_sentence(bucket, gcs_host, monkeypatc
             storage.read_bytes(f"gs://{bucket.name}/x.jpg")
 
 
-class _LostReplyBlob:
+class _LostReplyBlob(_FakeBlob):
     """The champion write lands, its reply is lost, the client's retry meets the precondition
     our own write just moved: PreconditionFailed, though champion.json holds ours."""
-
-    def __init__(self, bucket, name):
-        self.bucket, self.name = bucket, name
-
-    @property
-    def generation(self):
-        return self.bucket.objects[self.name][1]
-
-    def download_as_bytes(self, if_generation_match=None):
-        return self.bucket.objects[self.name][0]
 
     def upload_from_string(self, data, if_generation_match=None, **kwargs):
         from google.api_core import exceptions
@@ -74,19 +65,8 @@ class _LostReplyBlob:
         raise exceptions.PreconditionFailed("generation mismatch (the retry)")
 
 
-class _Bucket:
-    def __init__(self):
-        self.objects = {}
-
-    def blob(self, name):
-        return _LostReplyBlob(self, name)
-
-    def get_blob(self, name):
-        return _LostReplyBlob(self, name) if name in self.objects else None
-
-
 def test_a_lost_reply_to_the_champion_write_is_success(monkeypatch):
-    fake = _Bucket()
+    fake = _FakeBucket(_LostReplyBlob)
     monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
     registry.set_champion("gs://b/reg", "v1", expected=None)
     assert json.loads(fake.objects["reg/champion.json"][0])["version"] == "v1"

@@ -1,11 +1,11 @@
 """A small Kubeflow Pipelines API server on 127.0.0.1: answers the v2beta1 endpoints the kfp
 client calls for runs, experiments and recurring runs, and records every request."""
 
-import contextlib
 import http.server
 import json
-import threading
 import urllib.parse
+
+from tests.local_server import serving
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -65,15 +65,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     200 if "/recurringruns/" in path else 404)
 
 
-@contextlib.contextmanager
 def fake_kfp_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.requests, server.experiments, server.recurring_runs = [], [], []
-    server.headers, server.run_state = [], "SUCCEEDED"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Yields (server, its URL): the server records `requests` and `headers`."""
+    return serving(_Handler, requests=[], experiments=[], recurring_runs=[], headers=[],
+                   run_state="SUCCEEDED")
