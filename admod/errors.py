@@ -19,9 +19,12 @@ def disk_full(error: Exception) -> str | None:
     """The sentence for an error that means a full disk (OSError ENOSPC or EDQUOT,
     shutil.Error, TensorFlow's ResourceExhaustedError), or None."""
     import errno
+    import shutil
 
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         where = error.filename or "its output folder"
+    elif isinstance(error, shutil.Error) and "No space left on device" in str(error):
+        where = error.args[0][0][1]  # shutil.Error lists (source, destination, why)
     elif "No space left on device" in str(error):
         where = "its output folder"
     else:

@@ -68,6 +68,7 @@ def test_a_corrupt_shard_is_named(tmp_path, demo_root):
 ])
 def test_a_full_disk_is_one_sentence(error, capsys):
     assert "The disk is full" in disk_full(error)
+    assert "'/gcs/root/run/split/train/shard-3'" in disk_full(error) or "'/b'" in disk_full(error)
 
     def writes():
         raise error
