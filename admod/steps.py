@@ -24,7 +24,7 @@ from admod import model as model_lib
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"
 PHASE_METRICS = ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy", "best_val_auc")
-INFO_FILE = "model_info.json"
+MODEL_INFO_FILE = "model_info.json"
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -157,7 +157,7 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
         history = pd.concat([previous_history, history], ignore_index=True)
     with open(report_path, "w") as f:
         f.write(reports.training_curves_html(history, f"Training: {summary['phase']}"))
-    _write_json(os.path.join(model_dir, INFO_FILE), summary)
+    _write_json(os.path.join(model_dir, MODEL_INFO_FILE), summary)
 
 
 def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: str,
@@ -178,7 +178,7 @@ def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: s
 def fine_tune_step(head_dir: str, train_dir: str, val_dir: str, model_dir: str,
                    report_path: str, epochs: int, learning_rate: float, unfreeze: str,
                    options: TrainingOptions) -> dict:
-    head = _read_json(os.path.join(head_dir, INFO_FILE))
+    head = _read_json(os.path.join(head_dir, MODEL_INFO_FILE))
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
     with setup.strategy.scope():
@@ -228,7 +228,7 @@ def _champion(registry_root: str, headline_dir: str, batch_size: int):
         return None, None
     with tempfile.TemporaryDirectory() as tmp:
         folder = storage.join(registry_root, version)
-        info = json.loads(storage.read_bytes(storage.join(folder, INFO_FILE)))
+        info = json.loads(storage.read_bytes(storage.join(folder, MODEL_INFO_FILE)))
         path = storage.download_to_file(storage.join(folder, MODEL_FILE),
                                         os.path.join(tmp, MODEL_FILE))
         model = model_lib.load(path)
@@ -245,7 +245,7 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     options.criteria.validate()
     evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
     accelerators.check_gpu(options.require_gpu)
-    info = _read_json(os.path.join(model_dir, INFO_FILE))
+    info = _read_json(os.path.join(model_dir, MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
     threshold, how = evaluation.choose_threshold(validation["label"], validation["probability"],
@@ -318,14 +318,14 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
     result = _read_json(evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     max_pixels = data["train"].get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
-    info = {**_read_json(os.path.join(model_dir, INFO_FILE)), "threshold": result["threshold"],
+    info = {**_read_json(os.path.join(model_dir, MODEL_INFO_FILE)), "threshold": result["threshold"],
             "threshold_rule": result["threshold_rule"], "max_image_pixels": max_pixels}
     model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
     serving.export(model, info["image_size"], result["threshold"],
                    os.path.join(staging_dir, registry.SAVED_MODEL_DIR), max_pixels)
     shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
-    _write_json(os.path.join(staging_dir, INFO_FILE), info)
+    _write_json(os.path.join(staging_dir, MODEL_INFO_FILE), info)
     _write_json(os.path.join(staging_dir, "metrics.json"),
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
                                         "scores_at_0_5", "champion", "champion_scores", "reasons")})

@@ -23,7 +23,7 @@ def setup(demo_root, tmp_path_factory):
     model_dir.mkdir()
     model, source = model_lib.build_model(SIZE, weights="none")
     model.save(model_dir / steps.MODEL_FILE)
-    (model_dir / steps.INFO_FILE).write_text(json.dumps({"image_size": SIZE, "weights_source": source}))
+    (model_dir / steps.MODEL_INFO_FILE).write_text(json.dumps({"image_size": SIZE, "weights_source": source}))
     return tmp, out, str(model_dir), model
 
 

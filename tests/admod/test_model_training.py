@@ -159,12 +159,19 @@ def test_unknown_class_weighting():
         training.class_weights([700, 300], "inverse")
 
 
-def test_cpu_only_machine_uses_float32_and_one_replica():
-    from admod import accelerators
-    setup = accelerators.configure(mixed_precision=True, xla=True)
-    assert setup.facts() == {"gpus": 0, "replicas": 1, "mixed_precision": False, "xla": False}
+def test_cpu_only_machine_uses_float32_and_one_replica(monkeypatch):
+    """As on a machine without a GPU, whatever this machine has."""
     import keras
-    assert keras.mixed_precision.global_policy().name == "float32"
+
+    from admod import accelerators
+
+    monkeypatch.setattr(accelerators.tf.config, "list_physical_devices", lambda kind: [])
+    try:
+        setup = accelerators.configure(mixed_precision=True, xla=True)
+        assert setup.facts() == {"gpus": 0, "replicas": 1, "mixed_precision": False, "xla": False}
+        assert keras.mixed_precision.global_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # no test leaves a policy behind
 
 
 def _imagenet_unreachable(monkeypatch, tmp_path):
@@ -213,3 +220,17 @@ def test_the_weights_digest_survives_save_and_load(tmp_path):
     model.save(tmp_path / "b.keras")
     digests = {model_lib.weights_digest(model_lib.load(str(tmp_path / n))) for n in ("a.keras", "b.keras")}
     assert digests == {model_lib.weights_digest(model)}
+
+
+def test_the_model_is_the_methods():
+    """ResNet50 -> GlobalAveragePooling2D -> Dense 512 relu -> BatchNorm -> Dropout 0.5 ->
+    Dense 256 relu -> BatchNorm -> Dropout 0.3 -> Dense 1 sigmoid, as shared/DESIGN.md has it."""
+    model, _ = model_lib.build_model(SIZE, weights="none")
+    head = [layer for layer in model.layers if layer.name not in ("image", "preprocess")]
+    described = [(type(layer).__name__, getattr(layer, "units", None) or getattr(layer, "rate", None),
+                  getattr(getattr(layer, "activation", None), "__name__", None)) for layer in head]
+    assert described == [
+        ("Functional", None, None), ("GlobalAveragePooling2D", None, None),
+        ("Dense", 512, "relu"), ("BatchNormalization", None, None), ("Dropout", 0.5, None),
+        ("Dense", 256, "relu"), ("BatchNormalization", None, None), ("Dropout", 0.3, None),
+        ("Dense", 1, "sigmoid")]

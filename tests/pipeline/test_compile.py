@@ -103,3 +103,40 @@ def test_platform_compile_requires_gpus_and_forbids_random_weights_the_local_run
     assert parameters["allow_random_init"].default_value.bool_value is False
     assert local_run.LOCAL_RUN["require_gpu"] is False
     assert local_run.LOCAL_PROFILE["allow_random_init"] is True
+
+
+def test_every_pipeline_parameter_is_described_in_the_run_form():
+    """KFP carries the pipeline's Args docstring into the spec; the UI shows it in the form."""
+    parameters = _spec(COMMITTED).root.input_definitions.parameters
+    missing = [name for name, p in parameters.items() if len(p.description.strip()) < 15]
+    assert not missing, f"no description for {missing}"
+
+
+def test_split_evaluate_and_push_are_never_cached_the_training_steps_may_be():
+    spec = _spec(COMMITTED)
+    tasks = {**spec.root.dag.tasks}
+    for component in spec.components.values():
+        if component.WhichOneof("implementation") == "dag":
+            tasks.update(component.dag.tasks)
+    cached = {name for name, task in tasks.items() if task.caching_options.enable_cache}
+    assert cached == {"train-head", "fine-tune"}
+    assert {"check-parameters", "split", "evaluate", "push"} <= set(tasks)
+
+
+# The method's values, written out from shared/DESIGN.md, not read from admod.defaults.
+METHOD = {"val_fraction": 0.2, "image_size": 224, "head_learning_rate": 1e-3, "head_epochs": 15,
+          "fine_tune_learning_rate": 1e-5, "fine_tune_epochs": 30, "rotation_degrees": 30.0,
+          "width_shift": 0.2, "height_shift": 0.2, "zoom": 0.2, "horizontal_flip": True,
+          "shear_degrees": 0.2, "unfreeze": "all", "threshold_target": 0.9,
+          # the README's value thresholds (the method's reported accuracy and AUC, rounded down)
+          "min_accuracy": 0.85, "min_auc": 0.9}
+
+
+def test_the_compiled_defaults_are_the_methods_values():
+    from google.protobuf import json_format as jf
+
+    parameters = _spec(COMMITTED).root.input_definitions.parameters
+    defaults_ = {name: jf.MessageToDict(p.default_value) if p.HasField("default_value") else None
+                 for name, p in parameters.items()}
+    for name, value in METHOD.items():
+        assert defaults_[name] == value, name
