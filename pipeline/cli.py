@@ -127,7 +127,8 @@ def cmd_run(args) -> None:
         print(f"Every step runs in {image} as user {args.container_user}, network off.")
     arguments = parameters.check(arguments, parameters.declared_parameters(pipeline_file))
     started = time.monotonic()
-    run_dir = local_run.run_local(pipeline_file, arguments, args.pipeline_root, runner)
+    run_dir = local_run.run_local(pipeline_file, arguments, args.pipeline_root, runner,
+                                  verbose=args.verbose)
     print(local_run.summary(run_dir))
     print(f"Finished in {time.monotonic() - started:.0f} s.")
 
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the method's values throughout, not the small local profile")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a pipeline parameter (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="stream every step's full output (always kept in <run>/<step>/log)")
     p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
                    help="subprocess: each step a process here; docker: each step in a container "
                    "of --image, network off, as on a cluster")

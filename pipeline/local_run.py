@@ -5,12 +5,15 @@ Two runners: `subprocess` (each step a Python process on this machine, the defau
 mounted read-only, the pipeline root and the registry writable, under a chosen user id).
 """
 
+import contextlib
 import glob
+import io
 import json
 import logging
 import os
 import re
 import sys
+import time
 import warnings
 
 from admod.errors import AdmodError
@@ -69,9 +72,11 @@ def run_container(client, image: str, command: list, volumes: dict, **run_args) 
         container.remove(force=True)
 
 
-def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None) -> str:
+def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None,
+              echo=None, verbose: bool = False) -> str:
     """Runs `pipeline_file` under kfp.local with `runner` (default: subprocesses); returns
-    the run's folder."""
+    the run's folder. Each step's full log goes to <run>/<step>/log; `echo` (default stdout)
+    gets one line per step start and end and per training epoch, or everything if `verbose`."""
     from kfp import components, local
 
     os.makedirs(pipeline_root, exist_ok=True)
@@ -82,13 +87,125 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     # Expected locally: no container runs, and cloud resource settings do not apply.
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+    steps = StepLog(echo or sys.stdout, pipeline_root, verbose)
     try:
-        pipeline(**arguments)
+        with contextlib.redirect_stdout(steps):
+            pipeline(**arguments)
     except RuntimeError as error:
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-        raise AdmodError(f"The local run failed ({reason}): the failing step's log above says why.") from None
+        reason = ANSI.sub("", str(error)).splitlines()[0]
+        log_path = steps.save(_new_run_dir(pipeline_root, before))
+        steps.say_failure(log_path)
+        raise AdmodError(f"The local run failed ({reason}): the failing step's log, "
+                         f"{log_path}, says why.") from None
+    run_dir = _new_run_dir(pipeline_root, before)
+    steps.save(run_dir)
+    return run_dir
+
+
+def _new_run_dir(pipeline_root: str, before: set) -> str:
     new = sorted(set(os.listdir(pipeline_root)) - before)
-    return os.path.join(pipeline_root, new[-1])
+    if new:
+        return os.path.join(pipeline_root, new[-1])
+    return os.path.join(pipeline_root, time.strftime("failed-%Y-%m-%d-%H-%M-%S"))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TASK_START = re.compile(r"Executing task '([\w-]+)'")
+TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+EPOCH = re.compile(r"^\s*Epoch (\d+)/(\d+)\s*$")
+EPOCH_FIGURES = re.compile(r"\b(loss|val_loss|val_auc): ([0-9.]+)")
+
+
+class StepLog(io.TextIOBase):
+    """What kfp.local prints, sorted by step: every line kept for <run>/<step>/log, one line
+    echoed per step start and end (time taken, key figure) and per training epoch."""
+
+    def __init__(self, echo, pipeline_root: str, verbose: bool = False):
+        super().__init__()
+        self.echo, self.pipeline_root, self.verbose = echo, pipeline_root, verbose
+        self.lines: dict[str, list[str]] = {}
+        self.task, self.partial, self.started, self.epoch = "_pipeline", "", 0.0, ""
+        self.failed = None
+
+    def write(self, text: str) -> int:
+        if self.verbose:
+            self.echo.write(text)
+        *complete, self.partial = (self.partial + text).split("\n")
+        for line in complete:
+            self._read(ANSI.sub("", line))
+        return len(text)
+
+    def _say(self, line: str) -> None:
+        if not self.verbose:
+            self.echo.write(line + "\n")
+            self.echo.flush()
+
+    def _read(self, line: str) -> None:
+        if start := TASK_START.search(line):
+            self.task, self.started = start.group(1), time.monotonic()
+            self._say(f"{time.strftime('%H:%M:%S')} {self.task} ...")
+        self.lines.setdefault(self.task, []).append(line)
+        if epoch := EPOCH.match(line):
+            self.epoch = f"{epoch.group(1)}/{epoch.group(2)}"
+        elif " - loss: " in line and " - val_loss: " in line:  # Keras's line for an epoch
+            figures = dict(EPOCH_FIGURES.findall(line))
+            # Keras prints no "Epoch k/n" header when a fit has a single epoch
+            self._say(f"    {self.task} epoch {self.epoch or '1/1'}: " + ", ".join(
+                f"{name} {figures[name]}" for name in ("loss", "val_loss", "val_auc")
+                if name in figures))
+            self.epoch = ""
+        if end := TASK_END.search(line):
+            took = time.monotonic() - self.started
+            if end.group(2) != "SUCCESS":
+                self.failed = end.group(1)
+            figure = key_figure(self.pipeline_root, end.group(1)) if not self.failed else ""
+            self._say(f"{time.strftime('%H:%M:%S')} {end.group(1)} {end.group(2).lower()} in "
+                      f"{took:.0f} s{figure}")
+
+    def save(self, run_dir: str) -> str:
+        """Writes each step's lines to <run_dir>/<step>/log; returns the failed step's log path
+        (or the last step's)."""
+        path = ""
+        for task, lines in self.lines.items():
+            path = os.path.join(run_dir, task, "log")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            if task == self.failed:
+                return path
+        return path
+
+    def say_failure(self, log_path: str, count: int = 30) -> None:
+        task = self.failed or self.task
+        self._say(f"{task} failed; its last {count} lines ({log_path}):")
+        for line in self.lines.get(task, [])[-count:]:
+            self._say("  | " + line)
+
+
+def key_figure(pipeline_root: str, task: str) -> str:
+    """', ' and the figure a person wants from a finished step, read from its executor output."""
+    outputs = sorted(glob.glob(os.path.join(pipeline_root, "*", task, "executor_output.json")),
+                     key=os.path.getmtime)
+    if not outputs:
+        return ""
+    with open(outputs[-1]) as f:
+        output = json.load(f)
+    try:
+        if task == "split":
+            m = _metadata(output, "metrics")
+            return ", " + ", ".join(f"{s} {sum(v for k, v in m.items() if k.startswith(s + '_'))}"
+                                    for s in ("train", "validation", "test", "excluded"))
+        if task in ("train-head", "fine-tune"):
+            m = _metadata(output, "model")
+            return f", best val_loss {m['best_val_loss']:.4f} at epoch {int(m['best_epoch'])}"
+        if task == "evaluate":
+            m = _metadata(output, "metrics")
+            return f", roc_auc {m['roc_auc']:.4f}, {'blessed' if m['blessed'] else 'not blessed'}"
+        if task == "push":
+            return f", {_metadata(output, 'published')['version']}"
+    except (KeyError, TypeError):
+        pass
+    return ""
 
 
 def read_run(run_dir: str) -> dict:
@@ -137,7 +254,7 @@ def summary(run_dir: str) -> str:
         lines.append(f"Pushed model: {tasks['push']['artifacts']['published']['artifacts'][0]['uri']}")
     elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
-    lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>",
+    lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",
               "  split/report (Markdown), split/manifest (CSV), train-head/report and "
               "fine-tune/report (HTML curves), evaluate/report (HTML)", ""]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The whole pipeline under kfp.local on tiny data (32 px, 60 images, one epoch per phase)."""
 
+import io
 import json
 import os
 import re
@@ -15,20 +16,37 @@ TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs":
         "weights": "none", **local_run.LOCAL_RUN}
 
 
-def _run(demo_root, root, **params):
+def _run(demo_root, root, echo=None, **params):
     arguments = {**TINY, "data_root": demo_root, "registry_root": str(root / "registry"), **params}
-    return local_run.run_local(os.path.join(REPO, "pipeline.yaml"), arguments, str(root / "runs"))
+    return local_run.run_local(os.path.join(REPO, "pipeline.yaml"), arguments, str(root / "runs"),
+                               echo=echo)
 
 
 @pytest.fixture(scope="module")
 def blessed_run(demo_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("pass")
-    run_dir = _run(demo_root, root, min_accuracy=1e-6, min_auc=0.0)
-    return root, run_dir
+    echoed = io.StringIO()
+    run_dir = _run(demo_root, root, echo=echoed, min_accuracy=1e-6, min_auc=0.0)
+    return root, run_dir, echoed.getvalue()
+
+
+def test_a_quiet_run_says_one_line_per_step_and_epoch_and_keeps_every_log(blessed_run):
+    _, run_dir, echoed = blessed_run
+    lines = echoed.splitlines()
+    steps = ["check-parameters", "split", "train-head", "fine-tune", "evaluate", "push"]
+    assert len(lines) == 2 * len(steps) + 2  # start and end of each step, one epoch per phase
+    assert any(re.search(r"train-head epoch 1/1: loss [0-9.]+, val_loss [0-9.]+, val_auc", line)
+               for line in lines)
+    assert any(re.search(r"split success in \d+ s, train \d+, validation \d+", line) for line in lines)
+    assert any(re.search(r"evaluate success in \d+ s, roc_auc [0-9.]+, blessed", line) for line in lines)
+    for step in steps:
+        log = open(os.path.join(run_dir, step, "log")).read()
+        assert f"Executing task '{step}'" in log and f"Task '{step}' finished" in log
+    assert "val_loss: " in open(os.path.join(run_dir, "train-head", "log")).read()
 
 
 def test_every_step_writes_well_formed_artifacts(blessed_run):
-    _, run_dir = blessed_run
+    _, run_dir, _ = blessed_run
     step = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
     for name in ("train", "validation"):
         info = json.load(open(step("split", name, "info.json")))
@@ -54,7 +72,7 @@ def test_every_step_writes_well_formed_artifacts(blessed_run):
 
 
 def test_blessed_model_becomes_a_new_registry_version(blessed_run):
-    root, run_dir = blessed_run
+    root, run_dir, _ = blessed_run
     versions = registry.complete_versions(str(root / "registry"))
     assert len(versions) == 1
     assert registry.champion(str(root / "registry")) == versions[0]
@@ -78,7 +96,7 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
 
 
 def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root):
-    root, _ = blessed_run
+    root, _, _ = blessed_run
     before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
     # Nothing learnt (learning rates 1e-12) and a threshold no output reaches: recall 0 < 0.5.
     # (min_accuracy=1.0 alone was met once: the tiny demo set is easy.)
