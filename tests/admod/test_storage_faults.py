@@ -70,3 +70,20 @@ def test_a_lost_reply_to_the_champion_write_is_success(monkeypatch):
     monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
     registry.set_champion("gs://b/reg", "v1", expected=None)
     assert json.loads(fake.objects["reg/champion.json"][0])["version"] == "v1"
+
+
+class _MovedWhileReadingBlob(_FakeBlob):
+    """champion.json changes between reading its generation and downloading it."""
+
+    def download_as_bytes(self, if_generation_match=None):
+        from google.api_core import exceptions
+
+        raise exceptions.PreconditionFailed("generation mismatch (changed while reading)")
+
+
+def test_a_pointer_that_moves_while_read_is_a_conflict_in_one_sentence(monkeypatch):
+    fake = _FakeBucket(_MovedWhileReadingBlob)
+    fake.objects["reg/champion.json"] = (b'{"version": "v1"}', 1)
+    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
+    with pytest.raises(registry.ChampionChanged, match="v2 is stored complete but not made champion"):
+        registry.set_champion("gs://b/reg", "v2", expected="v1")
