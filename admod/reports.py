@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from admod.defaults import CLASS_NAMES  # noqa: E402
+from admod.images import printable  # noqa: E402
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -59,63 +60,138 @@ def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list
     return "\n".join(lines) + "\n"
 
 
-def _figure_html(figure) -> str:
+# Self-contained pages: the KFP UI shows an HTML artifact in an iframe, so styles are inline
+# and plots are embedded PNGs that shrink to the page's width.
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#202124;
+  margin:16px;max-width:1400px;line-height:1.4}
+h1{font-size:22px;margin:0 0 8px}
+h2{font-size:17px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid #dadce0}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{padding:4px 12px;border-bottom:1px solid #e8eaed;text-align:right;
+  font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f1f3f4;font-weight:600}
+th:first-child,td:first-child{text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
+.decision{padding:10px 16px;border-radius:6px;margin:8px 0 16px}
+.decision h1{margin:0 0 4px}.decision ul{margin:4px 0}
+.blessed{background:#e6f4ea;border-left:6px solid #188038}
+.not-blessed{background:#fce8e6;border-left:6px solid #d93025}
+.plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+.plots img{max-width:100%;height:auto}
+.plots .plot{flex:0 1 400px;max-width:100%}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px}
+.gallery figure{margin:0;padding:6px;border:1px solid #dadce0;border-radius:6px;min-width:0}
+.gallery img{display:block;margin:0 auto;max-width:100%}
+.gallery figcaption{font-size:12px;margin-top:4px}
+.gallery .name{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.note{color:#5f6368;font-size:13px}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+            f"<body>{body}</body></html>")
+
+
+def _table(frame: pd.DataFrame, index: bool = False) -> str:
+    """An HTML table (every cell escaped by pandas), numbers with 4 decimals, right-aligned."""
+    return '<div class="scroll">' + frame.to_html(
+        index=index, border=0, escape=True, na_rep="-",
+        float_format=lambda value: f"{value:.4f}") + "</div>"
+
+
+def _figure_html(figure, alt: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img src="data:image/png;base64,{data}"/>'
+    return (f'<div class="plot"><img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{data}"/></div>')
 
 
-def training_curves_html(history: pd.DataFrame, title: str) -> str:
-    """Loss, accuracy and AUC per epoch, every phase on one epoch axis, LR drops marked."""
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy", "auc")):
+def _plots(*figures: str) -> str:
+    return f'<div class="plots">{"".join(figures)}</div>'
+
+
+def training_html(history: pd.DataFrame, summary: dict) -> str:
+    """The phase's best epoch, then loss, accuracy and AUC per epoch (every phase on one epoch
+    axis, learning-rate drops marked) and the epoch table."""
+    plots = []
+    drops = (history["epoch"][history["learning_rate"].diff() < 0]
+             if "learning_rate" in history else [])
+    for metric in ("loss", "accuracy", "auc"):
+        figure, ax = plt.subplots(figsize=(4.8, 3.4))
         for phase, rows in history.groupby("phase", sort=False):
             ax.plot(rows["epoch"], rows[metric], "o-", label=f"{phase} train")
             ax.plot(rows["epoch"], rows[f"val_{metric}"], "s--", label=f"{phase} validation")
-        if "learning_rate" in history:
-            drops = history["epoch"][history["learning_rate"].diff() < 0]
-            for epoch in drops:
-                ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        for epoch in drops:
+            ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel="epoch", title=metric)
         ax.legend(fontsize=7)
-    table = history.round(4).to_html(index=False)
-    return (f"<html><body><h1>{html.escape(title)}</h1>{_figure_html(figure)}"
-            f"<p>Dotted lines: learning-rate drops.</p>{table}</body></html>")
+        plots.append(_figure_html(figure, metric))
+    phase = str(summary["phase"])
+    best = pd.DataFrame([{name.replace("_", " "): summary[name] for name in
+                          ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy",
+                           "best_val_auc") if name in summary}])
+    columns = ["phase", "epoch"] + [c for c in history.columns if c not in ("phase", "epoch")]
+    return _page(f"Training: {phase}", (
+        f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}"
+        f"<h2>Curves</h2>{_plots(*plots)}"
+        '<p class="note">Dotted lines: learning-rate drops. Epochs count across both phases.</p>'
+        f"<h2>Epochs</h2>{_table(history[columns])}"))
 
 
-def _curves_figure(labels, probabilities, scores, threshold):
+def _roc_figure(labels, probabilities, scores):
     from sklearn import metrics
+
+    figure, ax = plt.subplots(figsize=(4.6, 4))
+    fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], "k:")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+           title=f"ROC (AUC {scores['roc_auc']:.3f})")
+    return figure
+
+
+def _precision_recall_figure(labels, probabilities, scores, threshold):
+    from sklearn import metrics
+
+    figure, ax = plt.subplots(figsize=(4.6, 4))
+    precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
+    ax.plot(recall, precision)
+    ax.plot([scores["recall"]], [scores["precision"]], "ro", label=f"threshold {threshold:.3f}")
+    ax.set(xlabel="recall (not allowed)", ylabel="precision (not allowed)",
+           title=f"Precision-recall (AP {scores['pr_auc']:.3f})")
+    ax.legend()
+    return figure
+
+
+def _calibration_figure(labels, probabilities, scores):
     from sklearn.calibration import calibration_curve
 
-    figure, (roc_ax, pr_ax, cal_ax, cm_ax) = plt.subplots(1, 4, figsize=(20, 4.5))
-    fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
-    roc_ax.plot(fpr, tpr)
-    roc_ax.plot([0, 1], [0, 1], "k:")
-    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate",
-               title=f"ROC (AUC {scores['roc_auc']:.3f})")
-    precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
-    pr_ax.plot(recall, precision)
-    pr_ax.plot([scores["recall"]], [scores["precision"]], "ro", label=f"threshold {threshold:.3f}")
-    pr_ax.set(xlabel="recall (not allowed)", ylabel="precision (not allowed)",
-              title=f"Precision-recall (AP {scores['pr_auc']:.3f})")
-    pr_ax.legend()
+    figure, ax = plt.subplots(figsize=(4.6, 4))
     observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
-    cal_ax.plot(predicted, observed, "o-")
-    cal_ax.plot([0, 1], [0, 1], "k:")
-    cal_ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
-               title=f"Calibration (Brier {scores['brier']:.3f}, ECE {scores['ece']:.3f})")
-    cm_ax.imshow(scores["confusion_matrix"], cmap="Blues")
-    darkest = max(map(max, scores["confusion_matrix"]))
-    for (i, j), value in pd.DataFrame(scores["confusion_matrix"]).stack().items():
-        cm_ax.text(j, i, str(value), ha="center", va="center",
-                   color="white" if value > darkest / 2 else "black")
+    ax.plot(predicted, observed, "o-")
+    ax.plot([0, 1], [0, 1], "k:")
+    ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
+           title=f"Calibration (Brier {scores['brier']:.3f}, ECE {scores['ece']:.3f})")
+    return figure
+
+
+def _confusion_figure(matrix, threshold):
+    figure, ax = plt.subplots(figsize=(4.6, 4))
+    ax.imshow(matrix, cmap="Blues")
+    darkest = max(map(max, matrix))
+    for (i, j), value in pd.DataFrame(matrix).stack().items():
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=14,
+                color="white" if value > darkest / 2 else "black")
     names = [READABLE[n] for n in CLASS_NAMES]
-    cm_ax.set_xticks([0, 1], [f"pred {n}" for n in names])
-    cm_ax.set_yticks([0, 1], names)
-    cm_ax.set_title("Confusion matrix (rows: actual)")
+    ax.set_xticks([0, 1], names)
+    ax.set_yticks([0, 1], names)
+    ax.set(xlabel="predicted", ylabel="actual",
+           title=f"Confusion matrix at threshold {threshold:.3f}")
     return figure
 
 
@@ -132,39 +208,59 @@ def _thumbnail(data: bytes, size: int = 160) -> str:
 
 
 def _gallery_html(gallery) -> str:
+    """Thumbnails captioned with the actual class, the score and the file's short name; the
+    full uri shows on hover."""
     if not gallery:
         return "<p>No misclassified images.</p>"
-    cells = "".join(
-        f'<figure style="display:inline-block;margin:4px;width:170px">'
-        f'<img src="data:image/jpeg;base64,{_thumbnail(data)}"/><figcaption>'
-        f"{READABLE[CLASS_NAMES[label]]}, p(not allowed) {p:.3f}<br/><small>{html.escape(uri)}</small>"
-        f"</figcaption></figure>" for data, uri, label, p in gallery)
-    return f"<div>{cells}</div>"
+    cells = []
+    for data, uri, label, p in gallery:
+        uri = printable(str(uri))
+        name = html.escape(uri.rstrip("/").rsplit("/", 1)[-1])
+        cells.append(
+            f'<figure title="{html.escape(uri)}"><img alt="{name}" '
+            f'src="data:image/jpeg;base64,{_thumbnail(data)}"/><figcaption>'
+            f"{READABLE[CLASS_NAMES[label]]}, p(not allowed) {p:.3f}"
+            f'<span class="name">{name}</span></figcaption></figure>')
+    return f'<div class="gallery">{"".join(cells)}</div>'
 
 
 def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gallery) -> str:
-    """Decision and reasons, metrics at the operating threshold and at 0.5, curves, the
-    threshold table and the most confidently wrong images."""
+    """The decision and its reasons first; then metrics at the operating threshold and at 0.5
+    (and the champion's), the confusion matrix, curves, per-class figures, the threshold table
+    and the most confidently wrong images."""
     scores, threshold = result["scores"], result["threshold"]
-    figure = _curves_figure(scored["label"], scored["probability"], scores, threshold)
+    labels, probabilities = scored["label"], scored["probability"]
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")
-    rows = [{"metric": n, f"threshold {threshold:.3f}": scores[n],
-             "threshold 0.5": result["scores_at_0_5"][n],
-             **({"champion": result["champion_scores"][n]} if result["champion_scores"] else {})}
-            for n in names]
-    per_class = pd.DataFrame(scores["per_class"]).T.round(4).to_html()
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["reasons"])
-    verdict = "BLESSED" if result["blessed"] else "NOT BLESSED"
     champion = result["champion"] or "none yet"
-    return (
-        f"<html><body><h1>Evaluation on {result['split']}: {verdict}</h1><ul>{reasons}</ul>"
-        f"<p>Operating threshold {threshold:.4f} ({html.escape(result['threshold_rule'])}); "
-        f"champion: {html.escape(champion)}.</p>"
-        f"{pd.DataFrame(rows).round(4).to_html(index=False)}"
-        f"<h2>Curves</h2>{_figure_html(figure)}"
-        f"<h2>Per class</h2>{per_class}"
-        f"<h2>Thresholds</h2>{table.round(4).to_html(index=False)}"
-        f"<h2>Most confidently wrong</h2>{_gallery_html(gallery)}</body></html>")
+    columns = {f"challenger at {threshold:.3f}": scores, "challenger at 0.5": result["scores_at_0_5"]}
+    if result["champion_scores"]:
+        columns["champion"] = result["champion_scores"]
+    metrics = pd.DataFrame({"metric": names, **{title: [s[n] for n in names]
+                                                for title, s in columns.items()}})
+    verdict, css = ("Blessed", "blessed") if result["blessed"] else ("Not blessed", "not-blessed")
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["reasons"])
+    per_class = pd.DataFrame(scores["per_class"]).T.drop(index="accuracy", errors="ignore")
+    per_class = per_class.rename(index=READABLE).rename_axis("class").reset_index()
+    per_class["support"] = per_class["support"].astype(int)
+    split_name = html.escape(str(result["split"]))
+    body = (
+        f'<div class="decision {css}"><h1>{verdict}: evaluation on {split_name}</h1>'
+        f"<ul>{reasons}</ul></div>"
+        f"<p>{scores['count']} images. Operating threshold {threshold:.4f} "
+        f"({html.escape(result['threshold_rule'])}); champion: {html.escape(champion)}.</p>"
+        + _plots(f"<div>{_table(metrics)}</div>",
+                 _figure_html(_confusion_figure(scores["confusion_matrix"], threshold),
+                              "confusion matrix"))
+        + "<h2>Curves</h2>"
+        + _plots(_figure_html(_roc_figure(labels, probabilities, scores), "ROC curve"),
+                 _figure_html(_precision_recall_figure(labels, probabilities, scores, threshold),
+                              "precision-recall curve"),
+                 _figure_html(_calibration_figure(labels, probabilities, scores),
+                              "calibration curve"))
+        + f"<h2>Per class</h2>{_table(per_class)}"
+        + f"<h2>Thresholds</h2>{_table(table)}"
+        + f"<h2>Most confidently wrong</h2>{_gallery_html(gallery)}")
+    return _page(f"Evaluation: {verdict}", body)
 
 
 def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
@@ -182,12 +278,12 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         f"(last epoch {info['last_epoch']}); class weights {info.get('class_weights') or 'none'}",
         "", "## Metrics", "",
         f"On {result['split']}, operating threshold {result['threshold']:.4f} "
-        f"({result['threshold_rule']}):", "",
+        f"({html.escape(result['threshold_rule'])}):", "",
         "| metric | value |", "|---|---|",
         *[f"| {n} | {scores[n]:.4f} |" for n in
           ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
-        "", "## Decision", "", *[f"- {r}" for r in result["reasons"]],
+        "", "## Decision", "", *[f"- {html.escape(r)}" for r in result["reasons"]],
         "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",
     ]
     return "\n".join(lines)

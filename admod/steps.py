@@ -156,7 +156,7 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
     if previous_history is not None:
         history = pd.concat([previous_history, history], ignore_index=True)
     with open(report_path, "w") as f:
-        f.write(reports.training_curves_html(history, f"Training: {summary['phase']}"))
+        f.write(reports.training_html(history, summary))
     _write_json(os.path.join(model_dir, MODEL_INFO_FILE), summary)
 
 
