@@ -43,7 +43,8 @@ def random_transforms(batch: int, height: int, width: int, config: AugmentConfig
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
 
     def uniform(key, limit, low=None):
-        return tf.random.stateless_uniform([batch], keys[key], -limit if low is None else low, limit)
+        low = -limit if low is None else low
+        return tf.random.stateless_uniform([batch], keys[key], low, limit)
 
     angle = uniform(0, config.rotation_degrees * math.pi / 180)
     shear = uniform(1, config.shear_degrees * math.pi / 180)

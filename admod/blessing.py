@@ -12,13 +12,28 @@ from admod import defaults
 from admod.errors import AdmodError
 
 GATING_METRICS = defaults.GATING_METRICS
+# The pipeline's value-threshold parameters and the metric each one gates.
+MINIMUM_PARAMETERS = {"min_accuracy": "accuracy", "min_auc": "roc_auc",
+                      "min_precision": "precision", "min_recall": "recall"}
+
+
+def _method_minimums() -> dict[str, float]:
+    return {"accuracy": defaults.MIN_ACCURACY, "roc_auc": defaults.MIN_AUC,
+            "precision": defaults.MIN_PRECISION, "recall": defaults.MIN_RECALL}
 
 
 @dataclasses.dataclass
 class Criteria:
-    minimums: dict[str, float]  # metric -> minimum; 0 disables
+    minimums: dict[str, float] = dataclasses.field(default_factory=_method_minimums)  # 0: off
     gating_metric: str = defaults.GATING_METRIC
     max_regression: float = defaults.MAX_REGRESSION  # absolute; < 0: the challenger must win
+
+    @classmethod
+    def from_parameters(cls, values: dict) -> "Criteria":
+        """From the pipeline's flat parameters: min_accuracy, min_auc, ..., gating_metric and
+        max_regression."""
+        return cls(minimums={metric: values[name] for name, metric in MINIMUM_PARAMETERS.items()},
+                   gating_metric=values["gating_metric"], max_regression=values["max_regression"])
 
     def validate(self) -> None:
         for name, value in self.minimums.items():
@@ -26,7 +41,8 @@ class Criteria:
                 raise AdmodError(f"Threshold on '{name}' is not a metric admod gates on: use one "
                                  f"of {', '.join(GATING_METRICS)}.")
             if not 0 <= value <= 1:
-                raise AdmodError(f"min_{name}={value} is out of range: use a value between 0 "
+                parameter = {m: p for p, m in MINIMUM_PARAMETERS.items()}.get(name, f"min_{name}")
+                raise AdmodError(f"{parameter}={value} is out of range: use a value between 0 "
                                  "(off) and 1.")
         if self.gating_metric not in GATING_METRICS:
             raise AdmodError(f"gating_metric='{self.gating_metric}' is unknown: use one of "
@@ -63,5 +79,6 @@ def decide(scores: dict, criteria: Criteria, champion_scores: dict | None = None
         ok = scores[metric] >= floor
         blessed &= ok
         reasons.append(f"{metric} {scores[metric]:.4f} {'>=' if ok else '<'} champion {champion} "
-                       f"{champion_scores[metric]:.4f} - max_regression {criteria.max_regression:g}")
+                       f"{champion_scores[metric]:.4f} - max_regression "
+                       f"{criteria.max_regression:g}")
     return Decision(blessed, reasons)

@@ -28,7 +28,8 @@ HORIZONTAL_FLIP = True
 
 # Model
 WEIGHTS = "imagenet"  # "imagenet" | "none" | a local path or gs:// URI of a weights file
-ALLOW_RANDOM_INIT = False  # train from random weights when ImageNet's cannot be had (local profile only)
+# Train from random weights when ImageNet's cannot be had (the local profile turns this on)
+ALLOW_RANDOM_INIT = False
 REQUIRE_GPU = True  # GPU steps fail at once without a GPU (the local run turns this off)
 HEAD_UNITS = (512, 256)
 HEAD_DROPOUTS = (0.5, 0.3)

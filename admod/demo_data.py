@@ -19,8 +19,12 @@ NOT_ALLOWED_SHARE = 0.28  # the reference set: 1,838 of 6,605
 SHAPES = ((300, 64), (160, 160), (120, 240), (240, 180), (96, 96))  # banner, square, portrait…
 
 
-def write_demo_data(folder: str, count: int = 600, seed: int = 0, scale: float = 1.0) -> dict:
-    """Writes `count` ads under `folder`/<class>/; returns the number written per class."""
+def write_demo_data(folder: str, count: int = 600, seed: int = 0,
+                    scales: tuple[float, ...] = (1.0,), formats: tuple[str, ...] = ()) -> dict:
+    """Writes `count` ads under `folder`/<class>/; returns the number written per class.
+
+    `scales` multiply the ads' sizes (about 100-300 px at 1) and `formats` are file extensions
+    that Pillow writes, each used in turn (default formats: about 30% PNG, the rest JPEG)."""
     rng = np.random.default_rng(seed)
     counts = {name: 0 for name in CLASS_NAMES}
     for name in CLASS_NAMES:
@@ -28,8 +32,11 @@ def write_demo_data(folder: str, count: int = 600, seed: int = 0, scale: float =
     n_not_allowed = round(count * NOT_ALLOWED_SHARE)
     for index in range(count):
         label = 1 if index < n_not_allowed else 0
-        image = draw_ad(rng, label, scale)
-        extension = "png" if rng.random() < 0.3 else "jpg"
+        image = draw_ad(rng, label, scales[index % len(scales)])
+        if formats:
+            extension = formats[index % len(formats)]
+        else:
+            extension = "png" if rng.random() < 0.3 else "jpg"
         name = CLASS_NAMES[label]
         path = os.path.join(folder, name, f"ad_{index:05d}.{extension}")
         image.save(path, quality=90) if extension == "jpg" else image.save(path)

@@ -25,8 +25,10 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
         "precision": float(metrics.precision_score(labels, predicted, zero_division=0)),
         "recall": float(metrics.recall_score(labels, predicted, zero_division=0)),
         "f1": float(metrics.f1_score(labels, predicted, zero_division=0)),
-        "roc_auc": float(metrics.roc_auc_score(labels, probabilities)) if both_classes else float("nan"),
-        "pr_auc": float(metrics.average_precision_score(labels, probabilities)) if both_classes else float("nan"),
+        "roc_auc": (float(metrics.roc_auc_score(labels, probabilities)) if both_classes
+                    else float("nan")),
+        "pr_auc": (float(metrics.average_precision_score(labels, probabilities)) if both_classes
+                   else float("nan")),
         "brier": float(metrics.brier_score_loss(labels, probabilities)),
         "ece": expected_calibration_error(labels, probabilities),
         # rows: actual allowed / not allowed; columns: predicted
@@ -48,7 +50,7 @@ def roc_points(labels, probabilities, max_points: int = 200) -> dict:
 def format_confusion_matrix(matrix) -> str:
     width = max(len(n) for n in CLASS_NAMES) + 2
     lines = [" " * width + "".join(f"{'pred ' + n:>22}" for n in CLASS_NAMES)]
-    for name, row in zip(CLASS_NAMES, matrix):
+    for name, row in zip(CLASS_NAMES, matrix, strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>22}" for v in row))
     return "\n".join(lines)
 
@@ -58,7 +60,8 @@ THRESHOLD_RULES = defaults.THRESHOLD_RULES
 
 def validate_threshold_rule(rule: str, target: float) -> None:
     if rule not in THRESHOLD_RULES:
-        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of {', '.join(THRESHOLD_RULES)}.")
+        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of "
+                         f"{', '.join(THRESHOLD_RULES)}.")
     if not 0 < target < 1:
         raise AdmodError(f"threshold_target={target} is out of range: use a value between 0 and 1.")
 
@@ -86,7 +89,8 @@ def choose_threshold(labels, probabilities, rule: str, target: float) -> tuple[f
         return float(thresholds[best]), (f"no threshold reaches {goal} {target:g} on validation: "
                                          f"best F1 threshold instead")
     best = ok[np.argmax(other[ok])]
-    return float(thresholds[best]), f"{goal} >= {target:g} on validation, best {'recall' if goal == 'precision' else 'precision'}"
+    best_of = "recall" if goal == "precision" else "precision"
+    return float(thresholds[best]), f"{goal} >= {target:g} on validation, best {best_of}"
 
 
 def expected_calibration_error(labels, probabilities, bins: int = 10) -> float:

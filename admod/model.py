@@ -19,7 +19,8 @@ BASE_NAME = "resnet50"
 # step under any user id finds it without Keras's cache folder (which it skips when that is
 # not writable). A `<file>.source` beside it says what the file is.
 BAKED_IMAGENET_WEIGHTS = "ADMOD_IMAGENET_WEIGHTS"
-PREPROCESSING = "keras.applications.resnet50.preprocess_input (caffe: RGB->BGR, ImageNet mean subtracted, no scaling)"
+PREPROCESSING = ("keras.applications.resnet50.preprocess_input (caffe: RGB->BGR, ImageNet mean "
+                 "subtracted, no scaling)")
 
 
 @keras.saving.register_keras_serializable(package="admod")
@@ -30,6 +31,10 @@ class ResNetPreprocess(keras.layers.Layer):
         return keras.applications.resnet50.preprocess_input(images)
 
 
+def _resnet50(weights: str | None, shape: tuple) -> keras.Model:
+    return keras.applications.ResNet50(include_top=False, weights=weights, input_shape=shape)
+
+
 def load_base(image_size: int, weights: str,
               allow_random_init: bool = False) -> tuple[keras.Model, str]:
     """ResNet50 without top, and where its weights came from. When ImageNet's weights cannot
@@ -37,12 +42,12 @@ def load_base(image_size: int, weights: str,
     initialisation instead, which is then logged and recorded as the weights' source."""
     shape = (image_size, image_size, 3)
     if weights in ("none", "", None):
-        return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation"
+        return _resnet50(None, shape), "random initialisation"
     if weights == "imagenet" and os.environ.get(BAKED_IMAGENET_WEIGHTS):
         return _baked_imagenet_base(shape, os.environ[BAKED_IMAGENET_WEIGHTS])
     if weights == "imagenet":
         try:
-            return keras.applications.ResNet50(include_top=False, weights="imagenet", input_shape=shape), "imagenet"
+            return _resnet50("imagenet", shape), "imagenet"
         except Exception as error:  # no network and no cached file: keras raises several kinds
             reason = str(error).splitlines()[0][:200]
             if not allow_random_init:
@@ -53,17 +58,18 @@ def load_base(image_size: int, weights: str,
                     "initialisation on purpose.") from None
             log.warning("ImageNet weights could not be had (%s): training ResNet50 from random "
                         "initialisation, as allow_random_init=true permits.", reason)
-            return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape), "random initialisation (imagenet unavailable)"
+            return _resnet50(None, shape), "random initialisation (imagenet unavailable)"
     if not storage.exists(weights):
         raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
                          "the path or gs:// URI of a ResNet50 no-top weights file.")
     with tempfile.TemporaryDirectory() as tmp:
         local = storage.download_to_file(weights, os.path.join(tmp, os.path.basename(weights)))
         try:
-            base = keras.applications.ResNet50(include_top=False, weights=local, input_shape=shape)
+            base = _resnet50(local, shape)
         except (ValueError, OSError) as error:
-            raise AdmodError(f"Weights file '{weights}' does not fit ResNet50 without top ({error})"
-                             ": pass a no-top ResNet50 weights file (.h5 or .weights.h5).") from error
+            raise AdmodError(
+                f"Weights file '{weights}' does not fit ResNet50 without top ({error}): pass a "
+                "no-top ResNet50 weights file (.h5 or .weights.h5).") from error
     return base, weights
 
 
@@ -75,7 +81,7 @@ def _baked_imagenet_base(shape: tuple, path: str) -> tuple[keras.Model, str]:
     if os.path.isfile(path + ".source"):
         with open(path + ".source") as f:
             source = f.read().strip()
-    base = keras.applications.ResNet50(include_top=False, weights=path, input_shape=shape)
+    base = _resnet50(path, shape)
     log.info("ResNet50 weights: %s (%s)", source, path)
     return base, source
 
@@ -90,7 +96,7 @@ def build_model(image_size: int, weights: str = defaults.WEIGHTS,
     x = ResNetPreprocess(name="preprocess")(inputs)
     x = base(x, training=False)  # BatchNorm stays in inference mode, also when unfrozen
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    for i, (n, rate) in enumerate(zip(units, dropouts), start=1):
+    for i, (n, rate) in enumerate(zip(units, dropouts, strict=True), start=1):
         x = keras.layers.Dense(n, activation="relu", name=f"dense_{i}")(x)
         x = keras.layers.BatchNormalization(name=f"head_bn_{i}")(x)
         x = keras.layers.Dropout(rate, name=f"dropout_{i}")(x)

@@ -6,6 +6,7 @@ the ranges again for runs started any other way (the UI, the API, a schedule). E
 one sentence naming the parameter, and all of them are reported together.
 """
 
+import dataclasses
 import difflib
 
 from admod import defaults
@@ -159,7 +160,8 @@ def check(given: dict, declared: dict[str, tuple[str, object]]) -> dict:
     for name, value in given.items():
         if name not in declared:
             close = difflib.get_close_matches(name, declared, n=1)
-            hint = f"did you mean {close[0]}?" if close else "see 'admod run --help' and the README."
+            hint = (f"did you mean {close[0]}?" if close
+                    else "see 'admod run --help' and the README.")
             problems.append(f"'{name}' is not a parameter of the pipeline: {hint}")
             continue
         typed[name], problem = _typed(name, value, declared[name][0])
@@ -183,3 +185,11 @@ def declared_parameters(pipeline_file: str) -> dict[str, tuple[str, object]]:
         spec = next(yaml.safe_load_all(f))
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     return {name: (p["parameterType"], p.get("defaultValue")) for name, p in inputs.items()}
+
+
+def options(cls, values: dict, **given):
+    """A step's options dataclass `cls` from its flat parameters (a component's `locals()`):
+    each field from the parameter of the same name, or its default when the step has no such
+    parameter; the fields in `given` as passed. Every step builds its options this way."""
+    names = {field.name for field in dataclasses.fields(cls)} - set(given)
+    return cls(**given, **{name: values[name] for name in names if name in values})

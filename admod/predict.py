@@ -23,13 +23,15 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
             elif storage.is_dir(item):
                 yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
             else:
-                raise AdmodError(f"'{item}' is neither an object nor a prefix with objects: check the URI.")
+                raise AdmodError(f"'{item}' is neither an object nor a prefix with objects: "
+                                 "check the URI.")
         elif os.path.isdir(item):
             yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
         elif os.path.isfile(item):
             yield item
         else:
-            raise AdmodError(f"Input '{item}' does not exist: pass image files, folders or gs:// prefixes.")
+            raise AdmodError(f"Input '{item}' does not exist: pass image files, folders or gs:// "
+                             "prefixes.")
 
 
 def resolve_version(model: str) -> str:
@@ -43,7 +45,8 @@ def resolve_version(model: str) -> str:
     return storage.join(model, champion)
 
 
-def predict(model: str, inputs: list[str], batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
+def predict(model: str, inputs: list[str],
+            batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
     """(uri, probability, label) per input; (uri, None, reason) for a file that cannot be scored."""
     version = resolve_version(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,5 +73,6 @@ def predict(model: str, inputs: list[str], batch_size: int = 32) -> Iterator[tup
 
 def _score(serve, batch):
     result = serve(image_bytes=tf.constant([data for _, data in batch]))
-    for (uri, _), p, label in zip(batch, result["probability"].numpy(), result["label"].numpy()):
+    scored = zip(batch, result["probability"].numpy(), result["label"].numpy(), strict=True)
+    for (uri, _), p, label in scored:
         yield uri, float(p), label.decode()

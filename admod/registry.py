@@ -1,18 +1,23 @@
 """A versioned model registry under a local folder or gs:// prefix.
 
-<registry_root>/<version>/...        the files of one version
+<registry_root>/<version>/...        the files of one version (below)
 <registry_root>/<version>/_COMPLETE  written last: a version without it does not exist
 <registry_root>/champion.json        the current champion, replaced in one write
+
+A version holds a model folder as the training steps write it (model.keras, model_info.json)
+plus what push adds: saved_model/ for serving, metrics.json and model_card.md.
 
 Versions are never overwritten: each push gets a new version name, and pushing a model whose
 content a complete version already holds is a no-op.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import json
 import logging
 import os
+import tempfile
 import uuid
 
 from admod import storage
@@ -21,8 +26,12 @@ from admod.errors import AdmodError
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
 CHAMPION = "champion.json"
-SAVED_MODEL_DIR = "saved_model"
-MODEL_FILE = "model.keras"
+# The files of a model folder and of a registry version
+MODEL_FILE = "model.keras"  # the Keras model, for evaluation and further training
+MODEL_INFO_FILE = "model_info.json"  # image size, weights source, epochs, threshold...
+SAVED_MODEL_DIR = "saved_model"  # the serving export
+METRICS_FILE = "metrics.json"
+MODEL_CARD_FILE = "model_card.md"
 
 
 class ChampionChanged(AdmodError):
@@ -65,7 +74,8 @@ def _pointed_version(registry_root: str, data: bytes, complete: bool = True) -> 
     try:
         version = json.loads(data)["version"]
     except (ValueError, KeyError, TypeError):
-        raise AdmodError(f"The champion pointer '{pointer}' is empty or corrupt: {repair}.") from None
+        raise AdmodError(f"The champion pointer '{pointer}' is empty or corrupt: "
+                         f"{repair}.") from None
     if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
         raise AdmodError(f"The champion pointer '{pointer}' names {version!r}, which is not a "
                          f"version folder of this registry: {repair}.")
@@ -81,6 +91,28 @@ def champion(registry_root: str) -> str | None:
     if not storage.exists(pointer):
         return None
     return _pointed_version(registry_root, storage.read_bytes(pointer))
+
+
+@dataclasses.dataclass
+class Champion:
+    version: str
+    model: object  # keras.Model
+    info: dict  # its model_info.json
+
+
+def load_champion(registry_root: str) -> Champion | None:
+    """The current champion's model and model info, None before the first push."""
+    from admod import model as model_lib
+
+    version = champion(registry_root)
+    if version is None:
+        return None
+    folder = storage.join(registry_root, version)
+    info = json.loads(storage.read_bytes(storage.join(folder, MODEL_INFO_FILE)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = storage.download_to_file(storage.join(folder, MODEL_FILE),
+                                        os.path.join(tmp, MODEL_FILE))
+        return Champion(version, model_lib.load(path), info)
 
 
 def repair_champion(registry_root: str, version: str) -> None:

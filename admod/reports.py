@@ -232,7 +232,8 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
     labels, probabilities = scored["label"], scored["probability"]
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")
     champion = result["champion"] or "none yet"
-    columns = {f"challenger at {threshold:.3f}": scores, "challenger at 0.5": result["scores_at_0_5"]}
+    columns = {f"challenger at {threshold:.3f}": scores,
+               "challenger at 0.5": result["scores_at_0_5"]}
     if result["champion_scores"]:
         columns["champion"] = result["champion_scores"]
     metrics = pd.DataFrame({"metric": names, **{title: [s[n] for n in names]
@@ -265,7 +266,8 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
 
 def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
     scores = result["scores"]
-    counts = pd.DataFrame({name: d["class_counts"] for name, d in data.items()}).rename(index=READABLE)
+    counts = pd.DataFrame({name: d["class_counts"] for name, d in data.items()})
+    counts = counts.rename(index=READABLE)
     lines = [
         "# Model card: admod ResNet50 ad classifier", "",
         "Classifies an ad image as allowed or **not allowed** (positive class).", "",

@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from admod import images, records, storage
+from admod import defaults, images, records, storage
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 
@@ -29,11 +29,11 @@ MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "
 
 @dataclasses.dataclass
 class SplitConfig:
-    val_fraction: float
-    test_fraction: float
-    seed: int
-    min_side: int
-    max_pixels: int
+    val_fraction: float = defaults.VAL_FRACTION
+    test_fraction: float = defaults.TEST_FRACTION
+    seed: int = defaults.SEED
+    min_image_side: int = defaults.MIN_IMAGE_SIDE
+    max_image_pixels: int = defaults.MAX_IMAGE_PIXELS
     shard_size: int = 1000
     workers: int = 2 * (os.cpu_count() or 1)
 
@@ -44,9 +44,10 @@ class SplitConfig:
         if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
             raise AdmodError(f"test_fraction={self.test_fraction} is out of range: use 0 or more, "
                              "with val_fraction + test_fraction below 1.")
-        if self.min_side < 1 or self.max_pixels < self.min_side ** 2:
-            raise AdmodError(f"min_side={self.min_side} and max_pixels={self.max_pixels} admit "
-                             "no image: use min_side >= 1 and max_pixels >= min_side squared.")
+        if self.min_image_side < 1 or self.max_image_pixels < self.min_image_side ** 2:
+            raise AdmodError(f"min_image_side={self.min_image_side} and max_image_pixels="
+                             f"{self.max_image_pixels} admit no image: use min_image_side >= 1 "
+                             "and max_image_pixels >= min_image_side squared.")
 
 
 def assign_split(sha256: str, seed: int, val_fraction: float, test_fraction: float) -> str:
@@ -91,11 +92,12 @@ def _check(uri: str, config: SplitConfig) -> images.CheckedImage:
         data = storage.read_bytes(uri)
     except OSError:  # local files only: gs:// errors are AdmodErrors
         return images.CheckedImage(sha256="", reason=images.UNREADABLE)
-    return images.check_image(data, config.min_side, config.max_pixels)
+    return images.check_image(data, config.min_image_side, config.max_image_pixels)
 
 
 def _ordered_map(fn, items, workers: int):
-    """`map` over a thread pool, results in order, at most 4 x workers in flight (bounded memory)."""
+    """`map` over a thread pool, results in order, at most 4 x workers in flight (bounded
+    memory)."""
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         pending = collections.deque()
         for item in items:
@@ -132,8 +134,8 @@ def run_split(data_root: str, out_dirs: dict[str, str], config: SplitConfig) -> 
     manifest = []
     progress = _Progress(len(listing))
     uris = list(listing["uri"])
-    for i, (row, checked) in enumerate(zip(listing.itertuples(), _ordered_map(
-            lambda uri: _check(uri, config), uris, config.workers))):
+    checks = _ordered_map(lambda uri: _check(uri, config), uris, config.workers)
+    for i, (row, checked) in enumerate(zip(listing.itertuples(), checks, strict=True)):
         entry = {"uri": images.printable(row.uri), "label": row.label, "size_bytes": row.size_bytes,
                  "sha256": checked.sha256, "width": checked.width, "height": checked.height,
                  "format": checked.format, "split": "", "reason": checked.reason}

@@ -22,9 +22,7 @@ from admod.errors import AdmodError
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
-MODEL_FILE = "model.keras"
 PHASE_METRICS = ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy", "best_val_auc")
-MODEL_INFO_FILE = "model_info.json"
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -52,7 +50,7 @@ def check_parameters_step(values: dict) -> None:
 
 # --- split ---------------------------------------------------------------------------------
 
-def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, report_path: str,
+def split_step(*, data_root: str, out_dirs: dict[str, str], manifest_path: str, report_path: str,
                config: split.SplitConfig) -> dict:
     """Writes one shard folder per split, the manifest (CSV) and the report (Markdown)."""
     manifest = split.run_split(data_root, out_dirs, config)
@@ -61,11 +59,12 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
     fingerprint = split.fingerprint(used["sha256"])
     for name, folder in out_dirs.items():
         records.write_info(folder, {
-            "split": name, "count": int(counts[name].sum()), "class_names": list(defaults.CLASS_NAMES),
+            "split": name, "count": int(counts[name].sum()),
+            "class_names": list(defaults.CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
             "fingerprint": split.fingerprint(used.loc[used["split"] == name, "sha256"]),
             "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed,
-            "max_image_pixels": config.max_pixels})
+            "max_image_pixels": config.max_image_pixels})
     os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
     manifest.assign(uri=manifest["uri"].map(reports.csv_safe)).to_csv(manifest_path, index=False)
     exclusions = split.exclusion_counts(manifest)
@@ -86,48 +85,8 @@ def split_step(data_root: str, out_dirs: dict[str, str], manifest_path: str, rep
 
 # --- training ------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class TrainingOptions:
-    """What both training phases share; every default is the method's."""
-    batch_size: int = defaults.BATCH_SIZE
-    augmentation: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
-    seed: int = defaults.SEED
-    class_weighting: str = defaults.CLASS_WEIGHTING
-    class_weight_minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
-    early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
-    reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
-    reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
-    mixed_precision: bool = defaults.MIXED_PRECISION
-    xla: bool = defaults.XLA
-    checkpoint_root: str = defaults.CHECKPOINT_ROOT
-    require_gpu: bool = False
-    run_id: str = "local"  # the pipeline run's unique id, never its display name
-
-    def durable(self, phase: str) -> str | None:
-        """Where this run's phase mirrors its training state: keyed on the run's unique id,
-        since runs share display names (recurring runs, `admod submit`'s default)."""
-        if not self.checkpoint_root:
-            return None
-        return storage.join(self.checkpoint_root, self.run_id, phase)
-
-    @classmethod
-    def from_parameters(cls, parameters: dict) -> "TrainingOptions":
-        """From a training component's parameters (its `locals()`): the flat pipeline
-        parameters, the augmentation ranges among them; anything else is ignored."""
-        ranges = {f.name: parameters[f.name] for f in dataclasses.fields(augment.AugmentConfig)}
-        names = {f.name for f in dataclasses.fields(cls)} - {"augmentation"}
-        return cls(augmentation=augment.AugmentConfig(**ranges),
-                   **{name: parameters[name] for name in names})
-
-    def phase(self, name: str, epochs: int, learning_rate: float, initial_epoch: int = 0):
-        return training.PhaseConfig(
-            name, epochs, learning_rate, initial_epoch=initial_epoch,
-            early_stopping_patience=self.early_stopping_patience,
-            reduce_lr_patience=self.reduce_lr_patience, reduce_lr_factor=self.reduce_lr_factor)
-
-
-def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
-           options: TrainingOptions, setup: accelerators.Setup, model_dir) -> dict:
+def _train(model, phase: str, train_dir, val_dir, image_size, options: training.TrainingOptions,
+           setup: accelerators.Setup, model_dir, initial_epoch: int = 0) -> dict:
     info = records.read_info(train_dir)
     counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
     weights = training.class_weights(counts, options.class_weighting,
@@ -138,15 +97,14 @@ def _train(model, phase: training.PhaseConfig, train_dir, val_dir, image_size,
     with tempfile.TemporaryDirectory(prefix="admod-cache-") as cache_dir:
         train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
                                          augment_config=options.augmentation,
-                                         seed=augment.phase_seed(options.seed, phase.name),
+                                         seed=augment.phase_seed(options.seed, phase),
                                          cache_dir=cache_dir)
         val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
         with datasets.corrupt_shards_named(train_dir, val_dir):
-            history = training.train_phase(model, train_ds, val_ds, phase, model_dir, weights,
-                                           jit_compile=setup.xla,
-                                           durable=options.durable(phase.name))
-    model.save(os.path.join(model_dir, MODEL_FILE))
-    return {**training.summarise(history), "phase": phase.name, "global_batch_size": global_batch,
+            history = training.train_phase(model, train_ds, val_ds, options, phase, model_dir,
+                                           weights, initial_epoch, jit_compile=setup.xla)
+    model.save(os.path.join(model_dir, registry.MODEL_FILE))
+    return {**training.summarise(history), "phase": phase, "global_batch_size": global_batch,
             "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()},
             **setup.facts()}
 
@@ -157,37 +115,34 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
         history = pd.concat([previous_history, history], ignore_index=True)
     with open(report_path, "w") as f:
         f.write(reports.training_html(history, summary))
-    _write_json(os.path.join(model_dir, MODEL_INFO_FILE), summary)
+    _write_json(os.path.join(model_dir, registry.MODEL_INFO_FILE), summary)
 
 
-def train_head_step(train_dir: str, val_dir: str, model_dir: str, report_path: str,
-                    image_size: int, epochs: int, learning_rate: float, weights: str,
-                    options: TrainingOptions, allow_random_init: bool = False) -> dict:
+def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path: str,
+                    image_size: int, weights: str, options: training.TrainingOptions,
+                    allow_random_init: bool = False) -> dict:
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)  # the same initial head for the same seed
     with setup.strategy.scope():
         model, source = model_lib.build_model(image_size, weights,
                                               allow_random_init=allow_random_init)
-        summary = _train(model, options.phase("head", epochs, learning_rate), train_dir, val_dir,
-                         image_size, options, setup, model_dir)
+        summary = _train(model, "head", train_dir, val_dir, image_size, options, setup, model_dir)
     summary.update(_model_facts(image_size, source))
     _save_reports(model_dir, report_path, summary)
     return summary
 
 
-def fine_tune_step(head_dir: str, train_dir: str, val_dir: str, model_dir: str,
-                   report_path: str, epochs: int, learning_rate: float, unfreeze: str,
-                   options: TrainingOptions) -> dict:
-    head = _read_json(os.path.join(head_dir, MODEL_INFO_FILE))
+def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: str,
+                   report_path: str, unfreeze: str, options: training.TrainingOptions) -> dict:
+    head = _read_json(os.path.join(head_dir, registry.MODEL_INFO_FILE))
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
     with setup.strategy.scope():
-        model = model_lib.load(os.path.join(head_dir, MODEL_FILE))
+        model = model_lib.load(os.path.join(head_dir, registry.MODEL_FILE))
         trainable = model_lib.unfreeze(model, unfreeze)
         log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
-        phase = options.phase("fine_tune", epochs, learning_rate, initial_epoch=head["last_epoch"])
-        summary = _train(model, phase, train_dir, val_dir, head["image_size"], options, setup,
-                         model_dir)
+        summary = _train(model, "fine_tune", train_dir, val_dir, head["image_size"], options,
+                         setup, model_dir, initial_epoch=head["last_epoch"])
     summary.update(_model_facts(head["image_size"], head["weights_source"]))
     summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"]})
     _save_reports(model_dir, report_path, summary, training.read_history(head_dir, "head"))
@@ -204,12 +159,17 @@ def _model_facts(image_size: int, weights_source: str) -> dict:
 
 @dataclasses.dataclass
 class EvaluationOptions:
-    criteria: blessing.Criteria
+    criteria: blessing.Criteria = dataclasses.field(default_factory=blessing.Criteria)
     threshold_rule: str = defaults.THRESHOLD_RULE
     threshold_target: float = defaults.THRESHOLD_TARGET
     batch_size: int = defaults.BATCH_SIZE
     gallery_size: int = 12
     require_gpu: bool = False
+
+    @classmethod
+    def from_parameters(cls, values: dict) -> "EvaluationOptions":
+        """From the evaluate step's flat parameters, the blessing criteria among them."""
+        return parameters.options(cls, values, criteria=blessing.Criteria.from_parameters(values))
 
 
 def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
@@ -222,22 +182,18 @@ def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame
 
 
 def _champion(registry_root: str, headline_dir: str, batch_size: int):
-    """(champion version, its scores on the headline images) or (None, None)."""
-    version = registry.champion(registry_root)
-    if version is None:
+    """(champion version, its scores on the headline images at its own threshold) or
+    (None, None)."""
+    champion = registry.load_champion(registry_root)
+    if champion is None:
         return None, None
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = storage.join(registry_root, version)
-        info = json.loads(storage.read_bytes(storage.join(folder, MODEL_INFO_FILE)))
-        path = storage.download_to_file(storage.join(folder, MODEL_FILE),
-                                        os.path.join(tmp, MODEL_FILE))
-        model = model_lib.load(path)
-    scored = _score(model, headline_dir, info["image_size"], batch_size)
-    threshold = info.get("threshold", defaults.DECISION_THRESHOLD)
-    return version, evaluation.classification_metrics(scored["label"], scored["probability"], threshold)
+    scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)
+    threshold = champion.info.get("threshold", defaults.DECISION_THRESHOLD)
+    return champion.version, evaluation.classification_metrics(scored["label"],
+                                                               scored["probability"], threshold)
 
 
-def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: str,
+def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root: str,
                   metrics_path: str, predictions_path: str, report_path: str,
                   options: EvaluationOptions) -> dict:
     """Scores the held-out images, chooses the operating threshold on validation, compares with
@@ -245,26 +201,28 @@ def evaluate_step(model_dir: str, val_dir: str, test_dir: str, registry_root: st
     options.criteria.validate()
     evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
     accelerators.check_gpu(options.require_gpu)
-    info = _read_json(os.path.join(model_dir, MODEL_INFO_FILE))
-    model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
+    info = _read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
+    model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
     threshold, how = evaluation.choose_threshold(validation["label"], validation["probability"],
                                                  options.threshold_rule, options.threshold_target)
     use_test = records.read_info(test_dir)["count"] > 0
     headline_dir = test_dir if use_test else val_dir
-    headline = _score(model, test_dir, info["image_size"], options.batch_size) if use_test else validation
+    headline = (_score(model, test_dir, info["image_size"], options.batch_size) if use_test
+                else validation)
     _require_both_classes(validation, "validation")
     _require_both_classes(headline, "test" if use_test else "validation")
-    scores = evaluation.classification_metrics(headline["label"], headline["probability"], threshold)
+    labels, probabilities = headline["label"], headline["probability"]
+    scores = evaluation.classification_metrics(labels, probabilities, threshold)
     champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
     decision = blessing.decide(scores, options.criteria, champion_scores, champion)
     result = {
         "split": "test" if use_test else "validation", "threshold": threshold,
         "threshold_rule": how, "scores": scores,
-        "scores_at_0_5": evaluation.classification_metrics(headline["label"], headline["probability"], 0.5),
+        "scores_at_0_5": evaluation.classification_metrics(labels, probabilities, 0.5),
         "champion": champion, "champion_scores": champion_scores,
         "blessed": decision.blessed, "reasons": decision.reasons,
-        "roc": evaluation.roc_points(headline["label"], headline["probability"]),
+        "roc": evaluation.roc_points(labels, probabilities),
         "model": info,
     }
     _write_json(metrics_path, result)
@@ -303,14 +261,15 @@ def _log_evaluation(result: dict) -> None:
     log.info("%s at threshold %.4f (%s): %s", result["split"], result["threshold"],
              result["threshold_rule"],
              {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)})
-    log.info("confusion matrix:\n%s", evaluation.format_confusion_matrix(scores["confusion_matrix"]))
+    log.info("confusion matrix:\n%s",
+             evaluation.format_confusion_matrix(scores["confusion_matrix"]))
     log.info("decision: %s (%s)", "blessed" if result["blessed"] else "not blessed",
              "; ".join(result["reasons"]))
 
 
 # --- push ----------------------------------------------------------------------------------
 
-def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
+def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
               registry_root: str, run_id: str, staging_dir: str) -> dict:
     """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
     registry version and makes it the champion; returns the version's uri and what the UI shows
@@ -318,20 +277,21 @@ def push_step(model_dir: str, evaluation_path: str, train_dir: str, val_dir: str
     result = _read_json(evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     max_pixels = data["train"].get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
-    info = {**_read_json(os.path.join(model_dir, MODEL_INFO_FILE)), "threshold": result["threshold"],
-            "threshold_rule": result["threshold_rule"], "max_image_pixels": max_pixels}
-    model = model_lib.load(os.path.join(model_dir, MODEL_FILE))
+    info = {**_read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
+            "threshold": result["threshold"], "threshold_rule": result["threshold_rule"],
+            "max_image_pixels": max_pixels}
+    model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
     serving.export(model, info["image_size"], result["threshold"],
                    os.path.join(staging_dir, registry.SAVED_MODEL_DIR), max_pixels)
-    shutil.copy(os.path.join(model_dir, MODEL_FILE), staging_dir)
-    _write_json(os.path.join(staging_dir, MODEL_INFO_FILE), info)
-    _write_json(os.path.join(staging_dir, "metrics.json"),
+    shutil.copy(os.path.join(model_dir, registry.MODEL_FILE), staging_dir)
+    _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info)
+    _write_json(os.path.join(staging_dir, registry.METRICS_FILE),
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
                                         "scores_at_0_5", "champion", "champion_scores", "reasons")})
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
-    with open(os.path.join(staging_dir, "model_card.md"), "w") as f:
+    with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
     # The version's identity is what it serves (its weights, threshold and input size), not
     # the bytes of its exports, which differ between two exports of one model.

@@ -237,7 +237,8 @@ def download_dir(prefix: str, local_dir: str) -> str:
     path = path.rstrip("/") + "/"
     with _gcs_errors(prefix):
         bucket = gcs_client().bucket(bucket_name)
-        names = [blob.name[len(path):] for blob in gcs_client().list_blobs(bucket_name, prefix=path)]
+        blobs = gcs_client().list_blobs(bucket_name, prefix=path)
+        names = [blob.name[len(path):] for blob in blobs]
         transfer_manager.download_many_to_path(bucket, names, destination_directory=local_dir,
                                                blob_name_prefix=path, raise_exception=True)
     return local_dir

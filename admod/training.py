@@ -14,7 +14,7 @@ import shutil
 import keras
 import pandas as pd
 
-from admod import defaults, storage
+from admod import augment, defaults, storage
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
@@ -24,15 +24,41 @@ BEST_MODEL_FILE = "best.keras"
 
 
 @dataclasses.dataclass
-class PhaseConfig:
-    name: str  # "head" or "fine_tune"
-    epochs: int
-    learning_rate: float
-    initial_epoch: int = 0
+class TrainingOptions:
+    """One training phase's settings, built from its step's parameters
+    (`parameters.options`); every default is the method's (the head phase's epochs and
+    learning rate)."""
+    epochs: int = defaults.HEAD_EPOCHS
+    learning_rate: float = defaults.HEAD_LEARNING_RATE
+    batch_size: int = defaults.BATCH_SIZE
+    augmentation: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
+    seed: int = defaults.SEED
+    class_weighting: str = defaults.CLASS_WEIGHTING
+    class_weight_minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
     early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
     reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
     reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
     min_learning_rate: float = defaults.MIN_LEARNING_RATE
+    mixed_precision: bool = defaults.MIXED_PRECISION
+    xla: bool = defaults.XLA
+    checkpoint_root: str = defaults.CHECKPOINT_ROOT
+    require_gpu: bool = False
+    run_id: str = "local"  # the pipeline run's unique id, never its display name
+
+    @classmethod
+    def from_parameters(cls, values: dict) -> "TrainingOptions":
+        """From a training step's flat parameters, the augmentation ranges among them."""
+        from admod import parameters
+
+        return parameters.options(cls, values,
+                                  augmentation=parameters.options(augment.AugmentConfig, values))
+
+    def durable(self, phase: str) -> str | None:
+        """Where this run's phase mirrors its training state: keyed on the run's unique id,
+        since runs share display names (recurring runs, `admod submit`'s default)."""
+        if not self.checkpoint_root:
+            return None
+        return storage.join(self.checkpoint_root, self.run_id, phase)
 
 
 def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
@@ -87,44 +113,47 @@ class MirrorTrainingState(keras.callbacks.Callback):
                 storage.write_bytes(storage.join(self.durable, name), open(path, "rb").read())
 
 
-def callbacks(config: PhaseConfig, work_dir: str, durable: str | None = None) -> list:
+def callbacks(options: TrainingOptions, phase: str, work_dir: str,
+              durable: str | None = None) -> list:
     # CSVLogger before BackupAndRestore: a kill between the two repeats an epoch's row, which
     # read_history drops, rather than losing it. The mirror comes after both.
     mirror = [MirrorTrainingState(work_dir, durable)] if durable else []
     return [
         keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, STATE_DIR)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.early_stopping_patience,
                                       restore_best_weights=True, verbose=1),
         keras.callbacks.ModelCheckpoint(os.path.join(work_dir, BEST_MODEL_FILE),
                                         monitor="val_loss", save_best_only=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor,
-                                          patience=config.reduce_lr_patience,
-                                          min_lr=config.min_learning_rate, verbose=1),
-        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", config.name)),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.reduce_lr_factor,
+                                          patience=options.reduce_lr_patience,
+                                          min_lr=options.min_learning_rate, verbose=1),
+        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", phase)),
     ] + mirror
 
 
-def train_phase(model, train_ds, val_ds, config: PhaseConfig, work_dir: str,
-                class_weight: dict | None, jit_compile: bool = False,
-                durable: str | None = None) -> pd.DataFrame:
-    """Compiles `model` and fits it for one phase; returns this phase's epoch history.
+def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, work_dir: str,
+                class_weight: dict | None, initial_epoch: int = 0,
+                jit_compile: bool = False) -> pd.DataFrame:
+    """Compiles `model` and fits it for one phase ("head" or "fine_tune"), its epochs numbered
+    on from `initial_epoch`; returns this phase's epoch history.
 
-    With `durable` (a folder or gs:// prefix), the training state is mirrored there every
-    epoch and restored from there first."""
+    With a checkpoint_root in `options`, the training state is mirrored there every epoch and
+    restored from there first."""
     os.makedirs(work_dir, exist_ok=True)
+    durable = options.durable(phase)
     if durable:
         MirrorTrainingState(work_dir, durable).restore()
-    compile_model(model, config.learning_rate, jit_compile)
-    log.info("%s phase: epochs %d-%d, learning rate %g, class weights %s", config.name,
-             config.initial_epoch + 1, config.initial_epoch + config.epochs,
-             config.learning_rate, class_weight)
-    model.fit(train_ds, validation_data=val_ds, initial_epoch=config.initial_epoch,
-              epochs=config.initial_epoch + config.epochs, class_weight=class_weight,
-              callbacks=callbacks(config, work_dir, durable), verbose=2)
+    compile_model(model, options.learning_rate, jit_compile)
+    log.info("%s phase: epochs %d-%d, learning rate %g, class weights %s", phase,
+             initial_epoch + 1, initial_epoch + options.epochs, options.learning_rate,
+             class_weight)
+    model.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch,
+              epochs=initial_epoch + options.epochs, class_weight=class_weight,
+              callbacks=callbacks(options, phase, work_dir, durable), verbose=2)
     if durable:  # the phase is complete: nothing left to resume
         storage.remove_dir(durable)
-    return read_history(work_dir, config.name)
+    return read_history(work_dir, phase)
 
 
 def read_history(work_dir: str, phase: str) -> pd.DataFrame:
@@ -140,4 +169,5 @@ def summarise(history: pd.DataFrame) -> dict:
     best = history.loc[history["val_loss"].idxmin()]
     return {"epochs_run": int(len(history)), "last_epoch": int(history["epoch"].max()),
             "best_epoch": int(best["epoch"]), "best_val_loss": float(best["val_loss"]),
-            "best_val_accuracy": float(best["val_accuracy"]), "best_val_auc": float(best["val_auc"])}
+            "best_val_accuracy": float(best["val_accuracy"]),
+            "best_val_auc": float(best["val_auc"])}

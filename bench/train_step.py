@@ -62,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     train_dir = shards(jpeg_folder(args.images))["train"]
     gpus = tf.config.list_physical_devices("GPU")
-    configs = list(itertools.product((False, True), (False, True))) if args.matrix else [(False, False)]
+    both = (False, True)
+    configs = list(itertools.product(both, both)) if args.matrix else [(False, False)]
     print(f"machine: {os.cpu_count()} cores, GPUs: {[g.name for g in gpus] or 'none'}; "
           f"{args.size} px, batch {args.batch_size}, {args.steps} timed steps")
     print(f"{'phase':<10}{'mixed':>7}{'xla':>6}{'ceiling img/s':>15}{'pipeline img/s':>16}"

@@ -48,4 +48,4 @@ def check_parameters(
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    exit_on_user_error(steps.check_parameters_step, values)
+    exit_on_user_error(steps.check_parameters_step, values=values)

@@ -26,20 +26,17 @@ def evaluate(
 
     The decision is the single, default `Output` parameter: kfp.local resolves conditions on
     that name only."""
-    from admod import blessing, logs, steps
+    values = dict(locals())  # first: this component's parameters, nothing else yet
+    from admod import logs, steps
     from admod.defaults import CLASS_NAMES
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    criteria = blessing.Criteria(
-        minimums={"accuracy": min_accuracy, "roc_auc": min_auc, "precision": min_precision,
-                  "recall": min_recall},
-        gating_metric=gating_metric, max_regression=max_regression)
-    options = steps.EvaluationOptions(criteria, threshold_rule, threshold_target, batch_size,
-                                      require_gpu=require_gpu)
     result = exit_on_user_error(
-        steps.evaluate_step, model.path, validation.path, test.path, registry_root,
-        metrics.path, predictions.path, report.path, options)
+        steps.evaluate_step, model_dir=model.path, val_dir=validation.path, test_dir=test.path,
+        registry_root=registry_root, metrics_path=metrics.path,
+        predictions_path=predictions.path, report_path=report.path,
+        options=steps.EvaluationOptions.from_parameters(values))
     scores = result["scores"]
     for name, value in scores.items():
         if isinstance(value, float):

@@ -32,15 +32,15 @@ def fine_tune(
 ):
     """Phase 2: the base unfrozen (BatchNorm kept in inference mode), a low learning rate,
     epoch numbers continuing from the head phase."""
-    parameters = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, steps
+    values = dict(locals())  # first: this component's parameters, nothing else yet
+    from admod import logs, steps, training
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    options = steps.TrainingOptions.from_parameters(parameters)
     summary = exit_on_user_error(
-        steps.fine_tune_step, head_model.path, train.path, validation.path, model.path,
-        report.path, epochs, learning_rate, unfreeze, options)
+        steps.fine_tune_step, head_dir=head_model.path, train_dir=train.path,
+        val_dir=validation.path, model_dir=model.path, report_path=report.path,
+        unfreeze=unfreeze, options=training.TrainingOptions.from_parameters(values))
     model.metadata.update(summary)
     model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
     for name in steps.PHASE_METRICS:

@@ -20,7 +20,9 @@ def push(
 
     logs.setup()
     with tempfile.TemporaryDirectory() as staging:
-        version = exit_on_user_error(steps.push_step, model.path, evaluation.path, train.path,
-                                     validation.path, registry_root, run_id, staging)
+        version = exit_on_user_error(
+            steps.push_step, model_dir=model.path, evaluation_path=evaluation.path,
+            train_dir=train.path, val_dir=validation.path, registry_root=registry_root,
+            run_id=run_id, staging_dir=staging)
     published.uri = version.pop("uri")
     published.metadata.update(version)

@@ -17,15 +17,16 @@ def split(
 ):
     """Checks every image under data_root's class folders and writes stratified, stable splits
     as sharded TFRecords, with a manifest of every file and a report."""
-    from admod import logs, split as split_lib, steps
+    values = dict(locals())  # first: this component's parameters, nothing else yet
+    from admod import logs, parameters, split as split_lib, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    config = split_lib.SplitConfig(val_fraction=val_fraction, test_fraction=test_fraction,
-                                   seed=seed, min_side=min_image_side, max_pixels=max_image_pixels)
+    config = parameters.options(split_lib.SplitConfig, values)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
-    figures = exit_on_user_error(steps.split_step, data_root, out_dirs, manifest.path,
-                                 report.path, config)
+    figures = exit_on_user_error(steps.split_step, data_root=data_root, out_dirs=out_dirs,
+                                 manifest_path=manifest.path, report_path=report.path,
+                                 config=config)
     for name, value in figures.items():
         metrics.log_metric(name, value)
     for name, artifact in (("train", train), ("validation", validation), ("test", test)):

@@ -32,15 +32,16 @@ def train_head(
     report: Output[HTML],
 ):
     """Phase 1: ResNet50 frozen, the method's head trained with early stopping."""
-    parameters = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, steps
+    values = dict(locals())  # first: this component's parameters, nothing else yet
+    from admod import logs, steps, training
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    options = steps.TrainingOptions.from_parameters(parameters)
     summary = exit_on_user_error(
-        steps.train_head_step, train.path, validation.path, model.path, report.path,
-        image_size, epochs, learning_rate, weights, options, allow_random_init)
+        steps.train_head_step, train_dir=train.path, val_dir=validation.path,
+        model_dir=model.path, report_path=report.path, image_size=image_size, weights=weights,
+        options=training.TrainingOptions.from_parameters(values),
+        allow_random_init=allow_random_init)
     model.metadata.update(summary)
     model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
     for name in steps.PHASE_METRICS:

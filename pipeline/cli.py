@@ -21,7 +21,8 @@ def _parse_params(pairs: list[str]) -> dict:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise AdmodError(f"Parameter '{pair}' is not NAME=VALUE: write it as, e.g., -p head_epochs=5.")
+            raise AdmodError(f"Parameter '{pair}' is not NAME=VALUE: write it as, e.g., "
+                             "-p head_epochs=5.")
         params[name.strip()] = yaml.safe_load(value)
     return params
 
@@ -55,21 +56,20 @@ def cmd_compile(args) -> None:
 
 
 def cmd_split(args) -> None:
-    from admod import split, steps
+    from admod import parameters, split, steps
 
     out = os.path.abspath(args.out)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise AdmodError(f"--out '{args.out}' is not an empty folder: pass a new one (a split "
                          "is never mixed with an earlier one's shards).")
-    config = split.SplitConfig(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                               seed=args.seed, min_side=args.min_image_side,
-                               max_pixels=args.max_image_pixels)
+    config = parameters.options(split.SplitConfig, vars(args))
     # Written beside, then moved in whole: a killed split leaves no half-written --out.
     os.makedirs(os.path.dirname(out), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
     out_dirs = {name: os.path.join(staging, name) for name in split.SPLITS}
-    steps.split_step(args.data, out_dirs, os.path.join(staging, "manifest.csv"),
-                     os.path.join(staging, "report.md"), config)
+    steps.split_step(data_root=args.data, out_dirs=out_dirs,
+                     manifest_path=os.path.join(staging, "manifest.csv"),
+                     report_path=os.path.join(staging, "report.md"), config=config)
     if os.path.isdir(out):  # empty, as checked
         os.rmdir(out)
     os.rename(staging, out)
@@ -107,7 +107,8 @@ def cmd_run(args) -> None:
         raise AdmodError(f"Data folder '{data}' does not exist: pass --data with a folder or gs:// "
                          "prefix holding allowed_ads/ and not_allowed_ads/.")
     data = data if data.startswith("gs://") else os.path.abspath(data)
-    registry = args.registry if args.registry.startswith("gs://") else os.path.abspath(args.registry)
+    registry = (args.registry if args.registry.startswith("gs://")
+                else os.path.abspath(args.registry))
     arguments = dict(local_run.LOCAL_RUN) if args.full else {**local_run.LOCAL_RUN,
                                                              **local_run.LOCAL_PROFILE}
     arguments.update({"data_root": data, "registry_root": registry})
@@ -153,7 +154,8 @@ def cmd_predict(args) -> int:
 
 def _require_target(args) -> None:
     if args.platform == "vertex" and not args.project:
-        raise AdmodError("--project is missing: Vertex AI needs the Google Cloud project to run in.")
+        raise AdmodError("--project is missing: Vertex AI needs the Google Cloud project to run "
+                         "in.")
     if args.platform == "kubeflow" and not args.host:
         raise AdmodError("--host is missing: pass the Kubeflow Pipelines API endpoint, e.g. "
                          "https://HOST/pipeline.")
@@ -344,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "you own what they write)")
     p.set_defaults(func=cmd_run)
 
-    actions = commands.add_parser("registry", help="a registry's versions and champion").add_subparsers(
-        dest="action", required=True)
+    registry_parser = commands.add_parser("registry", help="a registry's versions and champion")
+    actions = registry_parser.add_subparsers(dest="action", required=True)
     p = actions.add_parser("list", help="the complete versions, the champion marked")
     p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
     p.set_defaults(func=cmd_registry)

@@ -231,7 +231,8 @@ def summary(run_dir: str) -> str:
     for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
         if task_name in tasks:
             m = _metadata(tasks[task_name], "model")
-            lines.append(f"{title}: {int(m['epochs_run'])} epochs (last epoch {int(m['last_epoch'])}),"
+            lines.append(f"{title}: {int(m['epochs_run'])} epochs "
+                         f"(last epoch {int(m['last_epoch'])}),"
                          f" best val loss {m['best_val_loss']:.4f} / accuracy "
                          f"{m['best_val_accuracy']:.4f} at epoch {int(m['best_epoch'])}"
                          f" [weights: {m['weights_source']}]")
@@ -247,11 +248,13 @@ def summary(run_dir: str) -> str:
         lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in
                                                 ("accuracy", "precision", "recall", "f1")))
         lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
-        lines += ["  " + row for row in format_confusion_matrix(scores["confusion_matrix"]).splitlines()]
+        matrix = format_confusion_matrix(scores["confusion_matrix"])
+        lines += ["  " + row for row in matrix.splitlines()]
         verdict = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
         lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]
     if "push" in tasks:
-        lines.append(f"Pushed model: {tasks['push']['artifacts']['published']['artifacts'][0]['uri']}")
+        published = tasks["push"]["artifacts"]["published"]["artifacts"][0]
+        lines.append(f"Pushed model: {published['uri']}")
     elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
     lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",

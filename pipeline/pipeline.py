@@ -1,4 +1,4 @@
-"""The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> (if blessed) push.
+"""The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> push.
 
 Every parameter defaults to the method's value (admod.defaults). Caching: split and evaluate
 never (new images, a new champion), push never (it publishes); train-head and fine-tune may
@@ -65,45 +65,45 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         """Fine-tunes ResNet50 into an allowed / not-allowed ad classifier.
 
         Args:
-            data_root: Folder or gs:// prefix holding allowed_ads/ and not_allowed_ads/ (read-only to the pipeline).
-            registry_root: Folder or gs:// prefix of the model registry that push publishes to.
-            val_fraction: Share of the images for validation (0-1), by content hash: stable as images are added.
-            test_fraction: Share of the images held out for test (0 = headline figures on validation).
+            data_root: Folder or gs:// prefix with allowed_ads/ and not_allowed_ads/ (only read).
+            registry_root: Folder or gs:// prefix of the model registry push publishes to.
+            val_fraction: Share of the images for validation, by content hash (stable as it grows).
+            test_fraction: Share held out for test (0: the headline figures come from validation).
             seed: Seed of the split, the initial weights, the shuffles and the augmentation draws.
             min_image_side: Images with a shorter side (pixels) are excluded as too_small.
-            max_image_pixels: Images with more pixels (read from the header) are excluded, and refused when served.
+            max_image_pixels: Images with more pixels are excluded (and refused in serving).
             image_size: Side in pixels the images are resized to (224 in the method).
-            batch_size: Images per batch on each GPU (global batch = batch_size x GPUs).
-            weights: ResNet50 base weights: imagenet, none, or the path or gs:// URI of a no-top weights file.
-            allow_random_init: Train from random weights when the ImageNet weights cannot be loaded, instead of failing.
-            require_gpu: Fail the GPU steps at once when TensorFlow sees no GPU, instead of training on CPU.
+            batch_size: Images per batch on each GPU (global batch: batch_size x GPUs).
+            weights: Base weights: imagenet, none, or a path or gs:// URI of a no-top weights file.
+            allow_random_init: Train from random weights when ImageNet's cannot be loaded, not fail.
+            require_gpu: Fail the GPU steps at once when TensorFlow sees no GPU, not train on CPU.
             head_epochs: Most epochs of phase 1 (base frozen); early stopping may end it sooner.
             head_learning_rate: Adam learning rate of phase 1.
-            fine_tune_epochs: Most epochs of phase 2 (base unfrozen); epoch numbers continue from phase 1.
+            fine_tune_epochs: Most epochs of phase 2 (base unfrozen), numbered on from phase 1.
             fine_tune_learning_rate: Adam learning rate of phase 2.
-            unfreeze: Base blocks trained in phase 2: all, or the first residual block to unfreeze (e.g. conv5_block1).
-            early_stopping_patience: Epochs without a better val_loss before a phase stops (best weights restored).
+            unfreeze: Base blocks trained in phase 2: all, or the first one, such as conv5_block1.
+            early_stopping_patience: Epochs without a better val_loss before a phase stops.
             rotation_degrees: Largest random rotation, in degrees (training only).
             width_shift: Largest random horizontal shift, as a share of the width.
             height_shift: Largest random vertical shift, as a share of the height.
-            shear_degrees: Largest random shear, in degrees (0.2 reproduces Keras 2's shear_range=0.2).
+            shear_degrees: Largest random shear, in degrees (0.2 = Keras 2's shear_range=0.2).
             zoom: Largest random zoom in or out, as a share (0.2: 80%-120%).
             horizontal_flip: Flip half of the training images horizontally.
             class_weighting: auto (inverse frequency when the minority is rare), balanced or none.
-            class_weight_minority_share: With auto, weight the classes when the minority's share is below this.
-            reduce_lr_patience: Epochs without a better val_loss before the learning rate is reduced.
+            class_weight_minority_share: auto weights classes when the minority's share is lower.
+            reduce_lr_patience: Epochs without a better val_loss before the learning rate drops.
             reduce_lr_factor: Factor the learning rate is multiplied by on a plateau.
             mixed_precision: Train in mixed_float16 when a GPU is present.
             xla: Compile the training step with XLA when a GPU is present.
-            checkpoint_root: Folder or gs:// prefix where each phase mirrors its training state every epoch (preemption on Kubeflow); empty: off.
-            threshold_rule: How the operating threshold is chosen on validation: min_precision, min_recall, max_f1 or fixed.
+            checkpoint_root: Folder or gs:// prefix for each epoch's training state (preemption).
+            threshold_rule: Operating threshold rule: min_precision, min_recall, max_f1 or fixed.
             threshold_target: The precision or recall the rule must reach, or the fixed threshold.
             min_accuracy: Blessing: the least accuracy at the operating threshold (0 turns it off).
             min_auc: Blessing: the least ROC-AUC (0 turns it off).
             min_precision: Blessing: the least precision for not allowed (0 turns it off).
             min_recall: Blessing: the least recall for not allowed (0 turns it off).
-            gating_metric: Blessing: the metric compared with the current champion's on the same images.
-            max_regression: Blessing: how much the champion may beat the new model on gating_metric.
+            gating_metric: Blessing: the metric compared with the champion's on the same images.
+            max_regression: Blessing: how far the champion may beat the new model on it.
         """
         augmentation = dict(rotation_degrees=rotation_degrees, width_shift=width_shift,
                             height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,

@@ -102,8 +102,9 @@ def vertex_job(settings: RunSettings, project: str, region: str, labels: dict | 
 
     with open(settings.pipeline_file) as f:
         if len(list(yaml.safe_load_all(f))) > 1:
-            raise AdmodError(f"'{settings.pipeline_file}' was compiled for Kubeflow: compile it with "
-                             "'admod compile --platform vertex' (admod submit does so by itself).")
+            raise AdmodError(f"'{settings.pipeline_file}' was compiled for Kubeflow: compile it "
+                             "with 'admod compile --platform vertex' (admod submit does so by "
+                             "itself).")
     if not (settings.pipeline_root or "").startswith("gs://"):
         raise AdmodError(f"pipeline_root '{settings.pipeline_root}' is not a gs:// URI: Vertex AI "
                          "keeps every step's artifacts in Cloud Storage; pass --pipeline-root gs://BUCKET/PATH.")
@@ -147,7 +148,8 @@ def schedule_vertex(job, settings: RunSettings, cron: str, network: str | None =
     return schedule.resource_name
 
 
-def list_vertex_schedules(project: str, region: str, credentials=None) -> list[tuple[str, str, str]]:
+def list_vertex_schedules(project: str, region: str,
+                          credentials=None) -> list[tuple[str, str, str]]:
     from google.cloud import aiplatform
 
     schedules = aiplatform.PipelineJobSchedule.list(project=project, location=region,

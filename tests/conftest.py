@@ -11,7 +11,7 @@ from admod.demo_data import write_demo_data  # noqa: E402
 def demo_root(tmp_path_factory):
     """A small demo data set (read-only to the tests that use it)."""
     root = tmp_path_factory.mktemp("demo")
-    write_demo_data(str(root), count=60, seed=1, scale=0.5)
+    write_demo_data(str(root), count=60, seed=1, scales=(0.5,))
     return str(root)
 
 

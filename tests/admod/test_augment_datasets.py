@@ -89,10 +89,12 @@ def test_each_epoch_draws_fresh_transforms_reproducibly_under_a_global_seed(one_
     assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[1], first[2])
     keras.utils.set_random_seed(0)
     again = _epochs(one_image_shards, seed=augment.phase_seed(0, "head"))
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # the same seed, the same draws
+    # the same seed, the same draws
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     keras.utils.set_random_seed(0)
     fine_tune = _epochs(one_image_shards, seed=augment.phase_seed(0, "fine_tune"))
-    assert not any(np.array_equal(a, b) for a, b in zip(first, fine_tune))  # phases differ
+    # the phases differ
+    assert not any(np.array_equal(a, b) for a, b in zip(first, fine_tune, strict=True))
 
 
 def test_validation_is_deterministic_and_unaugmented(one_image_shards):

@@ -27,10 +27,10 @@ def test_odd_files_are_excluded_with_a_reason(tmp_path, demo_root):
     os.symlink(folder / "gone.png", folder / "dangling.png")
     os.symlink(folder / "loop.png", folder / "loop.png")
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_side=32,
-                               max_pixels=10**7)
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+                               max_image_pixels=10**7)
     manifest = split.run_split(str(root), out, config)
-    reasons = dict(zip(manifest["uri"].map(os.path.basename), manifest["reason"]))
+    reasons = dict(zip(manifest["uri"].map(os.path.basename), manifest["reason"], strict=True))
     assert reasons["caf\ufffd.png"] == images.BAD_FILE_NAME
     assert reasons["dangling.png"] == reasons["loop.png"] == images.UNREADABLE
     manifest.to_csv(tmp_path / "manifest.csv")  # every uri can be written
@@ -49,9 +49,10 @@ def test_gcs_without_credentials_is_one_sentence(monkeypatch, tmp_path):
 
 def test_a_corrupt_shard_is_named(tmp_path, demo_root):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_side=32,
-                               max_pixels=10**7, shard_size=5)
-    steps.split_step(demo_root, out, str(tmp_path / "m.csv"), str(tmp_path / "r.md"), config)
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+                               max_image_pixels=10**7, shard_size=5)
+    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp_path / "m.csv"),
+                     report_path=str(tmp_path / "r.md"), config=config)
     shards = sorted(f for f in os.listdir(out["validation"]) if f.endswith(".tfrecord"))
     victim = os.path.join(out["validation"], shards[1])
     data = bytearray(open(victim, "rb").read())

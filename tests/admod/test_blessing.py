@@ -3,7 +3,8 @@ import pytest
 from admod.blessing import Criteria, decide
 from admod.errors import AdmodError
 
-SCORES = {"accuracy": 0.90, "roc_auc": 0.95, "precision": 0.8, "recall": 0.7, "f1": 0.75, "pr_auc": 0.9}
+SCORES = {"accuracy": 0.90, "roc_auc": 0.95, "precision": 0.8, "recall": 0.7, "f1": 0.75,
+          "pr_auc": 0.9}
 
 
 def test_value_thresholds_pass():

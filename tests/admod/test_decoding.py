@@ -41,7 +41,8 @@ def _kinds():
     palette = picture.convert("P", palette=Image.ADAPTIVE, colors=64)
     return {
         "plain JPEG": _encode(picture, "JPEG", quality=92),
-        "transparent PNG": _encode(Image.fromarray(np.dstack([np.asarray(picture), alpha]), "RGBA"), "PNG"),
+        "transparent PNG": _encode(
+            Image.fromarray(np.dstack([np.asarray(picture), alpha]), "RGBA"), "PNG"),
         "GIF with transparency": _encode(palette, "GIF", transparency=3),
         "CMYK JPEG": _encode(picture.convert("CMYK"), "JPEG", quality=92),
         "EXIF-rotated JPEG": _rotated_jpeg(6),

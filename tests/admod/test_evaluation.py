@@ -39,7 +39,8 @@ def test_min_recall_and_max_f1_and_fixed():
 
 
 def test_unreachable_target_falls_back_to_best_f1_and_says_so():
-    threshold, how = evaluation.choose_threshold([0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2], "min_precision", 0.99)
+    threshold, how = evaluation.choose_threshold([0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2],
+                                                 "min_precision", 0.99)
     assert "no threshold reaches precision 0.99" in how
 
 

@@ -101,3 +101,30 @@ def test_too_many_pixels_from_header_without_decoding(monkeypatch):
 def test_extension_filter():
     assert images.has_image_extension("gs://b/a/x.JPEG")
     assert not images.has_image_extension("/a/notes.txt")
+
+
+def _mid_grey_16_bit():
+    return Image.fromarray(np.full((40, 40), 0x8080, dtype=np.uint16))  # 32896 of 65535
+
+
+def _palette_with_transparency():
+    """Left half palette entry 0 (red, transparent), right half entry 1 (blue, opaque)."""
+    image = Image.new("P", (40, 40), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.paste(1, (20, 0, 40, 40))
+    return image
+
+
+def test_16_bit_gray_is_scaled_to_8_bits_not_clipped():
+    stored = _check(_encode(_mid_grey_16_bit(), "PNG"))
+    assert images.to_rgb(_mid_grey_16_bit()).getpixel((20, 20)) == (128, 128, 128)  # Pillow
+    assert _decode(stored).getpixel((20, 20)) == (128, 128, 128)  # training and serving
+
+
+def test_transparent_palette_entries_become_white_and_opaque_ones_keep_their_colour():
+    source = _palette_with_transparency()
+    stored = _check(_encode(source, "PNG", transparency=0))
+    pillow = images.to_rgb(Image.open(io.BytesIO(_encode(source, "PNG", transparency=0))))
+    for decoded in (pillow, _decode(stored)):
+        assert decoded.getpixel((5, 20)) == (255, 255, 255)
+        assert decoded.getpixel((30, 20)) == (0, 0, 255)

@@ -24,8 +24,9 @@ def _snapshot(layer):
 
 
 def _fit(model, tmp_path, name, lr=1e-2):
-    phase = training.PhaseConfig(name, epochs=1, learning_rate=lr)
-    return training.train_phase(model, _data(), _data(seed=1), phase, str(tmp_path / name), None)
+    options = training.TrainingOptions(epochs=1, learning_rate=lr)
+    return training.train_phase(model, _data(), _data(seed=1), options, name, str(tmp_path / name),
+                                None)
 
 
 @pytest.fixture
@@ -89,7 +90,8 @@ def test_weights_from_a_local_file(tmp_path):
     model, source = model_lib.build_model(SIZE, weights=path)
     assert source == path
     loaded = model.get_layer(model_lib.BASE_NAME).weights
-    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded))
+    pairs = zip(base.weights, loaded, strict=True)
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
 
 
 def test_imagenet_comes_from_the_file_the_image_bakes(tmp_path, monkeypatch):
@@ -211,14 +213,16 @@ def test_the_block_names_parameters_accept_are_resnet50s():
     from admod import parameters
 
     model, _ = model_lib.build_model(SIZE, weights="none")
-    assert parameters.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(model.get_layer(model_lib.BASE_NAME)))
+    base = model.get_layer(model_lib.BASE_NAME)
+    assert parameters.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(base))
 
 
 def test_the_weights_digest_survives_save_and_load(tmp_path):
     model, _ = model_lib.build_model(SIZE, weights="none")
     model.save(tmp_path / "a.keras")
     model.save(tmp_path / "b.keras")
-    digests = {model_lib.weights_digest(model_lib.load(str(tmp_path / n))) for n in ("a.keras", "b.keras")}
+    digests = {model_lib.weights_digest(model_lib.load(str(tmp_path / name)))
+               for name in ("a.keras", "b.keras")}
     assert digests == {model_lib.weights_digest(model)}
 
 
@@ -227,7 +231,8 @@ def test_the_model_is_the_methods():
     Dense 256 relu -> BatchNorm -> Dropout 0.3 -> Dense 1 sigmoid, as shared/DESIGN.md has it."""
     model, _ = model_lib.build_model(SIZE, weights="none")
     head = [layer for layer in model.layers if layer.name not in ("image", "preprocess")]
-    described = [(type(layer).__name__, getattr(layer, "units", None) or getattr(layer, "rate", None),
+    described = [(type(layer).__name__,
+                  getattr(layer, "units", None) or getattr(layer, "rate", None),
                   getattr(getattr(layer, "activation", None), "__name__", None)) for layer in head]
     assert described == [
         ("Functional", None, None), ("GlobalAveragePooling2D", None, None),

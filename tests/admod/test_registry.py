@@ -53,15 +53,32 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_succeeds(tmp_path
     assert open(os.path.join(uri, "model.keras"), "rb").read() == b"one"
 
 
-def test_two_pushes_racing_leave_one_champion_and_both_versions(tmp_path):
+def test_two_pushes_racing_leave_one_champion_and_both_versions(tmp_path, monkeypatch):
+    """Both pushes read the champion pointer, then each waits (up to a second) for the other to
+    have read it too before writing: without the lock both would swap, every time; with it,
+    the second reader only reads once the first has written, and is refused."""
     root = str(tmp_path / "registry")
-    folders = [_model_folder(tmp_path, f"m{i}", f"model {i}".encode()) for i in range(2)]
-    outcomes, barrier = [None, None], threading.Barrier(2)
+    registry.push(_model_folder(tmp_path, "m0", b"model 0"), root, None)
+    first_champion = registry.champion(root)
+    folders = [_model_folder(tmp_path, f"m{i}", f"model {i}".encode()) for i in (1, 2)]
+    outcomes, start, read = [None, None], threading.Barrier(2), threading.Barrier(2)
+    real_read_bytes = storage.read_bytes
+
+    def read_then_pause(uri):
+        data = real_read_bytes(uri)
+        if uri.endswith(registry.CHAMPION):
+            try:
+                read.wait(timeout=1)  # the window between read and swap, made wide
+            except threading.BrokenBarrierError:
+                pass  # the other push is held by the lock: go on alone
+        return data
+
+    monkeypatch.setattr(storage, "read_bytes", read_then_pause)
 
     def push(i):
-        barrier.wait()
+        start.wait()
         try:
-            outcomes[i] = registry.push(folders[i], root, None)[0]
+            outcomes[i] = registry.push(folders[i], root, first_champion)[0]
         except registry.ChampionChanged as error:
             outcomes[i] = error
 
@@ -75,7 +92,7 @@ def test_two_pushes_racing_leave_one_champion_and_both_versions(tmp_path):
     assert len(winners) == 1 and len(losers) == 1
     assert "stored complete but not made champion" in str(losers[0])
     assert registry.champion(root) == os.path.basename(winners[0])
-    assert len(registry.complete_versions(root)) == 2  # both versions intact
+    assert len(registry.complete_versions(root)) == 3  # every version intact
 
 
 class _FakeBlob:
@@ -121,7 +138,8 @@ class _FakeBucket:
 
 def test_gcs_champion_uses_a_generation_precondition(monkeypatch):
     bucket = _FakeBucket()
-    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda self, n: bucket})())
+    client = type("C", (), {"bucket": lambda self, n: bucket})()
+    monkeypatch.setattr(storage, "gcs_client", lambda: client)
     registry.set_champion("gs://b/reg", "v1", expected=None)
     assert json.loads(bucket.objects["reg/champion.json"][0])["version"] == "v1"
 
@@ -130,7 +148,8 @@ def test_gcs_champion_uses_a_generation_precondition(monkeypatch):
         bucket.objects["reg/champion.json"] = (b'{"version": "v2"}', 99)
 
     bucket.before_write = someone_else_promotes_v2
-    with pytest.raises(registry.ChampionChanged, match="v3 is stored complete but not made champion"):
+    with pytest.raises(registry.ChampionChanged,
+                       match="v3 is stored complete but not made champion"):
         registry.set_champion("gs://b/reg", "v3", expected="v1")
     assert json.loads(bucket.objects["reg/champion.json"][0])["version"] == "v2"
     with pytest.raises(registry.ChampionChanged, match="the champion is now v2, not v1"):

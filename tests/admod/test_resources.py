@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from admod import augment, datasets, resources, split, steps
+from admod import datasets, resources, split, steps, training
 
 GIB = 2**30
 
@@ -31,11 +31,14 @@ def test_images_that_do_not_fit_the_limit_are_cached_on_disk(monkeypatch, tmp_pa
     assert datasets.cache_file(1000, 224, str(tmp_path)) == str(tmp_path / "images")
 
 
-def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tmp_path, monkeypatch):
+def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tmp_path,
+                                                                    monkeypatch):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5, min_side=32,
-                               max_pixels=10**7)
-    steps.split_step(demo_root, out, str(tmp_path / "manifest.csv"), str(tmp_path / "r.md"), config)
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5, min_image_side=32,
+                               max_image_pixels=10**7)
+    steps.split_step(data_root=demo_root, out_dirs=out,
+                     manifest_path=str(tmp_path / "manifest.csv"),
+                     report_path=str(tmp_path / "r.md"), config=config)
     monkeypatch.setattr(resources, "memory_limit", lambda: 1024)  # nothing fits: a file cache
     used = []
     make_dataset = datasets.make_dataset
@@ -47,9 +50,10 @@ def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tm
 
     monkeypatch.setattr(datasets, "make_dataset", recording)
     model_dir = tmp_path / "model"
-    options = steps.TrainingOptions(batch_size=8, augmentation=augment.AugmentConfig())
-    steps.train_head_step(out["train"], out["validation"], str(model_dir), str(tmp_path / "r.html"),
-                          32, 1, 1e-3, "none", options)
+    options = training.TrainingOptions(epochs=1, batch_size=8)
+    steps.train_head_step(train_dir=out["train"], val_dir=out["validation"],
+                          model_dir=str(model_dir), report_path=str(tmp_path / "r.html"),
+                          image_size=32, weights="none", options=options)
     (cache_dir,) = used
     assert not cache_dir.startswith(str(tmp_path))  # not under the artifact folders
     assert not os.path.exists(cache_dir)  # removed with the phase

@@ -66,7 +66,8 @@ def test_predict_scores_a_folder_and_reports_a_corrupt_file(published, demo_root
 
 def test_predict_with_a_registry_without_champion(tmp_path):
     result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model",
-                             str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=300)
+                             str(tmp_path), str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "neither a complete model version" in result.stderr
 
 

@@ -13,7 +13,8 @@ from admod.errors import AdmodError
 
 
 def _config(**overrides):
-    values = dict(val_fraction=0.2, test_fraction=0.0, seed=7, min_side=32, max_pixels=10**7)
+    values = dict(val_fraction=0.2, test_fraction=0.0, seed=7, min_image_side=32,
+                  max_image_pixels=10**7)
     values.update(overrides)
     return split.SplitConfig(**values)
 
@@ -32,7 +33,7 @@ def test_stratified_within_one_point_at_scale():
     overall = counts["not_allowed_ads"] / sum(counts.values())
     rows = [(label, split.assign_split(h, 42, 0.2, 0.1))
             for label, n in counts.items() for h in _fake_hashes(n, label)]
-    table = pd.crosstab(*zip(*rows))
+    table = pd.crosstab(*zip(*rows, strict=True))
     for name in split.SPLITS:
         share = table.loc["not_allowed_ads", name] / table[name].sum()
         assert abs(share - overall) < 0.01, name
@@ -60,7 +61,8 @@ def test_disjoint_covering_and_stable_under_growth(demo_root, tmp_path):
     grown = tmp_path / "grown"
     shutil.copytree(demo_root, grown)
     for i in range(15):
-        Image.effect_noise((48, 48), 40 + i).convert("RGB").save(grown / CLASS_NAMES[i % 2] / f"new{i}.png")
+        image = Image.effect_noise((48, 48), 40 + i).convert("RGB")
+        image.save(grown / CLASS_NAMES[i % 2] / f"new{i}.png")
     again, _ = _run(grown, tmp_path / "b")
     before = manifest.set_index("sha256")["split"]
     after = again.set_index("sha256")["split"]
@@ -86,7 +88,8 @@ def messy_root(tmp_path):
     root = tmp_path / "messy"
     for label in CLASS_NAMES:
         for i in range(12):
-            _write(root / label / f"ok{i}.png", _png((i * 20, 100 if label == CLASS_NAMES[0] else 200, 7)))
+            green = 100 if label == CLASS_NAMES[0] else 200
+            _write(root / label / f"ok{i}.png", _png((i * 20, green, 7)))
     a = root / CLASS_NAMES[0]
     _write(a / "empty.jpg", b"")
     _write(a / "text.png", b"not an image at all")
@@ -103,8 +106,10 @@ def messy_root(tmp_path):
 
 def test_exclusions_duplicates_and_conflicts(messy_root, tmp_path):
     before = {p: p.read_bytes() for p in messy_root.rglob("*") if p.is_file()}
-    manifest, out_dirs = _run(messy_root, tmp_path / "out", max_pixels=300 * 300, val_fraction=0.4)
-    short = manifest["uri"].map(lambda uri: os.path.basename(uri) if f"/{CLASS_NAMES[0]}/" in uri else "other")
+    manifest, out_dirs = _run(messy_root, tmp_path / "out", max_image_pixels=300 * 300,
+                              val_fraction=0.4)
+    short = manifest["uri"].map(
+        lambda uri: os.path.basename(uri) if f"/{CLASS_NAMES[0]}/" in uri else "other")
     reason = manifest[short != "other"].set_index(short[short != "other"])["reason"]
     assert reason["empty.jpg"] == images.EMPTY
     assert reason["text.png"] == images.NOT_AN_IMAGE
@@ -114,7 +119,8 @@ def test_exclusions_duplicates_and_conflicts(messy_root, tmp_path):
     assert reason["notes.txt"] == images.NOT_IMAGE_EXTENSION
     assert {reason["copy_of_ok1.png"], reason["ok1.png"]} == {images.DUPLICATE, ""}  # kept once
     assert reason["conflict.png"] == images.LABEL_CONFLICT
-    assert manifest.loc[manifest["uri"].str.endswith("conflict_too.png"), "reason"].item() == images.LABEL_CONFLICT
+    conflict_too = manifest["uri"].str.endswith("conflict_too.png")
+    assert manifest.loc[conflict_too, "reason"].item() == images.LABEL_CONFLICT
     conflict_hash = manifest.loc[manifest["reason"] == images.LABEL_CONFLICT, "sha256"].iloc[0]
     in_shards = {records.parse(r)["sha256"].numpy().decode() for name in ("train", "validation")
                  for r in tf.data.TFRecordDataset(records.shard_files(out_dirs[name]))}
@@ -152,8 +158,9 @@ def test_missing_data_root(tmp_path):
         _run(tmp_path / "nowhere", tmp_path / "out")
 
 
-@pytest.mark.parametrize("overrides", [{"val_fraction": 0}, {"val_fraction": 0.7, "test_fraction": 0.3},
-                                       {"min_side": 0}])
+@pytest.mark.parametrize("overrides", [{"val_fraction": 0},
+                                       {"val_fraction": 0.7, "test_fraction": 0.3},
+                                       {"min_image_side": 0}])
 def test_bad_parameters(demo_root, tmp_path, overrides):
     with pytest.raises(AdmodError, match="="):
         _run(demo_root, tmp_path / "out", **overrides)

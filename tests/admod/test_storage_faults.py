@@ -33,10 +33,11 @@ def _short_retries(monkeypatch):
     monkeypatch.setattr(DEFAULT_RETRY, "_maximum", 0.5)
 
 
-def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, monkeypatch, tmp_path):
+def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, monkeypatch,
+                                                 tmp_path):
     data = upload_folder(demo_root, bucket, "ads")
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_side=32,
-                               max_pixels=10**7, workers=1)
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+                               max_image_pixels=10**7, workers=1)
     clean = split.run_split(data, {n: str(tmp_path / "a" / n) for n in split.SPLITS}, config)
     _short_retries(monkeypatch)
     with _through(monkeypatch, gcs_host, faults=["503", "429", "drop", None] * 6) as server:
@@ -67,7 +68,8 @@ class _LostReplyBlob(_FakeBlob):
 
 def test_a_lost_reply_to_the_champion_write_is_success(monkeypatch):
     fake = _FakeBucket(_LostReplyBlob)
-    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
+    client = type("C", (), {"bucket": lambda s, n: fake})()
+    monkeypatch.setattr(storage, "gcs_client", lambda: client)
     registry.set_champion("gs://b/reg", "v1", expected=None)
     assert json.loads(fake.objects["reg/champion.json"][0])["version"] == "v1"
 
@@ -84,6 +86,8 @@ class _MovedWhileReadingBlob(_FakeBlob):
 def test_a_pointer_that_moves_while_read_is_a_conflict_in_one_sentence(monkeypatch):
     fake = _FakeBucket(_MovedWhileReadingBlob)
     fake.objects["reg/champion.json"] = (b'{"version": "v1"}', 1)
-    monkeypatch.setattr(storage, "gcs_client", lambda: type("C", (), {"bucket": lambda s, n: fake})())
-    with pytest.raises(registry.ChampionChanged, match="v2 is stored complete but not made champion"):
+    client = type("C", (), {"bucket": lambda s, n: fake})()
+    monkeypatch.setattr(storage, "gcs_client", lambda: client)
+    with pytest.raises(registry.ChampionChanged,
+                       match="v2 is stored complete but not made champion"):
         registry.set_champion("gs://b/reg", "v2", expected="v1")

@@ -45,8 +45,8 @@ def test_uri_without_bucket():
 def test_split_reads_a_bucket_like_a_folder(bucket, demo_root, tmp_path):
     uri = upload_folder(demo_root, bucket, "ads")
     out = {name: str(tmp_path / "gcs" / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.2, test_fraction=0.0, seed=3, min_side=32,
-                               max_pixels=10**7)
+    config = split.SplitConfig(val_fraction=0.2, test_fraction=0.0, seed=3, min_image_side=32,
+                               max_image_pixels=10**7)
     from_bucket = split.run_split(uri, out, config)
     out_local = {name: str(tmp_path / "local" / name) for name in split.SPLITS}
     from_folder = split.run_split(demo_root, out_local, config)
@@ -97,4 +97,5 @@ def test_weights_from_a_gcs_uri(bucket, tmp_path):
     model, source = model_lib.build_model(32, f"gs://{bucket.name}/weights/resnet50_notop.weights.h5")
     assert source.startswith("gs://")
     loaded = model.get_layer(model_lib.BASE_NAME).weights
-    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded))
+    pairs = zip(base.weights, loaded, strict=True)
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)

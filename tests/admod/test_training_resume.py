@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from admod import steps, training
+from admod import training
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
 
 
-def _train(work_dir, epochs, kill_at=0, durable=None):
-    args = [sys.executable, SCRIPT, str(work_dir), str(epochs), str(kill_at)] + ([durable] if durable else [])
+def _train(work_dir, epochs, kill_at=0, checkpoints: training.TrainingOptions | None = None):
+    durable = [checkpoints.checkpoint_root, checkpoints.run_id] if checkpoints else []
+    args = [sys.executable, SCRIPT, str(work_dir), str(epochs), str(kill_at)] + durable
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 
@@ -34,11 +35,12 @@ def test_a_killed_phase_resumes_from_its_last_completed_epoch(tmp_path):
 def test_a_retry_on_a_fresh_node_resumes_from_the_durable_copy(tmp_path, bucket):
     import shutil
 
-    durable = f"gs://{bucket.name}/checkpoints/run-1/head"
+    checkpoints = training.TrainingOptions(checkpoint_root=f"gs://{bucket.name}/checkpoints",
+                                           run_id="run-1")
     work = tmp_path / "work"
-    assert _train(work, 4, kill_at=3, durable=durable).returncode == 137
+    assert _train(work, 4, kill_at=3, checkpoints=checkpoints).returncode == 137
     shutil.rmtree(work)  # the preempted pod's disk is gone
-    resumed = _train(work, 4, durable=durable)
+    resumed = _train(work, 4, checkpoints=checkpoints)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "3", "4"]
     assert training.read_history(str(work), "head")["epoch"].tolist() == [1, 2, 3, 4]
@@ -49,11 +51,11 @@ def test_runs_sharing_a_display_name_never_share_training_state(tmp_path):
     """Recurring runs and `admod submit` reuse display names: a new run must start from
     epoch 1 even where an earlier run of the same name left its state behind."""
     root = str(tmp_path / "checkpoints")
-    crashed = steps.TrainingOptions(checkpoint_root=root, run_id="3f2a-run-one")
-    next_run = steps.TrainingOptions(checkpoint_root=root, run_id="9c1b-run-two")
-    assert _train(tmp_path / "pod-1", 4, kill_at=3, durable=crashed.durable("head")).returncode == 137
+    crashed = training.TrainingOptions(checkpoint_root=root, run_id="3f2a-run-one")
+    next_run = training.TrainingOptions(checkpoint_root=root, run_id="9c1b-run-two")
+    assert _train(tmp_path / "pod-1", 4, kill_at=3, checkpoints=crashed).returncode == 137
     (tmp_path / "started.txt").unlink()
-    assert _train(tmp_path / "pod-2", 4, durable=next_run.durable("head")).returncode == 0
+    assert _train(tmp_path / "pod-2", 4, checkpoints=next_run).returncode == 0
     assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "4"]
     assert not os.path.exists(next_run.durable("head"))  # removed once complete
     assert os.path.isdir(crashed.durable("head"))  # the other run's state is left alone
@@ -67,11 +69,11 @@ def test_best_weights_are_restored(tmp_path):
     flipped = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)  # learning hurts val
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
-    phase = training.PhaseConfig("head", epochs=6, learning_rate=0.1, early_stopping_patience=10)
-    history = training.train_phase(model, train, flipped, phase, str(tmp_path), None)
+    options = training.TrainingOptions(epochs=6, learning_rate=0.1, early_stopping_patience=10)
+    history = training.train_phase(model, train, flipped, options, "head", str(tmp_path), None)
     best = history.loc[history["val_loss"].idxmin(), "epoch"]
     assert best < history["epoch"].max()  # the last epoch was not the best
     restored = keras.models.load_model(tmp_path / training.BEST_MODEL_FILE)
-    for a, b in zip(model.weights, restored.weights):
+    for a, b in zip(model.weights, restored.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert training.summarise(history)["best_epoch"] == best

@@ -5,7 +5,7 @@ import inspect
 
 from kfp.dsl import Artifact
 
-from admod import steps
+from admod import steps, training
 from admod.components import fine_tune, train_head
 
 
@@ -21,9 +21,9 @@ def _parameters(component) -> dict:
 def test_training_components_feed_every_training_option():
     for component in (train_head, fine_tune):
         parameters = _parameters(component)
-        options = steps.TrainingOptions.from_parameters(parameters)
+        options = training.TrainingOptions.from_parameters(parameters)
         for field in dataclasses.fields(options):
-            if field.name != "augmentation":
+            if field.name not in ("augmentation", "min_learning_rate"):  # the method's, fixed
                 assert getattr(options, field.name) == parameters[field.name], field.name
         assert options.augmentation.rotation_degrees == parameters["rotation_degrees"]
 
@@ -33,3 +33,27 @@ def test_both_phases_take_the_same_training_parameters():
     fine = set(_parameters(fine_tune)) - {"head_model", "unfreeze"}
     assert head == fine
 
+
+
+def test_the_evaluate_component_feeds_every_evaluation_option():
+    from admod import blessing
+    from admod.components import evaluate
+
+    parameters = _parameters(evaluate)
+    parameters.update(min_accuracy=0.1, min_auc=0.2, min_precision=0.3, min_recall=0.4,
+                      gating_metric="pr_auc", max_regression=0.01)
+    options = steps.EvaluationOptions.from_parameters(parameters)
+    assert options.criteria == blessing.Criteria(
+        {"accuracy": 0.1, "roc_auc": 0.2, "precision": 0.3, "recall": 0.4}, "pr_auc", 0.01)
+    for name in ("threshold_rule", "threshold_target", "batch_size", "require_gpu"):
+        assert getattr(options, name) == parameters[name], name
+
+
+def test_the_split_component_feeds_every_split_option():
+    from admod import parameters as parameters_lib, split as split_lib
+    from admod.components import split
+
+    parameters = _parameters(split)
+    config = parameters_lib.options(split_lib.SplitConfig, parameters)
+    for name in ("val_fraction", "test_fraction", "seed", "min_image_side", "max_image_pixels"):
+        assert getattr(config, name) == parameters[name], name

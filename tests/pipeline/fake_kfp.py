@@ -24,7 +24,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         url = urllib.parse.urlparse(self.path)
-        self.server.requests.append((self.command, url.path, urllib.parse.parse_qs(url.query), body))
+        query = urllib.parse.parse_qs(url.query)
+        self.server.requests.append((self.command, url.path, query, body))
         self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         return url.path, body
 

@@ -36,7 +36,8 @@ def test_split_with_a_missing_data_root(tmp_path):
 def test_split_alone_writes_shards_manifest_and_report(demo_root, tmp_path):
     result = _admod("split", "--data", demo_root, "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
-    assert {"train", "validation", "test", "manifest.csv", "report.md"} <= set(os.listdir(tmp_path / "out"))
+    written = set(os.listdir(tmp_path / "out"))
+    assert {"train", "validation", "test", "manifest.csv", "report.md"} <= written
     assert "| Validation" in (tmp_path / "out" / "report.md").read_text()
 
 

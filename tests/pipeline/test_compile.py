@@ -19,7 +19,8 @@ def _compile(tmp_path, *extra):
     code = ("import sys; from admod.pipeline.cli import main; "
             f"rc = main(['compile', '-o', {str(out)!r}, *{list(extra)!r}]); "
             "print('tensorflow' in sys.modules); sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
     return out, result.stdout.strip().splitlines()[-1] == "True"
 
 
@@ -44,7 +45,8 @@ def test_five_steps_with_push_under_the_blessing_condition():
     conditions = [t for t in root.values() if t.trigger_policy.condition]
     assert len(conditions) == 1
     condition = conditions[0]
-    assert "evaluate" in condition.trigger_policy.condition and "true" in condition.trigger_policy.condition
+    trigger = condition.trigger_policy.condition
+    assert "evaluate" in trigger and "true" in trigger
     branch = spec.components[condition.component_ref.name].dag.tasks
     assert list(branch) == ["push"]
     assert {f"comp-{s}" for s in STEPS} <= set(spec.components)

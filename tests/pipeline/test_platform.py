@@ -59,17 +59,20 @@ def test_kubeflow_compile_places_gpu_steps_on_the_gpu_pool():
     spec, platform = _documents(COMMITTED)
     _check_references(spec)
     configs = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for label, config in configs.items():
+    for config in configs.values():
         json_format.ParseDict(config, kubernetes_executor_config_pb2.KubernetesExecutorConfig(),
                               ignore_unknown_fields=False)
     assert set(configs) == {f"exec-{s}" for s in GPU_STEPS}
     for step in GPU_STEPS:
         config = configs[f"exec-{step}"]
-        assert config["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
-        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in config["tolerations"]
+        assert config["nodeSelector"]["labels"] == {
+            "cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+        assert {"key": "nvidia.com/gpu", "operator": "Exists",
+                "effect": "NoSchedule"} in config["tolerations"]
         resources = _resources(spec, step)
         accelerator = resources["accelerator"]
-        assert (accelerator["resourceType"], accelerator["resourceCount"]) == ("nvidia.com/gpu", "1")
+        assert accelerator["resourceType"] == "nvidia.com/gpu"
+        assert accelerator["resourceCount"] == "1"
         assert resources["resourceCpuRequest"] == resources["resourceCpuLimit"]
     for step in CPU_STEPS:
         resources = _resources(spec, step)
@@ -81,7 +84,8 @@ def test_kubeflow_compile_places_gpu_steps_on_the_gpu_pool():
 
 
 def test_vertex_compile_uses_vertex_accelerator_types(tmp_path):
-    out, _ = _compile(tmp_path, "--platform", "vertex", "--gpu-type", "NVIDIA_L4", "--gpu-count", "2")
+    out, _ = _compile(tmp_path, "--platform", "vertex", "--gpu-type", "NVIDIA_L4",
+                      "--gpu-count", "2")
     spec, platform = _documents(out)
     _check_references(spec)
     assert platform == {}  # no Kubernetes settings for Vertex
@@ -108,7 +112,8 @@ def test_pipeline_names_the_image_the_build_config_produces():
 
 
 def test_dockerfile_passes_hadolint():
-    hadolint = shutil.which("hadolint") or os.path.join(os.path.dirname(os.sys.executable), "hadolint")
+    hadolint = (shutil.which("hadolint")
+                or os.path.join(os.path.dirname(os.sys.executable), "hadolint"))
     result = subprocess.run([hadolint, os.path.join(REPO, "containers", "trainer.Dockerfile")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -122,7 +127,8 @@ def _container_script(name):
     """One of containers/*.py (build-time scripts, not part of the package), as a module."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "containers", f"{name}.py"))
+    path = os.path.join(REPO, "containers", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -150,7 +156,8 @@ def test_image_python_is_the_locks_python():
 
 def test_dependencies_are_installed_before_the_source_is_copied():
     lines = [line.strip() for line in open(DOCKERFILE)]
-    install = next(i for i, line in enumerate(lines) if "install_dependencies.py \"$VARIANT\"" in line)
+    install = next(i for i, line in enumerate(lines)
+                   if "install_dependencies.py \"$VARIANT\"" in line)
     first_source = next(i for i, line in enumerate(lines) if line.startswith("COPY admod"))
     assert install < first_source
     copied_before = " ".join(line for line in lines[:install] if line.startswith("COPY"))

@@ -107,7 +107,8 @@ def kfp_api():
 
 
 def _posts(server, suffix):
-    return [body for method, path, _, body in server.requests if method == "POST" and path.endswith(suffix)]
+    return [body for method, path, _, body in server.requests
+            if method == "POST" and path.endswith(suffix)]
 
 
 def test_kubeflow_submit(kfp_api):
@@ -123,13 +124,15 @@ def test_kubeflow_submit(kfp_api):
     assert run["service_account"] == SA
     spec = run["pipeline_spec"]  # the compiled spec and its Kubernetes platform settings
     assert spec["pipeline_spec"]["pipelineInfo"]["name"] == "admod-resnet50-ad-moderation"
-    assert "exec-train-head" in spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    kubernetes = spec["platform_spec"]["platforms"]["kubernetes"]
+    assert "exec-train-head" in kubernetes["deploymentSpec"]["executors"]
 
 
 def test_kubeflow_cache_never_reaches_split_evaluate_or_push(kfp_api):
     server, client = kfp_api
     for cache, expected in ((True, {"train-head", "fine-tune"}), (False, set())):
-        settings = submit.RunSettings(COMMITTED, PARAMS, "gs://ads-bucket/root", training_cache=cache)
+        settings = submit.RunSettings(COMMITTED, PARAMS, "gs://ads-bucket/root",
+                                      training_cache=cache)
         submit.submit_kubeflow(client, settings, "admod", "team-a")
         run = _posts(server, "/runs")[-1]
         assert _cached_steps(run["pipeline_spec"]["pipeline_spec"]) == expected
@@ -166,7 +169,8 @@ def test_schedule_from_the_command_line(kfp_api, tmp_path):
     (recurring,) = _posts(server, "/recurringruns")
     assert recurring["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
     assert recurring["runtime_config"]["parameters"] == {
-        "data_root": "gs://ads-bucket/ads", "registry_root": "gs://ads-bucket/registry", "head_epochs": 5}
+        "data_root": "gs://ads-bucket/ads", "registry_root": "gs://ads-bucket/registry",
+        "head_epochs": 5}
 
 
 def test_vertex_schedule_request_body(bucket, tmp_path, monkeypatch):
@@ -214,8 +218,10 @@ def test_kubeflow_submit_compiles_with_the_image_and_gpus_and_prints_the_run_url
     assert f"{host}/#/runs/details/run-1" in capsys.readouterr().out
     spec = _posts(server, "/runs")[-1]["pipeline_spec"]
     executors = spec["pipeline_spec"]["deploymentSpec"]["executors"]
-    assert {e["container"]["image"] for e in executors.values()} == {"europe-docker.pkg.dev/p/r/trainer:7"}
-    assert executors["exec-train-head"]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+    images = {e["container"]["image"] for e in executors.values()}
+    assert images == {"europe-docker.pkg.dev/p/r/trainer:7"}
+    accelerator = executors["exec-train-head"]["container"]["resources"]["accelerator"]
+    assert accelerator["resourceCount"] == "2"
     kubernetes = spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert kubernetes["exec-train-head"]["nodeSelector"]["labels"] == {
         "cloud.google.com/gke-accelerator": "nvidia-l4"}
@@ -304,4 +310,5 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
     assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", "other:1", *CLOUD)[0] == 1
     assert "already compiled" in capsys.readouterr().err
     assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == 1  # placeholder
-    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", DEFAULT_IMAGE, *CLOUD)[0] == 0
+    with_image = ("--pipeline-file", COMMITTED, "--image", DEFAULT_IMAGE, *CLOUD)
+    assert _kubeflow_cli(server, *with_image)[0] == 0

@@ -1,6 +1,6 @@
 """Trains a tiny model through admod.training.train_phase; optionally dies mid-epoch.
 
-    python train_tiny.py WORK_DIR EPOCHS [KILL_AT_EPOCH [DURABLE_URI]]
+    python train_tiny.py WORK_DIR EPOCHS [KILL_AT_EPOCH [CHECKPOINT_ROOT RUN_ID]]
 
 Appends the epochs this process starts to WORK_DIR/started.txt.
 """
@@ -16,7 +16,7 @@ from admod import training
 
 work_dir, epochs = sys.argv[1], int(sys.argv[2])
 kill_at = int(sys.argv[3]) if len(sys.argv) > 3 and int(sys.argv[3]) > 0 else None
-durable = sys.argv[4] if len(sys.argv) > 4 else None
+checkpoint_root, run_id = sys.argv[4:6] if len(sys.argv) > 5 else ("", "local")
 
 
 class Witness(keras.callbacks.Callback):
@@ -38,6 +38,7 @@ keras.utils.set_random_seed(0)
 model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
                           keras.layers.Dense(1, activation="sigmoid")])
 original = training.callbacks
-training.callbacks = lambda config, folder, mirror: original(config, folder, mirror) + [Witness()]
-phase = training.PhaseConfig("head", epochs=epochs, learning_rate=0.01, early_stopping_patience=99)
-training.train_phase(model, train, train, phase, work_dir, None, durable=durable)
+training.callbacks = lambda *args: original(*args) + [Witness()]
+options = training.TrainingOptions(epochs=epochs, learning_rate=0.01, early_stopping_patience=99,
+                                   checkpoint_root=checkpoint_root, run_id=run_id)
+training.train_phase(model, train, train, options, "head", work_dir, None)

@@ -1,0 +1,203 @@
+"""evaluate_step and push_step together, on images whose class is their colour, scored by
+models whose outputs are known by construction: predictions line up with the source files
+across shards, a better and a worse champion lead to opposite decisions, the chosen threshold
+reaches serving, and a champion that moves before push stops it."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from kfp.dsl import Dataset, Metrics, Model
+from PIL import Image
+from sklearn.metrics import f1_score
+
+from admod import blessing, datasets, registry, serving, split, steps
+from admod.components import push as push_component
+from admod.defaults import CLASS_NAMES
+from admod.errors import USER_ERROR_STATUS
+
+SIZE = 32
+PER_CLASS = 24
+
+
+def _write_colour_ads(root) -> None:
+    """Allowed ads are blue, not-allowed ads red; green is noise, unrelated to the class."""
+    rng = np.random.default_rng(11)
+    for label, name in enumerate(CLASS_NAMES):
+        os.makedirs(root / name)
+        for i in range(PER_CLASS):
+            low, high = rng.integers(40, 110), rng.integers(150, 220)
+            red, blue = (high, low) if label else (low, high)
+            pixels = np.empty((40, 40, 3), np.uint8)
+            pixels[...] = (red, rng.integers(0, 256), blue)
+            Image.fromarray(pixels).save(root / name / f"ad_{i:02d}.png")
+
+
+def _colour_model(red: float, green: float, blue: float, bias: float) -> keras.Model:
+    """p(not allowed) = sigmoid(red * R + green * G + blue * B + bias), R, G, B image means."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(inputs, dense(pooled))
+    dense.set_weights([np.array([[red], [green], [blue]], np.float32),
+                       np.array([bias], np.float32)])
+    return model
+
+
+# Red minus blue separates the classes exactly; green is noise the challenger leans on.
+SEPARATING = (0.05, 0.0, -0.05, 0.0)  # ROC-AUC 1 by construction
+INVERTED = (-0.05, 0.0, 0.05, 0.0)  # ROC-AUC 0 by construction
+CHALLENGER = (0.01, 0.03, -0.01, -3.84)
+
+
+def _model_folder(folder, weights, threshold=0.5) -> str:
+    os.makedirs(folder, exist_ok=True)
+    _colour_model(*weights).save(os.path.join(folder, registry.MODEL_FILE))
+    with open(os.path.join(folder, registry.MODEL_INFO_FILE), "w") as f:
+        json.dump({"image_size": SIZE, "weights_source": "test", "threshold": threshold,
+                   "preprocessing": "none", "epochs_run": 1, "last_epoch": 1}, f)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("colour")
+    _write_colour_ads(tmp / "ads")
+    out = {name: str(tmp / name) for name in split.SPLITS}
+    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.3, seed=3, min_image_side=32,
+                               shard_size=3)
+    steps.split_step(data_root=str(tmp / "ads"), out_dirs=out,
+                     manifest_path=str(tmp / "manifest.csv"), report_path=str(tmp / "r.md"),
+                     config=config)
+    return tmp, out, pd.read_csv(tmp / "manifest.csv")
+
+
+def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5):
+    criteria = blessing.Criteria({"accuracy": 0.01})
+    options = steps.EvaluationOptions(criteria, threshold_rule=rule, threshold_target=target,
+                                      batch_size=4)
+    paths = {p: str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report")}
+    result = steps.evaluate_step(
+        model_dir=_model_folder(tmp / "challenger", CHALLENGER), val_dir=out["validation"],
+        test_dir=out["test"], registry_root=str(registry_root),
+        metrics_path=paths["metrics.json"], predictions_path=paths["predictions.csv"],
+        report_path=paths["report"], options=options)
+    return result, paths
+
+
+def _champion_registry(tmp, name, weights) -> str:
+    root = str(tmp / f"registry-{name}")
+    registry.push(_model_folder(tmp / f"champion-{name}", weights), root, expected_champion=None)
+    return root
+
+
+def _source_probability(model, uri: str) -> float:
+    """The model on one source file, decoded on its own: no shard, no batch, no order."""
+    image = datasets.decode_and_resize(tf.constant(open(uri, "rb").read()), SIZE)
+    return float(model(tf.cast(image[None], tf.float32)).numpy().ravel()[0])
+
+
+def test_predictions_line_up_with_their_source_files_across_shards(data):
+    tmp, out, manifest = data
+    assert len([f for f in os.listdir(out["test"]) if f.endswith(".tfrecord")]) >= 3
+    result, paths = _evaluate(tmp, out, tmp / "no-registry", "order")
+    predictions = pd.read_csv(paths["predictions.csv"])
+    assert set(predictions["uri"]) == set(manifest.loc[manifest["split"] == "test", "uri"])
+    challenger = _colour_model(*CHALLENGER)
+    for row in predictions.itertuples():
+        folder = os.path.basename(os.path.dirname(row.uri))  # the class, from the source path
+        assert row.label == CLASS_NAMES.index(folder), row.uri
+        assert row.probability == pytest.approx(_source_probability(challenger, row.uri),
+                                                abs=1e-5), row.uri
+    assert result["scores"]["count"] == len(predictions)
+
+
+def test_the_threshold_is_the_best_f1_one_on_validation(data):
+    tmp, out, manifest = data
+    result, _ = _evaluate(tmp, out, tmp / "no-registry", "max-f1", rule="max_f1")
+    uris = manifest.loc[manifest["split"] == "validation", "uri"]
+    challenger = _colour_model(*CHALLENGER)
+    probabilities = np.array([_source_probability(challenger, uri) for uri in uris])
+    labels = [CLASS_NAMES.index(os.path.basename(os.path.dirname(uri))) for uri in uris]
+    best = max(f1_score(labels, probabilities >= t) for t in probabilities)
+    chosen = f1_score(labels, probabilities >= result["threshold"] - 1e-6)
+    assert chosen == pytest.approx(best)
+    assert np.isclose(probabilities, result["threshold"], atol=1e-5).any()  # a validation score
+    assert result["split"] == "test"
+
+
+@pytest.mark.parametrize("champion, champion_auc, blessed", [
+    (SEPARATING, 1.0, False),  # the champion is better: the challenger is not blessed
+    (INVERTED, 0.0, True),  # the champion is worse: the challenger is blessed
+])
+def test_a_better_and_a_worse_champion_scored_on_the_same_images(data, champion, champion_auc,
+                                                                 blessed):
+    tmp, out, _ = data
+    root = _champion_registry(tmp, f"auc{champion_auc:g}", champion)
+    result, _ = _evaluate(tmp, out, root, f"vs{champion_auc:g}")
+    assert result["champion"] == registry.champion(root)
+    assert result["champion_scores"]["roc_auc"] == champion_auc
+    assert result["champion_scores"]["count"] == result["scores"]["count"]  # the same images
+    assert 0.05 < result["scores"]["roc_auc"] < 0.95  # the challenger really differs
+    assert result["blessed"] is blessed
+    assert any("champion" in reason for reason in result["reasons"])
+
+
+def _push(tmp, out, metrics_path, root, name):
+    return steps.push_step(model_dir=str(tmp / "challenger"), evaluation_path=metrics_path,
+                           train_dir=out["train"], val_dir=out["validation"],
+                           registry_root=str(root), run_id=f"run-{name}",
+                           staging_dir=str(tmp / f"staging-{name}"))
+
+
+def test_the_threshold_evaluate_chooses_reaches_model_info_card_and_serving(data):
+    tmp, out, manifest = data
+    root = tmp / "registry-threshold"
+    result, paths = _evaluate(tmp, out, root, "threshold", rule="fixed", target=0.7)
+    assert result["threshold"] == 0.7 and result["blessed"]
+    version = _push(tmp, out, paths["metrics.json"], root, "threshold")["uri"]
+    info = json.load(open(os.path.join(version, registry.MODEL_INFO_FILE)))
+    assert info["threshold"] == 0.7
+    assert "operating threshold 0.7000" in open(os.path.join(version,
+                                                             registry.MODEL_CARD_FILE)).read()
+    serve = serving.load(os.path.join(version, registry.SAVED_MODEL_DIR))
+    uris = list(manifest.loc[manifest["split"] != "", "uri"])
+    scored = serve(image_bytes=tf.constant([open(uri, "rb").read() for uri in uris]))
+    probabilities = scored["probability"].numpy()
+    labels = [label.decode() for label in scored["label"].numpy()]
+    assert any(0.5 <= p < 0.7 for p in probabilities)  # where a 0.5 threshold would differ
+    assert labels == [CLASS_NAMES[int(p >= 0.7)] for p in probabilities]
+
+
+def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_baseline(
+        data, capsys):
+    tmp, out, _ = data
+    root = _champion_registry(tmp, "moving", SEPARATING)
+    evaluated_against = registry.champion(root)
+    result, paths = _evaluate(tmp, out, root, "moving-1")
+    assert result["champion"] == evaluated_against
+    # Another run promotes a different model between this run's evaluation and its push.
+    newer, _ = registry.push(_model_folder(tmp / "newer", INVERTED), root, evaluated_against)
+    newer = os.path.basename(newer)
+
+    with pytest.raises(registry.ChampionChanged,
+                       match=f"is stored complete but not made champion: the champion is now "
+                             f"{newer}, not {evaluated_against}"):
+        _push(tmp, out, paths["metrics.json"], root, "step")
+    with pytest.raises(SystemExit) as exit_:
+        push_component(
+            model=Model(uri=str(tmp / "challenger")), evaluation=Metrics(uri=paths["metrics.json"]),
+            train=Dataset(uri=out["train"]), validation=Dataset(uri=out["validation"]),
+            registry_root=str(root), run_id="run-component",
+            published=Model(uri=str(tmp / "published")))
+    assert exit_.value.code == USER_ERROR_STATUS
+    assert f"the champion is now {newer}, not {evaluated_against}" in capsys.readouterr().err
+    assert registry.champion(root) == newer
+
+    again, _ = _evaluate(tmp, out, root, "moving-2")
+    assert again["champion"] == newer
+    assert again["champion_scores"]["roc_auc"] == 0.0  # the newer champion, INVERTED
