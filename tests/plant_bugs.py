@@ -1,0 +1,82 @@
+"""Plants each bug a reviewer planted in issue 15, runs the tests meant to catch it, puts the
+code back, and prints which tests failed: a check that the suite pins those promises.
+
+    .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; ~4 min)
+
+The race mutant (E) runs its test 15 times: it must fail every time. Not collected by pytest.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+MUTANTS = [
+ ("A misaligned predictions (fixed wrong order)", "admod/steps.py",
+  'probabilities = model.predict(ds, verbose=0).ravel().astype(float)',
+  "probabilities = np.roll(model.predict(ds, verbose=0).ravel().astype(float), 1)",
+  ["tests/admod/test_evaluate_push_steps.py"], "import numpy as np\n"),
+ ("B class weights from the validation counts", "admod/steps.py",
+  '    info = records.read_info(train_dir)\n    counts = [info["class_counts"][n]',
+  '    info = records.read_info(val_dir)\n    counts = [info["class_counts"][n]',
+  ["tests/admod/test_training_step.py"], None),
+ ("C augmentation on validation", "admod/steps.py",
+  'val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)',
+  "val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=True, "
+  "augment_config=options.augmentation, seed=1)",
+  ["tests/admod/test_training_step.py"], None),
+ ("D1 16-bit clipped (Pillow path)", "admod/images.py",
+  '(array >> 8).clip(0, 255)', 'array.clip(0, 255)',
+  ["tests/admod/test_images.py"], None),
+ ("D2 16-bit clipped (TensorFlow path)", "admod/decoding.py",
+  "tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8)", "tf.cast(tf.minimum(wide, 255), tf.uint8)",
+  ["tests/admod/test_images.py"], None),
+ ("E registry file lock removed", "admod/storage.py",
+  '        fcntl.flock(lock, fcntl.LOCK_EX)\n', '',
+  ["tests/admod/test_registry.py::"
+   "test_two_pushes_racing_leave_one_champion_and_both_versions"], None),
+ ("F threshold not exported (0.5 served)", "admod/steps.py",
+  'serving.export(model, info["image_size"], result["threshold"],',
+  'serving.export(model, info["image_size"], 0.5,',
+  ["tests/admod/test_evaluate_push_steps.py"], None),
+ ("G champion check ignored at push", "admod/registry.py",
+  '        if found != expected:\n            raise storage.Conflict',
+  '        if False:\n            raise storage.Conflict',
+  ["tests/admod/test_evaluate_push_steps.py"], None),
+]
+
+
+def main(only: list[str]) -> None:
+    for mutant in MUTANTS:
+        if not only or mutant[0].split()[0] in only or mutant[0][0] in only:
+            _plant(*mutant)
+
+
+def _plant(name, path, old, new, tests, prepend):
+    full = os.path.join(REPO, path)
+    source = open(full).read()
+    assert source.count(old) == 1, (name, old)
+    mutated = source.replace(old, new)
+    if prepend:
+        mutated = prepend + mutated
+    open(full, "w").write(mutated)
+    try:
+        runs = 15 if name.startswith("E") else 1
+        failed_runs, failing = 0, set()
+        for _ in range(runs):
+            r = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+                               cwd=REPO, capture_output=True, text=True)
+            found = set(re.findall(r"^(?:FAILED|ERROR) (\S+)", r.stdout, re.M))
+            failed_runs += r.returncode != 0
+            failing |= found
+        print(f"{name}: {failed_runs}/{runs} runs failed", flush=True)
+        for t in sorted(failing):
+            print(f"    {t}", flush=True)
+    finally:
+        open(full, "w").write(source)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
