@@ -13,6 +13,7 @@ TEST_FRACTION = 0.0
 SEED = 42
 MIN_IMAGE_SIDE = 32
 MAX_IMAGE_PIXELS = 50_000_000
+SPLIT_WORKERS = 1  # parallel tasks checking the images (the pipeline's fan-out)
 
 # Input
 IMAGE_SIZE = 224

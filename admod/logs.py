@@ -4,7 +4,9 @@ import logging
 import os
 
 
+FORMAT, DATE_FORMAT = "%(asctime)s %(name)s: %(message)s", "%H:%M:%S"
+
+
 def setup() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", force=True)
+    logging.basicConfig(level=logging.INFO, format=FORMAT, datefmt=DATE_FORMAT, force=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -63,6 +63,7 @@ RULES = {
     "seed": _at_least(0),
     "min_image_side": _at_least(1),
     "max_image_pixels": _at_least(1),
+    "split_workers": _within(1, 1000),
     "image_size": _within(32, 2048),  # ResNet50 needs 32 px at least
     "batch_size": _at_least(1),
     "weights": _not_empty,

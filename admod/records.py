@@ -26,7 +26,7 @@ def encode(image: bytes, label: int, sha256: str, uri: str) -> bytes:
         "sha256": _bytes(sha256.encode()),
         "uri": _bytes(uri.encode()),
     }))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # the same bytes in any process
 
 
 def parse(serialized):
@@ -59,21 +59,11 @@ def shard_files(folder: str) -> list[str]:
     return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
 
 
-def drop_records(folder: str, sha256s: set[str]) -> int:
-    """Rewrites the shards of `folder` without the records whose sha256 is in `sha256s`."""
-    dropped = 0
-    for path in shard_files(folder):
-        kept = []
-        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            if parse(record)["sha256"].numpy().decode() in sha256s:
-                dropped += 1
-            else:
-                kept.append(record)
-        with tf.io.TFRecordWriter(path + ".tmp") as writer:
-            for record in kept:
-                writer.write(record)
-        os.replace(path + ".tmp", path)
-    return dropped
+def iterate(folder: str):
+    """The serialized records of `folder`'s shards, shard by shard, in order."""
+    files = shard_files(folder)
+    if files:
+        yield from tf.data.TFRecordDataset(files).as_numpy_iterator()
 
 
 def write_info(folder: str, info: dict) -> None:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from admod.defaults import CLASS_NAMES  # noqa: E402
-from admod.images import printable  # noqa: E402
+from admod.images import DUPLICATE, LABEL_CONFLICT, printable  # noqa: E402
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,18 +45,24 @@ def split_table(counts: pd.DataFrame) -> pd.DataFrame:
 
 def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list[str],
                    conflicts: list[str], listed: int) -> str:
+    """The split table, the exclusions, and the first duplicates and label conflicts by name
+    (`duplicates` and `conflicts` may be the first few: the totals come from `exclusions`)."""
     lines = ["# Dataset split", "", split_table(counts).to_markdown(), "",
              f"{listed} files listed.", "", "## Exclusions", ""]
     if exclusions.empty:
         lines.append("None.")
     else:
         lines.append(exclusions.rename("files").rename_axis("reason").to_frame().to_markdown())
-    for title, uris in (("Duplicates (kept once)", duplicates),
-                        ("Label conflicts (excluded)", conflicts)):
-        lines += ["", f"## {title}: {len(uris)}", ""]
+    named = (("Duplicates (kept once)", DUPLICATE, duplicates),
+             ("Label conflicts (excluded)", LABEL_CONFLICT, conflicts))
+    if not any(int(exclusions.get(reason, 0)) or uris for _, reason, uris in named):
+        return "\n".join(lines + ["", "No duplicates, no label conflicts."]) + "\n"
+    for title, reason, uris in named:
+        total = int(exclusions.get(reason, 0))
+        lines += ["", f"## {title}: {total}", ""]
         lines += [f"- {markdown_code(uri)}" for uri in uris[:50]]
-        if len(uris) > 50:
-            lines.append(f"- … and {len(uris) - 50} more (see the manifest)")
+        if total > min(len(uris), 50):
+            lines.append(f"- … and {total - min(len(uris), 50)} more (see the manifest)")
     return "\n".join(lines) + "\n"
 
 

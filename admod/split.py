@@ -3,14 +3,30 @@
 The only code that reads the raw data; the source is never written. An image's split depends on
 its content (sha256) and the seed alone, so images added between runs never move an existing
 image between train and validation.
+
+It runs in three stages, so that the checking fans out over N tasks (the pipeline's
+ParallelFor) or N processes (`admod split --workers N`) through the same code:
+
+  list_images      the listing, streamed into N parts (file i goes to part i mod N)
+  check_partition  one part: every file checked, usable images written to the part's shards
+  merge_parts      duplicates and label conflicts settled across all parts (in SQLite, on
+                   disk), the final shards and the manifest written in listing order
+
+No stage holds the listing or the manifest in memory, so memory stays flat as data grows, and
+the result is the same for any N: every decision depends on the listing order alone.
 """
 
 import collections
 import concurrent.futures
+import csv
 import dataclasses
 import hashlib
+import heapq
 import logging
+import multiprocessing
 import os
+import sqlite3
+import tempfile
 import time
 
 import pandas as pd
@@ -23,8 +39,14 @@ log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
+LISTING_COLUMNS = ["index", "uri", "size_bytes", "label"]
 MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "format",
                     "split", "reason"]
+PART_MANIFEST = "manifest.csv"  # a part's rows: "index" then MANIFEST_COLUMNS
+PART_SHARDS = "shards"
+REPORTED_URIS = 50  # duplicates and conflicts named in the summary (all are in the manifest)
+# File names that are not UTF-8 travel through the CSVs as they are.
+ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
 
 
 @dataclasses.dataclass
@@ -35,7 +57,7 @@ class SplitConfig:
     min_image_side: int = defaults.MIN_IMAGE_SIDE
     max_image_pixels: int = defaults.MAX_IMAGE_PIXELS
     shard_size: int = 1000
-    workers: int = 2 * (os.cpu_count() or 1)
+    workers: int = 2 * (os.cpu_count() or 1)  # I/O threads per partition
 
     def validate(self) -> None:
         if not 0 < self.val_fraction < 1:
@@ -50,6 +72,17 @@ class SplitConfig:
                              "and max_image_pixels >= min_image_side squared.")
 
 
+@dataclasses.dataclass
+class SplitSummary:
+    """What the split did, without the manifest itself (that is a file)."""
+    counts: pd.DataFrame  # images per class (rows) per split (columns)
+    exclusions: pd.Series  # files per exclusion reason
+    duplicates: list[str]  # the first REPORTED_URIS duplicate uris (kept once)
+    conflicts: list[str]  # the first REPORTED_URIS uris under both labels
+    listed: int
+    fingerprints: dict[str, str]  # per split, and "data" over every used image
+
+
 def assign_split(sha256: str, seed: int, val_fraction: float, test_fraction: float) -> str:
     """The split of an image: a pure function of its content and the seed."""
     key = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
@@ -61,8 +94,13 @@ def assign_split(sha256: str, seed: int, val_fraction: float, test_fraction: flo
     return TRAIN
 
 
-def list_labelled_files(data_root: str) -> pd.DataFrame:
-    """Every file under each class folder: uri, label, size_bytes. Checks the layout."""
+# --- 1. list --------------------------------------------------------------------------------
+
+def list_images(data_root: str, listing_dir: str, partitions: int) -> int:
+    """Streams every file under each class folder into `partitions` CSV parts under
+    `listing_dir` (file i into part i mod partitions); checks the layout; returns the count."""
+    if partitions < 1:
+        raise AdmodError(f"split_workers={partitions} is out of range: use 1 or more.")
     if not storage.is_gcs(data_root) and not os.path.isdir(data_root):
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
@@ -71,17 +109,35 @@ def list_labelled_files(data_root: str) -> pd.DataFrame:
         if not storage.is_dir(folder):
             raise AdmodError(f"Class folder '{folder}' is missing: put the images of each class "
                              f"under {' and '.join(folders.values())}.")
-    rows = []
-    for label, folder in folders.items():
-        files = [(uri, size, label) for uri, size in storage.list_files(folder)]
-        if not any(images.has_image_extension(uri) for uri, _, _ in files):
-            raise AdmodError(f"Class folder '{folder}' holds no image files (.jpg, .png, .gif, "
-                             ".bmp, .webp): add images of that class.")
-        rows.extend(files)
-    log.info("listed %d files under %s", len(rows), data_root)
-    listing = pd.DataFrame(rows, columns=["uri", "size_bytes", "label"], dtype=object)
-    return listing.astype({"size_bytes": "int64", "label": "str"})  # uris may not be UTF-8
+    os.makedirs(listing_dir, exist_ok=True)
+    files = [open(listing_part(listing_dir, i), "w", newline="", **ENCODING)
+             for i in range(partitions)]
+    writers = [csv.writer(f) for f in files]
+    for writer in writers:
+        writer.writerow(LISTING_COLUMNS)
+    index = 0
+    try:
+        for label, folder in folders.items():
+            with_images = False
+            for uri, size in storage.list_files(folder):
+                writers[index % partitions].writerow([index, uri, size, label])
+                with_images |= images.has_image_extension(uri)
+                index += 1
+            if not with_images:
+                raise AdmodError(f"Class folder '{folder}' holds no image files (.jpg, .png, "
+                                 ".gif, .bmp, .webp): add images of that class.")
+    finally:
+        for f in files:
+            f.close()
+    log.info("listed %d files under %s into %d part(s)", index, data_root, partitions)
+    return index
 
+
+def listing_part(listing_dir: str, partition: int) -> str:
+    return os.path.join(listing_dir, f"listing-{partition:05d}.csv")
+
+
+# --- 2. check -------------------------------------------------------------------------------
 
 def _check(uri: str, config: SplitConfig) -> images.CheckedImage:
     if images.printable(uri) != uri:
@@ -109,96 +165,187 @@ def _ordered_map(fn, items, workers: int):
 
 
 class _Progress:
-    def __init__(self, total: int, every_s: float = 10.0):
-        self.total, self.every_s, self.start = total, every_s, time.monotonic()
+    def __init__(self, every_s: float = 10.0):
+        self.every_s, self.start = every_s, time.monotonic()
         self.last = self.start
 
     def update(self, done: int) -> None:
         now = time.monotonic()
-        if now - self.last < self.every_s and done != self.total:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / rate if rate else float("inf")
-        log.info("checked %d/%d files, %.1f files/s, ETA %.0f s", done, self.total, rate, eta)
+        if now - self.last >= self.every_s:
+            self.last = now
+            log.info("checked %d files, %.1f files/s", done, done / (now - self.start))
 
 
-def run_split(data_root: str, out_dirs: dict[str, str], config: SplitConfig) -> pd.DataFrame:
-    """Checks every listed file, writes each usable image once into its split's shards under
-    `out_dirs[split]`, and returns the manifest (one row per listed file)."""
+def _read_csv_rows(path: str):
+    with open(path, newline="", **ENCODING) as f:
+        yield from csv.DictReader(f)
+
+
+def check_partition(listing_file: str, part_dir: str, config: SplitConfig) -> int:
+    """Checks every file of one listing part; writes the usable images, in listing order, to
+    `part_dir`'s shards and one row per file to its manifest. Returns the files checked."""
     config.validate()
-    listing = list_labelled_files(data_root)
-    writers = {split: records.ShardWriter(out_dirs[split], config.shard_size)
-               for split in SPLITS if split in out_dirs}
-    first_label = {}  # sha256 -> label of its first usable occurrence
-    manifest = []
-    progress = _Progress(len(listing))
-    uris = list(listing["uri"])
-    checks = _ordered_map(lambda uri: _check(uri, config), uris, config.workers)
-    for i, (row, checked) in enumerate(zip(listing.itertuples(), checks, strict=True)):
-        entry = {"uri": images.printable(row.uri), "label": row.label, "size_bytes": row.size_bytes,
-                 "sha256": checked.sha256, "width": checked.width, "height": checked.height,
-                 "format": checked.format, "split": "", "reason": checked.reason}
-        if not checked.reason:
-            _place(entry, checked, first_label, writers, config)
-        manifest.append(entry)
-        progress.update(i + 1)
+    shards = records.ShardWriter(os.path.join(part_dir, PART_SHARDS), config.shard_size)
+    checked_rows = _ordered_map(lambda row: (row, _check(row["uri"], config)),
+                                _read_csv_rows(listing_file), config.workers)
+    progress, done = _Progress(), 0
+    with open(os.path.join(part_dir, PART_MANIFEST), "w", newline="", **ENCODING) as f:
+        manifest = csv.writer(f)
+        manifest.writerow(["index"] + MANIFEST_COLUMNS)
+        for row, checked in checked_rows:
+            uri = images.printable(row["uri"])
+            if not checked.reason:
+                label = CLASS_NAMES.index(row["label"])
+                shards.write(records.encode(checked.data, label, checked.sha256, uri))
+            manifest.writerow([row["index"], uri, row["label"], row["size_bytes"],
+                               checked.sha256, checked.width, checked.height, checked.format,
+                               "", checked.reason])
+            done += 1
+            progress.update(done)
+    shards.close()
+    log.info("checked %d files of %s", done, os.path.basename(listing_file))
+    return done
+
+
+# --- 3. merge -------------------------------------------------------------------------------
+
+def _part_rows(part: int, part_dir: str):
+    """(index, part, manifest row, record or None) for each file of a part, in listing order:
+    the part's shards hold its usable images in that same order."""
+    shard_records = records.iterate(os.path.join(part_dir, PART_SHARDS))
+    for row in _read_csv_rows(os.path.join(part_dir, PART_MANIFEST)):
+        record = next(shard_records) if not row["reason"] else None
+        yield int(row["index"]), part, row, record
+
+
+def _load_hashes(db: sqlite3.Connection, part_dirs: list[str]) -> None:
+    """Every usable image's (index, sha256, label) into SQLite, and per content hash its first
+    occurrence and whether it is under both labels."""
+    db.execute("CREATE TABLE usable (idx INTEGER PRIMARY KEY, sha256 TEXT, label TEXT)")
+    for part_dir in part_dirs:
+        rows = _read_csv_rows(os.path.join(part_dir, PART_MANIFEST))
+        db.executemany("INSERT INTO usable VALUES (?, ?, ?)",
+                       ((int(r["index"]), r["sha256"], r["label"]) for r in rows
+                        if not r["reason"]))
+    db.execute("CREATE TABLE decision AS SELECT sha256, MIN(idx) AS kept, "
+               "COUNT(DISTINCT label) > 1 AS conflict FROM usable GROUP BY sha256")
+    db.execute("CREATE UNIQUE INDEX decision_sha256 ON decision (sha256)")
+
+
+def _decisions(db: sqlite3.Connection):
+    """(index, kept, conflict) per usable image, in listing order."""
+    return db.execute("SELECT u.idx, u.idx = d.kept, d.conflict FROM usable u "
+                      "JOIN decision d USING (sha256) ORDER BY u.idx")
+
+
+def _fingerprints(db: sqlite3.Connection, config: SplitConfig) -> dict[str, str]:
+    """Per split and for all ("data"): sha256 over the sorted content hashes used."""
+    digests = {name: hashlib.sha256() for name in (*SPLITS, "data")}
+    started = dict.fromkeys(digests, False)
+    for (sha256,) in db.execute("SELECT sha256 FROM decision WHERE NOT conflict ORDER BY sha256"):
+        name = assign_split(sha256, config.seed, config.val_fraction, config.test_fraction)
+        for key in (name, "data"):
+            digests[key].update((("\n" if started[key] else "") + sha256).encode())
+            started[key] = True
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
+                config: SplitConfig) -> SplitSummary:
+    """Settles duplicates (the first in listing order is kept) and label conflicts (every
+    copy excluded) across the parts; writes each kept image into its split's shards under
+    `out_dirs[split]` and the manifest (CSV, one row per listed file, in listing order)."""
+    from admod.reports import csv_safe
+
+    writers = {name: records.ShardWriter(out_dirs[name], config.shard_size) for name in SPLITS}
+    counts = collections.Counter()
+    exclusions = collections.Counter()
+    named = {images.DUPLICATE: [], images.LABEL_CONFLICT: []}
+    listed = 0
+    with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp, \
+            open(manifest_path, "w", newline="", **ENCODING) as out:
+        db = sqlite3.connect(os.path.join(tmp, "hashes.sqlite"))
+        _load_hashes(db, part_dirs)
+        decisions = _decisions(db)
+        manifest = csv.DictWriter(out, MANIFEST_COLUMNS, extrasaction="ignore")
+        manifest.writeheader()
+        rows = heapq.merge(*(_part_rows(i, d) for i, d in enumerate(part_dirs)))
+        for index, _, row, record in rows:
+            if record is not None:
+                _decide(row, index, next(decisions), config)
+                if row["split"]:
+                    writers[row["split"]].write(record)
+                    counts[row["label"], row["split"]] += 1
+            if row["reason"]:
+                exclusions[row["reason"]] += 1
+                if row["reason"] in named and len(named[row["reason"]]) < REPORTED_URIS:
+                    named[row["reason"]].append(row["uri"])
+            manifest.writerow({**row, "uri": csv_safe(row["uri"])})
+            listed += 1
+        fingerprints = _fingerprints(db, config)
+        db.close()
     for writer in writers.values():
         writer.close()
-    manifest = pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
-    _exclude_label_conflicts(manifest, out_dirs)
-    _check_every_class_in_every_split(manifest, config)
-    return manifest
+    summary = SplitSummary(
+        counts=_count_table(counts), exclusions=pd.Series(exclusions, dtype="int64").sort_index(),
+        duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
+        listed=listed, fingerprints=fingerprints)
+    _check_every_class_in_every_split(summary.counts, config)
+    return summary
 
 
-def _place(entry, checked, first_label, writers, config) -> None:
-    if checked.sha256 in first_label:
-        entry["reason"] = images.DUPLICATE  # same bytes seen before; a conflict is settled later
-        return
-    first_label[checked.sha256] = entry["label"]
-    entry["split"] = assign_split(checked.sha256, config.seed, config.val_fraction,
-                                  config.test_fraction)
-    label = CLASS_NAMES.index(entry["label"])
-    writers[entry["split"]].write(records.encode(checked.data, label, checked.sha256, entry["uri"]))
+def _decide(row: dict, index: int, decision: tuple, config: SplitConfig) -> None:
+    decided_index, kept, conflict = decision
+    assert decided_index == index, (decided_index, index)  # both walk the listing order
+    if conflict:
+        row["reason"] = images.LABEL_CONFLICT
+    elif not kept:
+        row["reason"] = images.DUPLICATE
+    else:
+        row["split"] = assign_split(row["sha256"], config.seed, config.val_fraction,
+                                    config.test_fraction)
 
 
-def _exclude_label_conflicts(manifest: pd.DataFrame, out_dirs: dict[str, str]) -> None:
-    """The same bytes under both labels: excluded from every split, every copy reported."""
-    hashed = manifest[manifest["sha256"] != ""]
-    labels_per_hash = hashed.groupby("sha256")["label"].nunique()
-    conflicts = set(labels_per_hash[labels_per_hash > 1].index)
-    if not conflicts:
-        return
-    rows = manifest["sha256"].isin(conflicts)
-    for split in manifest.loc[rows & (manifest["split"] != ""), "split"].unique():
-        records.drop_records(out_dirs[split], conflicts)
-    manifest.loc[rows, "split"] = ""
-    manifest.loc[rows, "reason"] = images.LABEL_CONFLICT
-    log.warning("%d images are under both labels and were excluded: %s", len(conflicts),
-                ", ".join(manifest.loc[rows, "uri"].head(5)))
+def _count_table(counts: collections.Counter) -> pd.DataFrame:
+    return pd.DataFrame([[counts[label, name] for name in SPLITS] for label in CLASS_NAMES],
+                        index=list(CLASS_NAMES), columns=list(SPLITS))
 
 
-def _check_every_class_in_every_split(manifest: pd.DataFrame, config: SplitConfig) -> None:
+def _check_every_class_in_every_split(counts: pd.DataFrame, config: SplitConfig) -> None:
     needed = [TRAIN, VALIDATION] + ([TEST] if config.test_fraction > 0 else [])
-    counts = split_counts(manifest)
     for label in CLASS_NAMES:
-        for split in needed:
-            if counts.loc[label, split] == 0:
+        for name in needed:
+            if counts.loc[label, name] == 0:
                 usable = int(counts.loc[label].sum())
                 raise AdmodError(
                     f"Class '{label}' has {usable} usable images, too few to put any in "
-                    f"{split}: add images of that class (or change val_fraction/test_fraction).")
+                    f"{name}: add images of that class (or change val_fraction/test_fraction).")
 
 
-def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Images per class (rows) per split (columns)."""
-    used = manifest[manifest["split"] != ""]
-    table = pd.crosstab(used["label"], used["split"])
-    return table.reindex(index=list(CLASS_NAMES), columns=list(SPLITS), fill_value=0)
+# --- all three, on one machine --------------------------------------------------------------
+
+def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
+              config: SplitConfig, partitions: int = 1) -> SplitSummary:
+    """list -> check (one process per partition) -> merge, in a scratch folder on local disk."""
+    config.validate()
+    with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
+        list_images(data_root, os.path.join(work, "listing"), partitions)
+        parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
+        listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
+        if partitions == 1:
+            check_partition(listings[0], parts[0], config)
+        else:
+            spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
+            with concurrent.futures.ProcessPoolExecutor(partitions, mp_context=spawn) as pool:
+                list(pool.map(check_partition, listings, parts, [config] * partitions))
+        return merge_parts(parts, out_dirs, manifest_path, config)
 
 
-def exclusion_counts(manifest: pd.DataFrame) -> pd.Series:
-    return manifest.loc[manifest["reason"] != "", "reason"].value_counts().sort_index()
+def read_manifest(path: str) -> pd.DataFrame:
+    """A manifest as a table (for tests and small data: it is the whole file in memory)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, **{
+        "encoding": ENCODING["encoding"], "encoding_errors": ENCODING["errors"]}).astype(
+        {"size_bytes": "int64", "width": "int64", "height": "int64"})
 
 
 def fingerprint(sha256s) -> str:

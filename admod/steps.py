@@ -51,35 +51,53 @@ def check_parameters_step(values: dict) -> None:
 # --- split ---------------------------------------------------------------------------------
 
 def split_step(*, data_root: str, out_dirs: dict[str, str], manifest_path: str, report_path: str,
-               config: split.SplitConfig) -> dict:
-    """Writes one shard folder per split, the manifest (CSV) and the report (Markdown)."""
-    manifest = split.run_split(data_root, out_dirs, config)
-    counts = split.split_counts(manifest)
-    used = manifest[manifest["split"] != ""]
-    fingerprint = split.fingerprint(used["sha256"])
+               config: split.SplitConfig, partitions: int = 1) -> dict:
+    """The whole split on one machine, `partitions` processes checking the images: one shard
+    folder per split, the manifest (CSV) and the report (Markdown)."""
+    summary = split.run_split(data_root, out_dirs, manifest_path, config, partitions)
+    return _split_outputs(summary, data_root, out_dirs, report_path, config)
+
+
+def list_images_step(*, data_root: str, listing_dir: str, partitions: int) -> list[int]:
+    """The split's first stage: the listing in `partitions` parts; returns their numbers."""
+    split.list_images(data_root, listing_dir, partitions)
+    return list(range(partitions))
+
+
+def check_images_step(*, listing_dir: str, partition: int, part_dir: str,
+                      config: split.SplitConfig) -> int:
+    """One partition of the split: its files checked, its usable images sharded."""
+    return split.check_partition(split.listing_part(listing_dir, partition), part_dir, config)
+
+
+def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str, str],
+                     manifest_path: str, report_path: str, config: split.SplitConfig) -> dict:
+    """The split's last stage: the checked partitions merged into the same outputs as
+    split_step."""
+    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, config)
+    return _split_outputs(summary, data_root, out_dirs, report_path, config)
+
+
+def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[str, str],
+                   report_path: str, config: split.SplitConfig) -> dict:
+    """Each split's info.json, the report, and the figures for the UI."""
+    counts = summary.counts
     for name, folder in out_dirs.items():
         records.write_info(folder, {
             "split": name, "count": int(counts[name].sum()),
             "class_names": list(defaults.CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
-            "fingerprint": split.fingerprint(used.loc[used["split"] == name, "sha256"]),
-            "data_fingerprint": fingerprint, "data_root": data_root, "seed": config.seed,
-            "max_image_pixels": config.max_image_pixels})
-    os.makedirs(os.path.dirname(manifest_path) or ".", exist_ok=True)
-    manifest.assign(uri=manifest["uri"].map(reports.csv_safe)).to_csv(manifest_path, index=False)
-    exclusions = split.exclusion_counts(manifest)
-    markdown = reports.split_markdown(
-        counts, exclusions,
-        duplicates=list(manifest.loc[manifest["reason"] == "duplicate", "uri"]),
-        conflicts=list(manifest.loc[manifest["reason"] == "label_conflict", "uri"]),
-        listed=len(manifest))
+            "fingerprint": summary.fingerprints[name],
+            "data_fingerprint": summary.fingerprints["data"], "data_root": data_root,
+            "seed": config.seed, "max_image_pixels": config.max_image_pixels})
     with open(report_path, "w") as f:
-        f.write(markdown)
+        f.write(reports.split_markdown(counts, summary.exclusions, summary.duplicates,
+                                       summary.conflicts, summary.listed))
     log.info("split:\n%s", reports.split_table(counts).to_string())
     figures = {f"{name}_{label}": int(counts.loc[label, name])
                for name in split.SPLITS for label in defaults.CLASS_NAMES}
-    figures.update({f"excluded_{reason}": int(n) for reason, n in exclusions.items()})
-    figures["listed"] = len(manifest)
+    figures.update({f"excluded_{reason}": int(n) for reason, n in summary.exclusions.items()})
+    figures["listed"] = summary.listed
     return figures
 
 

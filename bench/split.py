@@ -1,9 +1,11 @@
-"""Benchmark: images checked and sharded per second (and per core), and peak memory, for the
-split step on a generated folder of mixed sizes and formats.
+"""Benchmark: images checked and sharded per second (per worker and per core), and peak memory
+per task, for the split on a generated folder of mixed sizes and formats.
 
-    .venv/bin/python bench/split.py [--images 20000] [--folder /tmp/admod-bench-split]
+    .venv/bin/python bench/split.py [--images 20000] [--workers 1,2] [--folder DIR]
 
-The folder is generated once and reused. Record the figures in docs/benchmarks.md.
+--workers runs the split once per count (partitions, one process each, as `admod split
+--workers` does). The folder is generated once and reused. Record the figures in
+docs/benchmarks.md and docs/scaling.md.
 """
 
 import argparse
@@ -24,32 +26,44 @@ def generate(folder: str, count: int) -> None:
     write_demo_data(folder, count, scales=SCALES, formats=FORMATS)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=20_000)
-    parser.add_argument("--folder",
-                        default=os.path.join(tempfile.gettempdir(), "admod-bench-split"))
-    args = parser.parse_args()
-    marker = os.path.join(args.folder, f".generated-{args.images}")
-    if not os.path.exists(marker):
-        generate(args.folder, args.images)
-        open(marker, "w").close()
-    total_bytes = sum(size for _, size in storage.list_files(args.folder))
+def measure(folder: str, workers: int) -> None:
     with tempfile.TemporaryDirectory() as out:
         out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
         config = split.SplitConfig()  # the method's split
         started = time.monotonic()
-        manifest = split.run_split(args.folder, out_dirs, config)
+        summary = split.run_split(folder, out_dirs, os.path.join(out, "manifest.csv"), config,
+                                  partitions=workers)
         seconds = time.monotonic() - started
         shard_bytes = sum(os.path.getsize(os.path.join(d, f)) for d in out_dirs.values()
                           for f in os.listdir(d))
-    cores = os.cpu_count()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rate = len(manifest) / seconds
-    print(f"images: {len(manifest)} ({total_bytes / 2**20:.0f} MiB), usable: "
-          f"{(manifest['split'] != '').sum()}, shards: {shard_bytes / 2**20:.0f} MiB")
-    print(f"time: {seconds:.1f} s, {rate:.0f} images/s, {rate / cores:.0f} images/s/core "
-          f"({cores} cores, {config.workers} threads), peak RSS {peak_mib:.0f} MiB")
+        manifest_bytes = os.path.getsize(os.path.join(out, "manifest.csv"))
+    parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rate = summary.listed / seconds
+    print(f"workers {workers}: {summary.listed} images in {seconds:.1f} s, {rate:.0f} images/s "
+          f"({rate / workers:.0f} per worker, {rate / os.cpu_count():.0f} per core); usable "
+          f"{int(summary.counts.values.sum())}; shards {shard_bytes / 2**20:.0f} MiB, manifest "
+          f"{manifest_bytes / 2**20:.1f} MiB; peak RSS: list+merge"
+          f"{'+check' if workers == 1 else ''} {parent:.0f} MiB"
+          + (f", largest check process {child:.0f} MiB" if workers > 1 else ""), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts")
+    parser.add_argument("--folder", default=None)
+    args = parser.parse_args()
+    folder = args.folder or os.path.join(tempfile.gettempdir(), f"admod-bench-split-{args.images}")
+    marker = os.path.join(folder, f".generated-{args.images}")
+    if not os.path.exists(marker):
+        generate(folder, args.images)
+        open(marker, "w").close()
+    total_bytes = sum(size for _, size in storage.list_files(folder))
+    print(f"{args.images} images, {total_bytes / 2**20:.0f} MiB, {os.cpu_count()} cores",
+          flush=True)
+    for workers in (int(n) for n in args.workers.split(",")):
+        measure(folder, workers)
 
 
 if __name__ == "__main__":

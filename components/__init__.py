@@ -9,20 +9,23 @@ import types
 
 from kfp import dsl
 
+from admod.components.check_images import check_images
 from admod.components.check_parameters import check_parameters
 from admod.components.evaluate import evaluate
 from admod.components.fine_tune import fine_tune
+from admod.components.list_images import list_images
 from admod.components.push import push
 from admod.components.split import split
 from admod.components.train_head import train_head
 
 # The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
 DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
-STEP_FUNCTIONS = (check_parameters, split, train_head, fine_tune, evaluate, push)
+STEP_FUNCTIONS = (check_parameters, list_images, check_images, split, train_head, fine_tune,
+                  evaluate, push)
 
 
 def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:
-    """The five components, each running in `image`: .split, .train_head, ... ."""
+    """The components, each running in `image`: .list_images, .split, .train_head, ... ."""
     return types.SimpleNamespace(**{
         function.__name__: dsl.component(function, base_image=image, install_kfp_package=False)
         for function in STEP_FUNCTIONS})

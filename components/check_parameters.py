@@ -6,6 +6,7 @@ def check_parameters(
     seed: int,
     min_image_side: int,
     max_image_pixels: int,
+    split_workers: int,
     image_size: int,
     batch_size: int,
     weights: str,

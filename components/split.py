@@ -1,12 +1,14 @@
-from kfp.dsl import Dataset, Markdown, Metrics, Output
+from typing import List
+
+from kfp.dsl import Dataset, Input, Markdown, Metrics, Output
 
 
 def split(
+    parts: Input[List[Dataset]],
     data_root: str,
     val_fraction: float,
     test_fraction: float,
     seed: int,
-    min_image_side: int,
     max_image_pixels: int,
     train: Output[Dataset],
     validation: Output[Dataset],
@@ -15,8 +17,9 @@ def split(
     report: Output[Markdown],
     metrics: Output[Metrics],
 ):
-    """Checks every image under data_root's class folders and writes stratified, stable splits
-    as sharded TFRecords, with a manifest of every file and a report."""
+    """The split's last stage: the checked partitions merged (duplicates kept once across all
+    of them, label conflicts excluded) into stratified, stable splits as sharded TFRecords,
+    with a manifest of every file and a report."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     from admod import logs, parameters, split as split_lib, steps
     from admod.errors import exit_on_user_error
@@ -24,7 +27,8 @@ def split(
     logs.setup()
     config = parameters.options(split_lib.SplitConfig, values)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
-    figures = exit_on_user_error(steps.split_step, data_root=data_root, out_dirs=out_dirs,
+    figures = exit_on_user_error(steps.merge_split_step, part_dirs=[p.path for p in parts],
+                                 data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
                                  config=config)
     for name, value in figures.items():

@@ -69,7 +69,8 @@ def cmd_split(args) -> None:
     out_dirs = {name: os.path.join(staging, name) for name in split.SPLITS}
     steps.split_step(data_root=args.data, out_dirs=out_dirs,
                      manifest_path=os.path.join(staging, "manifest.csv"),
-                     report_path=os.path.join(staging, "report.md"), config=config)
+                     report_path=os.path.join(staging, "report.md"), config=config,
+                     partitions=args.split_workers)
     if os.path.isdir(out):  # empty, as checked
         os.rmdir(out)
     os.rename(staging, out)
@@ -321,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--min-image-side", type=int, default=defaults.MIN_IMAGE_SIDE)
     p.add_argument("--max-image-pixels", type=int, default=defaults.MAX_IMAGE_PIXELS)
+    p.add_argument("--workers", dest="split_workers", type=int, default=defaults.SPLIT_WORKERS,
+                   help="processes checking the images, one listing partition each (the "
+                   "pipeline's split_workers, on this machine)")
     p.set_defaults(func=cmd_split)
 
     p = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")

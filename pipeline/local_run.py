@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 
+from admod import logs
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ LOCAL_RUN = {"require_gpu": False}
 # run takes minutes on two CPU cores, and random initialisation when the ImageNet weights cannot
 # be had (the summary says so).
 LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tune_epochs": 3,
-                 "allow_random_init": True}
+                 "allow_random_init": True, "split_workers": 2}
 LOCAL_DEMO_IMAGES = 500
 
 
@@ -89,7 +90,7 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     steps = StepLog(echo or sys.stdout, pipeline_root, verbose)
     try:
-        with contextlib.redirect_stdout(steps):
+        with contextlib.redirect_stdout(steps), _logging_to(steps):
             pipeline(**arguments)
     except RuntimeError as error:
         reason = ANSI.sub("", str(error)).splitlines()[0]
@@ -100,6 +101,20 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     run_dir = _new_run_dir(pipeline_root, before)
     steps.save(run_dir)
     return run_dir
+
+
+@contextlib.contextmanager
+def _logging_to(stream):
+    """The root logger writes to `stream` meanwhile: kfp.local's fan-out (ParallelFor) reports
+    through it, not through stdout."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(logs.FORMAT, logs.DATE_FORMAT))
+    saved, root.handlers = root.handlers, [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
 
 
 def _new_run_dir(pipeline_root: str, before: set) -> str:
@@ -184,13 +199,15 @@ class StepLog(io.TextIOBase):
 
 def key_figure(pipeline_root: str, task: str) -> str:
     """', ' and the figure a person wants from a finished step, read from its executor output."""
-    outputs = sorted(glob.glob(os.path.join(pipeline_root, "*", task, "executor_output.json")),
-                     key=os.path.getmtime)
+    pattern = os.path.join(pipeline_root, "*", "**", task, "executor_output.json")
+    outputs = sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime)
     if not outputs:
         return ""
     with open(outputs[-1]) as f:
         output = json.load(f)
     try:
+        if task == "check-images":
+            return f", {int(_metadata(output, 'part')['checked'])} files checked"
         if task == "split":
             m = _metadata(output, "metrics")
             return ", " + ", ".join(f"{s} {sum(v for k, v in m.items() if k.startswith(s + '_'))}"

@@ -1,5 +1,8 @@
 """The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> push.
 
+The split is three stages: list-images, then check-images over split_workers partitions in
+parallel (dsl.ParallelFor), then split, which merges them (dsl.Collected).
+
 Every parameter defaults to the method's value (admod.defaults). Caching: split and evaluate
 never (new images, a new champion), push never (it publishes); train-head and fine-tune may
 reuse a result for identical inputs, which a fresh split never gives them.
@@ -29,6 +32,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         seed: int = d.SEED,
         min_image_side: int = d.MIN_IMAGE_SIDE,
         max_image_pixels: int = d.MAX_IMAGE_PIXELS,
+        split_workers: int = d.SPLIT_WORKERS,
         image_size: int = d.IMAGE_SIZE,
         batch_size: int = d.BATCH_SIZE,
         weights: str = d.WEIGHTS,
@@ -72,6 +76,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
             seed: Seed of the split, the initial weights, the shuffles and the augmentation draws.
             min_image_side: Images with a shorter side (pixels) are excluded as too_small.
             max_image_pixels: Images with more pixels are excluded (and refused in serving).
+            split_workers: Parallel tasks checking the images (one listing partition each).
             image_size: Side in pixels the images are resized to (224 in the method).
             batch_size: Images per batch on each GPU (global batch: batch_size x GPUs).
             weights: Base weights: imagenet, none, or a path or gs:// URI of a no-top weights file.
@@ -120,12 +125,23 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         check_task = place(c.check_parameters(**_arguments(locals())), "check-parameters")
         check_task.set_caching_options(False)
 
-        split_task = place(c.split(data_root=data_root, val_fraction=val_fraction,
-                                 test_fraction=test_fraction, seed=seed,
-                                 min_image_side=min_image_side,
-                                 max_image_pixels=max_image_pixels), "split")
-        split_task.set_caching_options(False)  # the same data_root gains images between runs
-        split_task.after(check_task)
+        # The split: list, check the partitions in parallel, merge. Never cached: the same
+        # data_root gains images between runs.
+        list_task = place(c.list_images(data_root=data_root, split_workers=split_workers),
+                          "list-images")
+        list_task.set_caching_options(False)
+        list_task.after(check_task)
+        with dsl.ParallelFor(list_task.outputs["Output"], name="partitions") as partition:
+            check_images_task = place(c.check_images(
+                listing=list_task.outputs["listing"], partition=partition,
+                min_image_side=min_image_side, max_image_pixels=max_image_pixels),
+                "check-images")
+            check_images_task.set_caching_options(False)
+        split_task = place(c.split(parts=dsl.Collected(check_images_task.outputs["part"]),
+                                   data_root=data_root, val_fraction=val_fraction,
+                                   test_fraction=test_fraction, seed=seed,
+                                   max_image_pixels=max_image_pixels), "split")
+        split_task.set_caching_options(False)
 
         head_task = place(c.train_head(train=split_task.outputs["train"],
                                      validation=split_task.outputs["validation"],

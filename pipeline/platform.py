@@ -2,7 +2,8 @@
 
 GPU steps (train-head, fine-tune, evaluate) get an accelerator and, on Kubeflow, the GKE GPU
 node pool (node selector + the nvidia.com/gpu taint toleration, through kfp-kubernetes), and
-retry with backoff when a preemptible node goes away. split and push stay on CPU nodes. Every
+retry with backoff when a preemptible node goes away. The split's stages and push stay on CPU
+nodes. Every
 step gets CPU and memory limits (and requests on Kubeflow).
 """
 
@@ -19,6 +20,8 @@ GPU_STEPS = ("train-head", "fine-tune", "evaluate")
 # step -> (CPUs, memory)
 RESOURCES = {
     "check-parameters": ("1", "2G"),
+    "list-images": ("1", "4G"),
+    "check-images": ("4", "8G"),  # bounded: one partition, streamed
     "split": ("4", "16G"),
     "train-head": ("8", "32G"),
     "fine-tune": ("8", "32G"),

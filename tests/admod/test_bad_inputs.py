@@ -12,6 +12,7 @@ from admod import images, split, steps, storage
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error
+from tests.splitting import run_split
 
 
 def _data_root(tmp_path, demo_root):
@@ -29,7 +30,7 @@ def test_odd_files_are_excluded_with_a_reason(tmp_path, demo_root):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
     config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7)
-    manifest = split.run_split(str(root), out, config)
+    manifest = run_split(str(root), out, config)
     reasons = dict(zip(manifest["uri"].map(os.path.basename), manifest["reason"], strict=True))
     assert reasons["caf\ufffd.png"] == images.BAD_FILE_NAME
     assert reasons["dangling.png"] == reasons["loop.png"] == images.UNREADABLE

@@ -10,6 +10,7 @@ from PIL import Image
 from admod import images, records, split
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
+from tests.splitting import run_split
 
 
 def _config(**overrides):
@@ -21,7 +22,7 @@ def _config(**overrides):
 
 def _run(root, out, **overrides):
     out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
-    return split.run_split(str(root), out_dirs, _config(**overrides)), out_dirs
+    return run_split(str(root), out_dirs, _config(**overrides)), out_dirs
 
 
 def _fake_hashes(n, salt):
@@ -164,3 +165,64 @@ def test_missing_data_root(tmp_path):
 def test_bad_parameters(demo_root, tmp_path, overrides):
     with pytest.raises(AdmodError, match="="):
         _run(demo_root, tmp_path / "out", **overrides)
+
+
+def _split_files(folder) -> dict[str, bytes]:
+    return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path):
+    """Duplicates and label conflicts whose copies land in different partitions (file i goes
+    to partition i mod N) are settled exactly as with one: identical manifest and shards,
+    written by three processes."""
+    config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=5)
+    results = {}
+    for partitions in (1, 3):
+        out = tmp_path / f"n{partitions}"
+        out_dirs = {name: str(out / name) for name in split.SPLITS}
+        summary = split.run_split(str(messy_root), out_dirs, str(out / "manifest.csv"), config,
+                                  partitions)
+        results[partitions] = (summary, _split_files(out))
+    (one, one_files), (three, three_files) = results[1], results[3]
+    assert one_files == three_files  # manifest and every shard, byte for byte
+    assert one.counts.equals(three.counts) and one.exclusions.equals(three.exclusions)
+    assert one.duplicates == three.duplicates and one.conflicts == three.conflicts
+    assert one.fingerprints == three.fingerprints
+    assert one.exclusions[images.DUPLICATE] == 1 and one.exclusions[images.LABEL_CONFLICT] == 2
+    listing = sorted(p for p in messy_root.rglob("*") if p.is_file())
+    copies = [i for i, p in enumerate(listing) if p.name in ("ok1.png", "copy_of_ok1.png")]
+    conflicts = [i for i, p in enumerate(listing) if p.name.startswith("conflict")]
+    assert len({i % 3 for i in copies}) == 2 and len({i % 3 for i in conflicts}) == 2
+
+
+def _many_files(root, count):
+    """`count` files the split lists but need not open (not images), and a few images."""
+    for label in CLASS_NAMES:
+        for i in range(6):
+            green = 100 + 50 * (label == CLASS_NAMES[1])
+            _write(root / label / f"ad{i}.png", _png((i * 40, green, 7)))
+        for i in range(count // 2):
+            _write(root / label / f"notes{i:06d}.txt", b"")
+
+
+def _peak_traced_memory(root, out) -> int:
+    import tracemalloc
+
+    out_dirs = {name: str(out / name) for name in split.SPLITS}
+    tracemalloc.start()
+    try:
+        split.run_split(str(root), out_dirs, str(out / "manifest.csv"),
+                        _config(val_fraction=0.5, workers=1))
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_split_memory_stays_flat_as_the_listing_grows(tmp_path):
+    """Listing, checking and merging stream: four times the files, about the same peak."""
+    _many_files(tmp_path / "small", 4_000)
+    _many_files(tmp_path / "large", 16_000)
+    small = _peak_traced_memory(tmp_path / "small", tmp_path / "out-small")
+    large = _peak_traced_memory(tmp_path / "large", tmp_path / "out-large")
+    assert large < small * 1.25 + 2**20, (small, large)

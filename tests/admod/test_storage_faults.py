@@ -11,6 +11,7 @@ from admod.errors import AdmodError
 from tests.admod.test_registry import _FakeBlob, _FakeBucket
 from tests.conftest import upload_folder
 from tests.fault_proxy import fault_proxy
+from tests.splitting import run_split
 
 
 @contextlib.contextmanager
@@ -38,10 +39,10 @@ def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, mo
     data = upload_folder(demo_root, bucket, "ads")
     config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7, workers=1)
-    clean = split.run_split(data, {n: str(tmp_path / "a" / n) for n in split.SPLITS}, config)
+    clean = run_split(data, {n: str(tmp_path / "a" / n) for n in split.SPLITS}, config)
     _short_retries(monkeypatch)
     with _through(monkeypatch, gcs_host, faults=["503", "429", "drop", None] * 6) as server:
-        faulty = split.run_split(data, {n: str(tmp_path / "b" / n) for n in split.SPLITS}, config)
+        faulty = run_split(data, {n: str(tmp_path / "b" / n) for n in split.SPLITS}, config)
     assert server.seen > len(clean)  # faults were met, and retried
     assert faulty.equals(clean)
 

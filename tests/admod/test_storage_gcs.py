@@ -8,6 +8,7 @@ from admod import registry, split, storage
 from admod.errors import AdmodError
 from tests.conftest import upload_folder
 from tests.gcs_emulator import PAGE_SIZE
+from tests.splitting import run_split
 
 
 def test_listing_spans_several_pages(bucket):
@@ -47,18 +48,18 @@ def test_split_reads_a_bucket_like_a_folder(bucket, demo_root, tmp_path):
     out = {name: str(tmp_path / "gcs" / name) for name in split.SPLITS}
     config = split.SplitConfig(val_fraction=0.2, test_fraction=0.0, seed=3, min_image_side=32,
                                max_image_pixels=10**7)
-    from_bucket = split.run_split(uri, out, config)
+    from_bucket = run_split(uri, out, config)
     out_local = {name: str(tmp_path / "local" / name) for name in split.SPLITS}
-    from_folder = split.run_split(demo_root, out_local, config)
+    from_folder = run_split(demo_root, out_local, config)
     assert from_bucket["uri"].str.startswith(uri).all()
     assert list(from_bucket["split"]) == list(from_folder["split"])
     assert list(from_bucket["sha256"]) == list(from_folder["sha256"])
 
 
-def test_missing_prefix_names_the_class_folder(bucket):
+def test_missing_prefix_names_the_class_folder(bucket, tmp_path):
     bucket.blob("ads/allowed_ads/a.jpg").upload_from_string(b"x")
     with pytest.raises(AdmodError, match=f"'gs://{bucket.name}/ads/not_allowed_ads' is missing"):
-        split.list_labelled_files(f"gs://{bucket.name}/ads")
+        split.list_images(f"gs://{bucket.name}/ads", str(tmp_path), 1)
 
 
 def test_registry_on_gcs(bucket, tmp_path):

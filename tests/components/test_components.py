@@ -49,11 +49,14 @@ def test_the_evaluate_component_feeds_every_evaluation_option():
         assert getattr(options, name) == parameters[name], name
 
 
-def test_the_split_component_feeds_every_split_option():
+def test_the_split_components_feed_every_split_option():
     from admod import parameters as parameters_lib, split as split_lib
-    from admod.components import split
+    from admod.components import check_images, split
 
-    parameters = _parameters(split)
-    config = parameters_lib.options(split_lib.SplitConfig, parameters)
-    for name in ("val_fraction", "test_fraction", "seed", "min_image_side", "max_image_pixels"):
-        assert getattr(config, name) == parameters[name], name
+    for component, names in ((check_images, ("min_image_side", "max_image_pixels")),
+                             (split, ("val_fraction", "test_fraction", "seed",
+                                      "max_image_pixels"))):
+        parameters = _parameters(component)
+        config = parameters_lib.options(split_lib.SplitConfig, parameters)
+        for name in names:
+            assert getattr(config, name) == parameters[name], name

@@ -63,7 +63,7 @@ def test_a_failing_step_ends_the_run_in_one_sentence(tmp_path):
     result = _admod("run", "--data", str(tmp_path / "data"), "--pipeline-file",
                     os.path.join(repo, "pipeline.yaml"), "--pipeline-root", str(tmp_path / "runs"),
                     "--registry", str(tmp_path / "models"))
-    _one_sentence(result, "split", "failed")
+    _one_sentence(result, "list-images", "failed")
     assert "holds no image files" in result.stdout + result.stderr  # the step explains itself
 
 

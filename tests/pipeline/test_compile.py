@@ -122,7 +122,23 @@ def test_split_evaluate_and_push_are_never_cached_the_training_steps_may_be():
             tasks.update(component.dag.tasks)
     cached = {name for name, task in tasks.items() if task.caching_options.enable_cache}
     assert cached == {"train-head", "fine-tune"}
-    assert {"check-parameters", "split", "evaluate", "push"} <= set(tasks)
+    assert {"check-parameters", "list-images", "check-images", "split", "evaluate",
+            "push"} <= set(tasks)
+
+
+def test_the_split_fans_out_over_the_listing_partitions():
+    spec = _spec(COMMITTED)
+    root = spec.root.dag.tasks
+    (loop_name,) = [name for name, task in root.items() if task.HasField("parameter_iterator")]
+    iterator = root[loop_name].parameter_iterator.items.input_parameter
+    loop_inputs = root[loop_name].inputs.parameters[iterator].task_output_parameter
+    assert loop_inputs.producer_task == "list-images"
+    assert loop_inputs.output_parameter_key == "Output"
+    loop = spec.components[root[loop_name].component_ref.name].dag.tasks
+    assert set(loop) == {"check-images"}
+    parts = root["split"].inputs.artifacts["parts"].task_output_artifact
+    assert parts.producer_task == loop_name  # every partition's part, collected
+    assert "split_workers" in spec.root.input_definitions.parameters
 
 
 # The method's values, written out from shared/DESIGN.md, not read from admod.defaults.

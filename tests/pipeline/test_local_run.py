@@ -33,7 +33,8 @@ def blessed_run(demo_root, tmp_path_factory):
 def test_a_quiet_run_says_one_line_per_step_and_epoch_and_keeps_every_log(blessed_run):
     _, run_dir, echoed = blessed_run
     lines = echoed.splitlines()
-    steps = ["check-parameters", "split", "train-head", "fine-tune", "evaluate", "push"]
+    steps = ["check-parameters", "list-images", "check-images", "split", "train-head",
+             "fine-tune", "evaluate", "push"]
     assert len(lines) == 2 * len(steps) + 2  # start and end of each step, one epoch per phase
     assert any(re.search(r"train-head epoch 1/1: loss [0-9.]+, val_loss [0-9.]+, val_auc", line)
                for line in lines)
