@@ -241,7 +241,7 @@ def _metadata(task: dict, output: str) -> dict:
 def summary(run_dir: str) -> str:
     """What a person wants to read after a run."""
     tasks = read_run(run_dir)
-    lines = ["", "=" * 72, f"admod local run: {run_dir}", "=" * 72, ""]
+    lines = ["", f"=== admod local run: {run_dir} ===", ""]
     if "split" in tasks:
         with open(os.path.join(run_dir, "split", "report")) as f:
             lines += ["Split report (split/report):", "", f.read().rstrip(), ""]
