@@ -34,23 +34,12 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
                              "prefixes.")
 
 
-def resolve_version(model: str) -> str:
-    """The version folder `model` names: a version itself, or a registry root's champion."""
-    if storage.exists(storage.join(model, registry.MARKER)):
-        return model
-    champion = registry.champion(model)
-    if champion is None:
-        raise AdmodError(f"'{model}' is neither a complete model version nor a registry with a "
-                         "champion: pass a registry_root or one of its version folders.")
-    return storage.join(model, champion)
-
-
 def predict(model: str, inputs: list[str],
             batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
     """(uri, probability, label) per input; (uri, None, reason) for a file that cannot be scored."""
-    version = resolve_version(model)
+    version = registry.resolve_version(model)
     with tempfile.TemporaryDirectory() as tmp:
-        local = storage.download_dir(storage.join(version, registry.SAVED_MODEL_DIR),
+        local = storage.download_dir(registry.serving_model_dir(version),
                                      os.path.join(tmp, "saved_model"))
         serve = serving.load(local)
         batch: list[tuple[str, bytes]] = []

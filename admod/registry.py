@@ -5,7 +5,7 @@
 <registry_root>/champion.json        the current champion, replaced in one write
 
 A version holds a model folder as the training steps write it (model.keras, model_info.json)
-plus what push adds: saved_model/ for serving, metrics.json and model_card.md.
+plus what push adds: saved_model/1/ for serving, metrics.json and model_card.md.
 
 Versions are never overwritten: each push gets a new version name, and pushing a model whose
 content a complete version already holds is a no-op.
@@ -29,7 +29,8 @@ CHAMPION = "champion.json"
 # The files of a model folder and of a registry version
 MODEL_FILE = "model.keras"  # the Keras model, for evaluation and further training
 MODEL_INFO_FILE = "model_info.json"  # image size, weights source, epochs, threshold...
-SAVED_MODEL_DIR = "saved_model"  # the serving export
+SAVED_MODEL_DIR = "saved_model"  # the serving export's base path (TF Serving's layout:
+SERVING_VERSION = "1"  # the SavedModel itself is in saved_model/1/, as TF Serving and KServe want)
 METRICS_FILE = "metrics.json"
 MODEL_CARD_FILE = "model_card.md"
 
@@ -113,6 +114,22 @@ def load_champion(registry_root: str) -> Champion | None:
         path = storage.download_to_file(storage.join(folder, MODEL_FILE),
                                         os.path.join(tmp, MODEL_FILE))
         return Champion(version, model_lib.load(path), info)
+
+
+def serving_model_dir(version_uri: str) -> str:
+    """The SavedModel of a version (TF Serving's base path is its parent)."""
+    return storage.join(version_uri, SAVED_MODEL_DIR, SERVING_VERSION)
+
+
+def resolve_version(model: str) -> str:
+    """The version folder `model` names: a version itself, or a registry root's champion."""
+    if storage.exists(storage.join(model, MARKER)):
+        return model
+    version = champion(model)
+    if version is None:
+        raise AdmodError(f"'{model}' is neither a complete model version nor a registry with a "
+                         "champion: pass a registry_root or one of its version folders.")
+    return storage.join(model, version)
 
 
 def repair_champion(registry_root: str, version: str) -> None:

@@ -329,7 +329,9 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
     """list -> check (one process per partition) -> merge, in a scratch folder on local disk."""
     config.validate()
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
+        started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)
+        listed = time.monotonic()
         parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
         listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
         if partitions == 1:
@@ -338,7 +340,11 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
             spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
             with concurrent.futures.ProcessPoolExecutor(partitions, mp_context=spawn) as pool:
                 list(pool.map(check_partition, listings, parts, [config] * partitions))
-        return merge_parts(parts, out_dirs, manifest_path, config)
+        checked = time.monotonic()
+        summary = merge_parts(parts, out_dirs, manifest_path, config)
+        log.info("split stages: list %.1f s, check %.1f s (%d partitions), merge %.1f s",
+                 listed - started, checked - listed, partitions, time.monotonic() - checked)
+        return summary
 
 
 def read_manifest(path: str) -> pd.DataFrame:

@@ -301,7 +301,8 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
     serving.export(model, info["image_size"], result["threshold"],
-                   os.path.join(staging_dir, registry.SAVED_MODEL_DIR), max_pixels)
+                   os.path.join(staging_dir, registry.SAVED_MODEL_DIR, registry.SERVING_VERSION),
+                   max_pixels)
     shutil.copy(os.path.join(model_dir, registry.MODEL_FILE), staging_dir)
     _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info)
     _write_json(os.path.join(staging_dir, registry.METRICS_FILE),

@@ -9,6 +9,7 @@ docs/benchmarks.md and docs/scaling.md.
 """
 
 import argparse
+import logging
 import os
 import resource
 import tempfile
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="comma-separated worker counts")
     parser.add_argument("--folder", default=None)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("admod.split").setLevel(logging.INFO)
     folder = args.folder or os.path.join(tempfile.gettempdir(), f"admod-bench-split-{args.images}")
     marker = os.path.join(folder, f".generated-{args.images}")
     if not os.path.exists(marker):

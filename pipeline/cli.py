@@ -135,6 +135,15 @@ def cmd_run(args) -> None:
     print(f"Finished in {time.monotonic() - started:.0f} s.")
 
 
+def cmd_serve_manifest(args) -> None:
+    import yaml
+
+    from admod import kserve
+
+    manifest = kserve.inference_service(args.model, args.name, args.namespace)
+    print(yaml.safe_dump(manifest, sort_keys=False), end="")
+
+
 def cmd_predict(args) -> int:
     import csv
 
@@ -373,6 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, folders or gs:// prefixes")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("serve-manifest", help="a KServe InferenceService (YAML) serving "
+                            "the champion or a version: pipe it to 'kubectl apply -f -'")
+    p.add_argument("--model", required=True,
+                   help="a gs:// registry_root (its champion) or one of its version folders")
+    p.add_argument("--name", default="admod-ad-classifier")
+    p.add_argument("--namespace", default="", help="default: kubectl's current namespace")
+    p.set_defaults(func=cmd_serve_manifest)
 
     p = commands.add_parser("submit", help="run the pipeline on Vertex AI or Kubeflow")
     _platform_arguments(p, runs=True)

@@ -165,7 +165,7 @@ def test_the_threshold_evaluate_chooses_reaches_model_info_card_and_serving(data
     assert info["threshold"] == 0.7
     assert "operating threshold 0.7000" in open(os.path.join(version,
                                                              registry.MODEL_CARD_FILE)).read()
-    serve = serving.load(os.path.join(version, registry.SAVED_MODEL_DIR))
+    serve = serving.load(registry.serving_model_dir(version))
     uris = list(manifest.loc[manifest["split"] != "", "uri"])
     scored = serve(image_bytes=tf.constant([open(uri, "rb").read() for uri in uris]))
     probabilities = scored["probability"].numpy()

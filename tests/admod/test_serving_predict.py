@@ -24,7 +24,7 @@ def published(tmp_path_factory):
     folder = tmp / "staging"
     folder.mkdir()
     model.save(folder / registry.MODEL_FILE)
-    serving.export(model, SIZE, 0.5, str(folder / registry.SAVED_MODEL_DIR))
+    serving.export(model, SIZE, 0.5, registry.serving_model_dir(str(folder)))
     (folder / "model_info.json").write_text(json.dumps({"image_size": SIZE}))
     root = str(tmp / "registry")
     uri, _ = registry.push(str(folder), root, None)
@@ -41,7 +41,7 @@ def test_saved_model_agrees_with_the_keras_model(published, demo_root):
     data = [images.check_image(open(p, "rb").read(), 1, 10**8).data for p in _files(demo_root)]
     keras_input = tf.cast(tf.stack([datasets.decode_and_resize(d, SIZE) for d in data]), tf.float32)
     expected = model.predict(keras_input, verbose=0).ravel()
-    serve = serving.load(os.path.join(uri, registry.SAVED_MODEL_DIR))
+    serve = serving.load(registry.serving_model_dir(uri))
     result = serve(image_bytes=tf.constant(data))
     np.testing.assert_allclose(result["probability"].numpy(), expected, atol=1e-4)
     labels = [label.decode() for label in result["label"].numpy()]

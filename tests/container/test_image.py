@@ -110,7 +110,7 @@ def test_a_failing_step_fails_the_run(docker_client, tmp_path):
     empty.mkdir()
     result = _admod_run(tmp_path, str(empty))
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "The local run failed" in result.stderr and "split" in result.stderr
+    assert "The local run failed" in result.stderr and "list-images" in result.stderr
     assert "allowed_ads" in result.stdout  # the step's own sentence, from inside the container
     assert os.listdir(tmp_path / "registry") == []
     assert docker_client.containers.list(all=True, filters={"ancestor": IMAGE}) == []
