@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -148,7 +149,8 @@ def test_a_code_only_change_reuses_the_dependency_layer(docker_client, tmp_path)
             (copy / name).write_bytes(open(os.path.join(repo, name), "rb").read())
     (copy / "containers" / "build-local.sh").chmod(0o755)
     with open(copy / "admod" / "__init__.py", "a") as f:
-        f.write("\n# a code-only change\n")
+        # A change no earlier build has seen: BuildKit's cache outlives the removed image.
+        f.write(f"\n# a code-only change {uuid.uuid4()}\n")
     tag = "admod/trainer:test-code-change"
     build = subprocess.run([str(copy / "containers" / "build-local.sh")], capture_output=True,
                            text=True, env={**os.environ, "IMAGE": tag})
