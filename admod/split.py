@@ -352,8 +352,3 @@ def read_manifest(path: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, **{
         "encoding": ENCODING["encoding"], "encoding_errors": ENCODING["errors"]}).astype(
         {"size_bytes": "int64", "width": "int64", "height": "int64"})
-
-
-def fingerprint(sha256s) -> str:
-    """sha256 over the sorted content hashes: the same images give the same fingerprint."""
-    return hashlib.sha256("\n".join(sorted(sha256s)).encode()).hexdigest()
