@@ -80,6 +80,17 @@ GATING_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 GATING_METRIC = "roc_auc"
 MAX_REGRESSION = 0.005
 
+# Vertex AI (all off while empty): push mirrors each version into this Model Registry model (a
+# display name, or projects/P/locations/L/models/ID), served by the prebuilt TensorFlow CPU
+# image (the newest google-cloud-aiplatform lists); runs are logged to this Experiment.
+VERTEX_MODEL = ""
+VERTEX_PROJECT = ""
+VERTEX_LOCATION = ""
+VERTEX_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+VERTEX_DEFAULT_ALIAS = False
+EXPERIMENT = ""
+VERTEX_TENSORBOARD = ""
+
 # Where things go in a local run
 LOCAL_PIPELINE_ROOT = "runs"
 LOCAL_REGISTRY_ROOT = "models"

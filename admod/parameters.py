@@ -96,6 +96,13 @@ RULES = {
     "min_recall": SHARE,
     "gating_metric": _one_of(defaults.GATING_METRICS),
     "max_regression": _within(-1, 1, low_open=True, high_open=True),
+    "vertex_model": _anything,
+    "vertex_project": _anything,
+    "vertex_location": _anything,
+    "vertex_serving_image": _anything,
+    "vertex_default_alias": _anything,
+    "experiment": _anything,
+    "vertex_tensorboard": _anything,
 }
 
 
@@ -108,6 +115,13 @@ def _relations(values: dict) -> list[str]:
     if values.get("max_image_pixels", 1) < values.get("min_image_side", 0) ** 2:
         problems.append("max_image_pixels is smaller than min_image_side squared: no image "
                         "could pass both.")
+    from admod import vertex_experiments, vertex_registry
+
+    for check in (vertex_registry.check_target, vertex_experiments.check_target):
+        try:
+            check(values)
+        except AdmodError as problem:
+            problems.append(str(problem))
     return problems
 
 

@@ -17,7 +17,8 @@ import keras
 import pandas as pd
 
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
-                   records, registry, reports, serving, split, storage, training)
+                   records, registry, reports, serving, split, storage, training,
+                   vertex_experiments, vertex_registry)
 from admod.errors import AdmodError
 from admod import model as model_lib
 
@@ -38,14 +39,17 @@ def _read_json(path: str) -> dict:
 
 # --- check-parameters ----------------------------------------------------------------------
 
-def check_parameters_step(values: dict) -> None:
-    """Every parameter in range, and a weights file that exists: before any GPU starts."""
+def check_parameters_step(values: dict, checked_path: str | None = None) -> None:
+    """Every parameter in range, and a weights file that exists: before any GPU starts. The
+    values go to `checked_path` (JSON), for the run's record."""
     parameters.check_ranges(values)
     weights = values.get("weights", "")
     if weights not in ("imagenet", "none") and not storage.exists(weights):
         raise AdmodError(f"weights='{weights}' does not exist: pass 'imagenet', 'none' or the "
                          "path or gs:// URI of a ResNet50 no-top weights file.")
     log.info("all %d parameters are in range", len(values))
+    if checked_path:
+        _write_json(checked_path, values)
 
 
 # --- split ---------------------------------------------------------------------------------
@@ -288,16 +292,20 @@ def _log_evaluation(result: dict) -> None:
 # --- push ----------------------------------------------------------------------------------
 
 def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
-              registry_root: str, run_id: str, staging_dir: str) -> dict:
+              registry_root: str, run_id: str, staging_dir: str,
+              vertex: vertex_registry.Target | None = None, vertex_api=None) -> dict:
     """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
-    registry version and makes it the champion; returns the version's uri and what the UI shows
-    of it."""
+    registry version and makes it the champion, then, with `vertex`, as a version of that
+    Vertex AI model (through `vertex_api`, default a client for its location); returns the
+    version's uri and what the UI shows of it."""
     result = _read_json(evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     max_pixels = data["train"].get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
+    lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
+               "parent_champion": result["champion"]}
     info = {**_read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
             "threshold": result["threshold"], "threshold_rule": result["threshold_rule"],
-            "max_image_pixels": max_pixels}
+            "max_image_pixels": max_pixels, "lineage": lineage}
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
     serving.export(model, info["image_size"], result["threshold"],
@@ -308,8 +316,6 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     _write_json(os.path.join(staging_dir, registry.METRICS_FILE),
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
                                         "scores_at_0_5", "champion", "champion_scores", "reasons")})
-    lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
-               "parent_champion": result["champion"]}
     with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
     # The version's identity is what it serves (its weights, threshold and input size), not
@@ -318,9 +324,49 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"],
                              key=hashlib.sha256(identity.encode()).hexdigest())
     version = os.path.basename(uri.rstrip("/"))
+    published = {}
+    if vertex is not None:
+        api = vertex_api or vertex_registry.client(vertex.location)
+        published["vertex_model_version"] = vertex_registry.publish(registry_root, version,
+                                                                    vertex, api)
     scores = result["scores"]
-    return {"uri": uri, "version": version, "new_version": new,
+    return {"uri": uri, "version": version, "new_version": new, **published,
             "champion": registry.champion(registry_root) == version,
             "threshold": result["threshold"], "evaluated_on": result["split"],
             **{name: scores[name] for name in ("accuracy", "precision", "recall", "roc_auc")},
             **lineage, "parent_champion": result["champion"] or ""}
+
+
+# --- log-experiment ------------------------------------------------------------------------
+
+EXPERIMENT_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier",
+                      "ece")
+
+
+def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir: str,
+                        fine_tune_dir: str, target: vertex_experiments.Target, run_id: str,
+                        vertex_init: dict | None = None) -> str:
+    """The run's parameters, its final metrics (evaluation and both training phases) and its
+    per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.
+    `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    result = _read_json(evaluation_path)
+    metrics = {name: result["scores"][name] for name in EXPERIMENT_METRICS}
+    metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]))
+    histories = []
+    for phase, folder in (("head", head_dir), ("fine_tune", fine_tune_dir)):
+        info = _read_json(os.path.join(folder, registry.MODEL_INFO_FILE))
+        metrics.update({f"{phase}_{name}": info[name] for name in PHASE_METRICS})
+        histories.append(training.read_history(folder, phase))
+    try:
+        return vertex_experiments.log_run(target, run_id, _read_json(parameters_path), metrics,
+                                          pd.concat(histories, ignore_index=True),
+                                          **(vertex_init or {}))
+    except (GoogleAPIError, GoogleAuthError, OSError, RuntimeError) as error:
+        raise AdmodError(
+            f"Logging run {run_id} to the Vertex AI Experiment '{target.experiment}' failed: "
+            f"{' '.join(str(error).split())[:300]}. The model and the registry are not "
+            "affected; retry the step, or check the service account's aiplatform.user role.") \
+            from error

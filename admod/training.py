@@ -113,6 +113,12 @@ class MirrorTrainingState(keras.callbacks.Callback):
                 storage.write_bytes(storage.join(self.durable, name), open(path, "rb").read())
 
 
+def tensorboard_logdir(default: str) -> str:
+    """Where TensorBoard logs go: AIP_TENSORBOARD_LOG_DIR when Vertex AI sets it (its
+    TensorBoard uploads from there), else `default` (the model's tensorboard/ folder)."""
+    return os.environ.get("AIP_TENSORBOARD_LOG_DIR") or default
+
+
 def callbacks(options: TrainingOptions, phase: str, work_dir: str,
               durable: str | None = None) -> list:
     # CSVLogger before BackupAndRestore: a kill between the two repeats an epoch's row, which
@@ -128,7 +134,8 @@ def callbacks(options: TrainingOptions, phase: str, work_dir: str,
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.reduce_lr_factor,
                                           patience=options.reduce_lr_patience,
                                           min_lr=options.min_learning_rate, verbose=1),
-        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard", phase)),
+        keras.callbacks.TensorBoard(
+            storage.join(tensorboard_logdir(os.path.join(work_dir, "tensorboard")), phase)),
     ] + mirror
 
 

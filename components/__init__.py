@@ -14,6 +14,7 @@ from admod.components.check_parameters import check_parameters
 from admod.components.evaluate import evaluate
 from admod.components.fine_tune import fine_tune
 from admod.components.list_images import list_images
+from admod.components.log_experiment import log_experiment
 from admod.components.push import push
 from admod.components.split import split
 from admod.components.train_head import train_head
@@ -21,7 +22,7 @@ from admod.components.train_head import train_head
 # The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
 DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
 STEP_FUNCTIONS = (check_parameters, list_images, check_images, split, train_head, fine_tune,
-                  evaluate, push)
+                  evaluate, push, log_experiment)
 
 
 def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:

@@ -1,3 +1,6 @@
+from kfp.dsl import Artifact, Output
+
+
 def check_parameters(
     data_root: str,
     registry_root: str,
@@ -39,14 +42,23 @@ def check_parameters(
     min_recall: float,
     gating_metric: str,
     max_regression: float,
+    vertex_model: str,
+    vertex_project: str,
+    vertex_location: str,
+    vertex_serving_image: str,
+    vertex_default_alias: bool,
+    experiment: str,
+    vertex_tensorboard: str,
+    checked: Output[Artifact],
 ):
     """The pipeline's first step, on CPU: every parameter's range and choices checked at once,
     and a weights file's existence, so that a mistake ends the run in one sentence before any
     GPU starts (for runs started from the UI, the API or a schedule; the command line checks
-    the same before it submits)."""
+    the same before it submits). `checked` is every parameter's value, as JSON."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
+    values.pop("checked")
     from admod import logs, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    exit_on_user_error(steps.check_parameters_step, values=values)
+    exit_on_user_error(steps.check_parameters_step, values=values, checked_path=checked.path)

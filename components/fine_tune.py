@@ -42,6 +42,7 @@ def fine_tune(
         val_dir=validation.path, model_dir=model.path, report_path=report.path,
         unfreeze=unfreeze, options=training.TrainingOptions.from_parameters(values))
     model.metadata.update(summary)
-    model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
+    # tensorboard --logdir it
+    model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")
     for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

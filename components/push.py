@@ -8,21 +8,31 @@ def push(
     validation: Input[Dataset],
     registry_root: str,
     run_id: str,
+    vertex_model: str,
+    vertex_project: str,
+    vertex_location: str,
+    vertex_serving_image: str,
+    vertex_default_alias: bool,
     published: Output[Model],
 ):
     """Publishes the blessed model (SavedModel, .keras, metrics, model card) as a new version
-    under registry_root and makes it the champion. `published` is that registry version (its
-    URI is the version's folder), so the UI's lineage links this run to it."""
+    under registry_root and makes it the champion; with vertex_model, also as a version of that
+    Vertex AI model (evaluation imported, `champion` alias). `published` is the registry
+    version (its URI is the version's folder), so the UI's lineage links this run to it."""
     import tempfile
 
-    from admod import logs, steps
+    from admod import logs, steps, vertex_registry
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    vertex = None
+    if vertex_model:
+        vertex = exit_on_user_error(vertex_registry.Target, vertex_model, vertex_project,
+                                    vertex_location, vertex_serving_image, vertex_default_alias)
     with tempfile.TemporaryDirectory() as staging:
         version = exit_on_user_error(
             steps.push_step, model_dir=model.path, evaluation_path=evaluation.path,
             train_dir=train.path, val_dir=validation.path, registry_root=registry_root,
-            run_id=run_id, staging_dir=staging)
+            run_id=run_id, staging_dir=staging, vertex=vertex)
     published.uri = version.pop("uri")
     published.metadata.update(version)

@@ -43,6 +43,7 @@ def train_head(
         options=training.TrainingOptions.from_parameters(values),
         allow_random_init=allow_random_init)
     model.metadata.update(summary)
-    model.metadata["tensorboard_logdir"] = f"{model.uri}/tensorboard"  # tensorboard --logdir
+    # tensorboard --logdir it
+    model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")
     for name in steps.PHASE_METRICS:
         metrics.log_metric(name, summary[name])

@@ -11,6 +11,7 @@ from admod.errors import AdmodError, disk_full
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
 LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
+KFP_EXPERIMENT = "admod"  # the Kubeflow experiment runs are filed under by default
 
 
 def _parse_params(pairs: list[str]) -> dict:
@@ -88,6 +89,14 @@ def cmd_registry(args) -> None:
         removed = registry.remove_leftovers(args.registry, args.older_than_hours * 3600)
         print(f"removed {len(removed)} leftover(s) of unfinished pushes: "
               f"{' '.join(removed) or 'none'}")
+    elif args.action == "sync":
+        from admod import vertex_registry
+
+        target = vertex_registry.Target(args.vertex_model, args.project or "", args.region or "",
+                                        args.serving_image, args.default_alias)
+        for name in vertex_registry.sync(args.registry, target,
+                                         vertex_registry.client(target.location)):
+            print(name)
     else:
         registry.repair_champion(args.registry, args.version)
         print(f"champion is now {args.version}")
@@ -183,6 +192,8 @@ def _settings(args):
         with open(args.params_file) as f:
             params.update(yaml.safe_load(f) or {})
     params.update(_parse_params(args.param))
+    if args.platform == "vertex":
+        params.update(_vertex_parameters(args, params))
     pipeline_file = args.pipeline_file
     if not pipeline_file:
         pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
@@ -200,6 +211,14 @@ def _settings(args):
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
                               args.cache, args.service_account)
+
+
+def _vertex_parameters(args, params: dict) -> dict:
+    """On Vertex: the Model Registry and Experiments live in the run's project and region,
+    unless the parameters name others; --experiment and --tensorboard set their parameters."""
+    given = {"vertex_project": args.project, "vertex_location": args.region,
+             "experiment": args.experiment, "vertex_tensorboard": args.tensorboard}
+    return {name: value for name, value in given.items() if value and name not in params}
 
 
 def _labels(pairs: list[str]) -> dict:
@@ -237,7 +256,8 @@ def cmd_submit(args) -> int:
             submit.follow_vertex(job)
     else:
         client = _kubeflow_client(args)
-        run_id = submit.submit_kubeflow(client, settings, args.experiment, args.namespace)
+        run_id = submit.submit_kubeflow(client, settings, args.experiment or KFP_EXPERIMENT,
+                                        args.namespace)
         print(f"{run_id}\n{submit.kubeflow_run_url(args.host, run_id)}")
         if args.wait:
             submit.follow_kubeflow(client, run_id, args.host)
@@ -256,8 +276,9 @@ def cmd_schedule(args) -> None:
             job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
             print(submit.schedule_vertex(job, settings, args.cron, args.network))
         else:
-            print(submit.schedule_kubeflow(_kubeflow_client(args), settings, args.experiment,
-                                           args.cron, args.namespace))
+            print(submit.schedule_kubeflow(_kubeflow_client(args), settings,
+                                           args.experiment or KFP_EXPERIMENT, args.cron,
+                                           args.namespace))
     elif args.action == "list":
         rows = (submit.list_vertex_schedules(args.project, args.region) if args.platform == "vertex"
                 else submit.list_kubeflow_schedules(_kubeflow_client(args), args.namespace))
@@ -297,7 +318,11 @@ def _platform_arguments(p, runs: bool) -> None:
                    "the compiled policy); split, evaluate and push always run")
     p.add_argument("--network", help="Vertex: VPC network for the run")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Vertex")
-    p.add_argument("--experiment", default="admod", help="Kubeflow experiment")
+    p.add_argument("--experiment", help=f"Kubeflow: the KFP experiment (default "
+                   f"{KFP_EXPERIMENT}); Vertex: log the run's parameters and metrics to this "
+                   "Vertex AI Experiment (the experiment parameter; default: none)")
+    p.add_argument("--tensorboard", help="Vertex: a TensorBoard (projects/P/locations/L/"
+                   "tensorboards/ID) for the experiment's per-epoch curves")
     p.add_argument("--image", help="the trainer image every step runs in (required unless "
                    "--pipeline-file names one)")
     p.add_argument("--gpu-type", help="GKE accelerator label or Vertex accelerator type")
@@ -374,6 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
                            "(repairs an empty or corrupt pointer)")
     p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
     p.add_argument("version")
+    p.set_defaults(func=cmd_registry)
+
+    p = actions.add_parser("sync", help="add every complete version to a Vertex AI Model "
+                           "Registry model, evaluation and champion alias included; finishes "
+                           "an upload that failed, never duplicates a version")
+    p.add_argument("registry", help="a gs:// registry_root")
+    p.add_argument("--vertex-model", required=True,
+                   help="the Vertex model: a display name or projects/P/locations/L/models/ID")
+    p.add_argument("--project", help="its Google Cloud project (or in --vertex-model)")
+    p.add_argument("--region", help="its region (or in --vertex-model)")
+    p.add_argument("--serving-image", default=defaults.VERTEX_SERVING_IMAGE)
+    p.add_argument("--default-alias", action="store_true",
+                   help="the champion's version also becomes the default version")
     p.set_defaults(func=cmd_registry)
 
     p = commands.add_parser("predict", help="score images with the champion or a version (CSV)")

@@ -1,4 +1,5 @@
-"""The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> push.
+"""The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> push,
+and, with an experiment, log-experiment after evaluate.
 
 The split is three stages: list-images, then check-images over split_workers partitions in
 parallel (dsl.ParallelFor), then split, which merges them (dsl.Collected).
@@ -65,6 +66,13 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         min_recall: float = d.MIN_RECALL,
         gating_metric: str = d.GATING_METRIC,
         max_regression: float = d.MAX_REGRESSION,
+        vertex_model: str = d.VERTEX_MODEL,
+        vertex_project: str = d.VERTEX_PROJECT,
+        vertex_location: str = d.VERTEX_LOCATION,
+        vertex_serving_image: str = d.VERTEX_SERVING_IMAGE,
+        vertex_default_alias: bool = d.VERTEX_DEFAULT_ALIAS,
+        experiment: str = d.EXPERIMENT,
+        vertex_tensorboard: str = d.VERTEX_TENSORBOARD,
     ):
         """Fine-tunes ResNet50 into an allowed / not-allowed ad classifier.
 
@@ -109,6 +117,13 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
             min_recall: Blessing: the least recall for not allowed (0 turns it off).
             gating_metric: Blessing: the metric compared with the champion's on the same images.
             max_regression: Blessing: how far the champion may beat the new model on it.
+            vertex_model: Vertex AI Model Registry model push adds each version to (name or ID).
+            vertex_project: Google Cloud project of vertex_model and experiment (submit sets it).
+            vertex_location: Region of vertex_model and experiment (submit sets it).
+            vertex_serving_image: Serving container of the Vertex model versions.
+            vertex_default_alias: The champion's Vertex version also gets the default alias.
+            experiment: Vertex AI Experiment the run's parameters and metrics are logged to.
+            vertex_tensorboard: Vertex TensorBoard (resource name) for the experiment's curves.
         """
         augmentation = dict(rotation_degrees=rotation_degrees, width_shift=width_shift,
                             height_shift=height_shift, shear_degrees=shear_degrees, zoom=zoom,
@@ -176,8 +191,25 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                                    train=split_task.outputs["train"],
                                    validation=split_task.outputs["validation"],
                                    registry_root=registry_root,
-                                   run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), "push")
+                                   run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                                   vertex_model=vertex_model, vertex_project=vertex_project,
+                                   vertex_location=vertex_location,
+                                   vertex_serving_image=vertex_serving_image,
+                                   vertex_default_alias=vertex_default_alias), "push")
             push_task.set_caching_options(False)  # publishing is never skipped
+
+        with dsl.If(experiment != "", name="experiment-set"):
+            log_task = place(c.log_experiment(parameters=check_task.outputs["checked"],
+                                              evaluation=evaluate_task.outputs["metrics"],
+                                              head_model=head_task.outputs["model"],
+                                              fine_tune_model=fine_tune_task.outputs["model"],
+                                              experiment=experiment,
+                                              vertex_project=vertex_project,
+                                              vertex_location=vertex_location,
+                                              vertex_tensorboard=vertex_tensorboard,
+                                              run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER),
+                             "log-experiment")
+            log_task.set_caching_options(False)  # each run is logged
 
     return admod_pipeline
 
@@ -188,5 +220,6 @@ def _arguments(scope: dict) -> dict:
 
     from admod.components import check_parameters
 
-    return {name: scope[name] for name in inspect.signature(check_parameters).parameters}
+    return {name: scope[name] for name in inspect.signature(check_parameters).parameters
+            if name != "checked"}  # its output
 

@@ -27,6 +27,7 @@ RESOURCES = {
     "fine-tune": ("8", "32G"),
     "evaluate": ("4", "16G"),
     "push": ("2", "8G"),
+    "log-experiment": ("1", "2G"),
 }
 
 

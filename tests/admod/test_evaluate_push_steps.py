@@ -148,11 +148,11 @@ def test_a_better_and_a_worse_champion_scored_on_the_same_images(data, champion,
     assert any("champion" in reason for reason in result["reasons"])
 
 
-def _push(tmp, out, metrics_path, root, name):
+def _push(tmp, out, metrics_path, root, name, **vertex):
     return steps.push_step(model_dir=str(tmp / "challenger"), evaluation_path=metrics_path,
                            train_dir=out["train"], val_dir=out["validation"],
                            registry_root=str(root), run_id=f"run-{name}",
-                           staging_dir=str(tmp / f"staging-{name}"))
+                           staging_dir=str(tmp / f"staging-{name}"), **vertex)
 
 
 def test_the_threshold_evaluate_chooses_reaches_model_info_card_and_serving(data):
@@ -193,8 +193,9 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
         push_component(
             model=Model(uri=str(tmp / "challenger")), evaluation=Metrics(uri=paths["metrics.json"]),
             train=Dataset(uri=out["train"]), validation=Dataset(uri=out["validation"]),
-            registry_root=str(root), run_id="run-component",
-            published=Model(uri=str(tmp / "published")))
+            registry_root=str(root), run_id="run-component", vertex_model="",
+            vertex_project="", vertex_location="", vertex_serving_image="",
+            vertex_default_alias=False, published=Model(uri=str(tmp / "published")))
     assert exit_.value.code == USER_ERROR_STATUS
     assert f"the champion is now {newer}, not {evaluated_against}" in capsys.readouterr().err
     assert registry.champion(root) == newer
@@ -202,3 +203,24 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
     again, _ = _evaluate(tmp, out, root, "moving-2")
     assert again["champion"] == newer
     assert again["champion_scores"]["roc_auc"] == 0.0  # the newer champion, INVERTED
+
+
+def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data):
+    from admod import vertex_registry
+    from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
+
+    tmp, out, _ = data
+    root = tmp / "registry-vertex"
+    result, paths = _evaluate(tmp, out, root, "vertex")
+    with fake_vertex() as (server, url):
+        pushed = _push(tmp, out, paths["metrics.json"], root, "vertex",
+                       vertex=vertex_registry.Target("admod-ads", PROJECT, LOCATION),
+                       vertex_api=model_service(url))
+        (version,) = server.models["1000"]
+    assert pushed["vertex_model_version"] == f"{PARENT}/models/1000@1"
+    assert version["artifactUri"] == registry.serving_model_dir(pushed["uri"])
+    fingerprint = json.load(open(os.path.join(out["train"], "info.json")))["data_fingerprint"]
+    assert version["labels"] == {"admod_version": pushed["version"], "admod_run": "run-vertex",
+                                 "admod_data": fingerprint[:16]}
+    assert version["versionAliases"] == ["default", "champion"]
+    assert f"roc_auc {result['scores']['roc_auc']:.4f}" in version["description"]

@@ -22,7 +22,7 @@ def test_every_pipeline_parameter_has_a_rule_and_the_check_step_takes_them_all()
     from admod.components import check_parameters
 
     assert set(parameters.RULES) == set(DECLARED)
-    assert set(inspect.signature(check_parameters).parameters) == set(DECLARED)
+    assert set(inspect.signature(check_parameters).parameters) == set(DECLARED) | {"checked"}
 
 
 def test_an_integer_literal_for_a_float_parameter_is_a_float():

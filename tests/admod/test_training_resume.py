@@ -77,3 +77,16 @@ def test_best_weights_are_restored(tmp_path):
     for a, b in zip(model.weights, restored.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert training.summarise(history)["best_epoch"] == best
+
+
+def test_tensorboard_logs_go_where_vertex_collects_them_when_it_says(tmp_path, monkeypatch):
+    def tensorboard_dir() -> str:
+        (board,) = [c for c in training.callbacks(training.TrainingOptions(), "head",
+                                                  str(tmp_path / "model"))
+                    if isinstance(c, keras.callbacks.TensorBoard)]
+        return board.log_dir
+
+    assert tensorboard_dir() == str(tmp_path / "model" / "tensorboard" / "head")
+    monkeypatch.setenv("AIP_TENSORBOARD_LOG_DIR", "gs://bucket/tb/run-7")
+    assert tensorboard_dir() == "gs://bucket/tb/run-7/head"
+    assert training.tensorboard_logdir("gs://x/model/tensorboard") == "gs://bucket/tb/run-7"

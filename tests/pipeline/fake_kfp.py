@@ -1,25 +1,13 @@
 """A small Kubeflow Pipelines API server on 127.0.0.1: answers the v2beta1 endpoints the kfp
 client calls for runs, experiments and recurring runs, and records every request."""
 
-import http.server
 import json
 import urllib.parse
 
-from tests.local_server import serving
+from tests.local_server import JsonHandler, serving
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, body: dict, status: int = 200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(JsonHandler):
     def _record(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None

@@ -38,17 +38,28 @@ def test_committed_yaml_equals_a_fresh_compile_without_tensorflow(tmp_path):
         assert a.read() == b.read(), "pipeline.yaml is stale: run `make compile` and commit it"
 
 
-def test_five_steps_with_push_under_the_blessing_condition():
+def test_five_steps_with_push_under_the_blessing_condition_and_logging_under_an_experiment():
     spec = _spec(COMMITTED)
     root = spec.root.dag.tasks
     assert set(STEPS[:4]) <= set(root)
-    conditions = [t for t in root.values() if t.trigger_policy.condition]
-    assert len(conditions) == 1
-    condition = conditions[0]
-    trigger = condition.trigger_policy.condition
-    assert "evaluate" in trigger and "true" in trigger
-    branch = spec.components[condition.component_ref.name].dag.tasks
-    assert list(branch) == ["push"]
+    conditions = {t.trigger_policy.condition: spec.components[t.component_ref.name].dag.tasks
+                  for t in root.values() if t.trigger_policy.condition}
+    assert len(conditions) == 2
+    (blessed,) = [c for c in conditions if "evaluate" in c]
+    assert "true" in blessed and list(conditions[blessed]) == ["push"]
+    (logged,) = [c for c in conditions if "experiment" in c]
+    assert "pipelinechannel--experiment" in logged and "!= ''" in logged
+    branch = conditions[logged]
+    assert list(branch) == ["log-experiment"]
+    inputs = branch["log-experiment"].inputs
+    assert (inputs.artifacts["parameters"].component_input_artifact
+            == "pipelinechannel--check-parameters-checked")
+    assert (inputs.artifacts["evaluation"].component_input_artifact
+            == "pipelinechannel--evaluate-metrics")
+    push_inputs = conditions[blessed]["push"].inputs.parameters
+    for name in ("vertex_model", "vertex_project", "vertex_location", "vertex_serving_image",
+                 "vertex_default_alias"):
+        assert push_inputs[name].component_input_parameter.endswith(name), name
     assert {f"comp-{s}" for s in STEPS} <= set(spec.components)
     assert list(root["train-head"].dependent_tasks) == ["split"]
     assert set(root["evaluate"].dependent_tasks) == {"fine-tune", "split"}

@@ -104,8 +104,10 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
     # Nothing learnt (learning rates 1e-12) and a threshold no output reaches: recall 0 < 0.5.
     # (min_accuracy=1.0 alone was met once: the tiny demo set is easy.)
+    # One check-images task (the blessed run has two): the fan-out of one, and a subprocess less.
     run_dir = _run(demo_root, root, head_learning_rate=1e-12, fine_tune_learning_rate=1e-12,
-                   threshold_rule="fixed", threshold_target=0.999999, min_recall=0.5)
+                   threshold_rule="fixed", threshold_target=0.999999, min_recall=0.5,
+                   split_workers=1)
     assert not os.path.exists(os.path.join(run_dir, "push"))
     assert sorted(folder for folder, _, _ in os.walk(root / "registry")) == before
     summary = local_run.summary(run_dir)

@@ -312,3 +312,26 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
     assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == 1  # placeholder
     with_image = ("--pipeline-file", COMMITTED, "--image", DEFAULT_IMAGE, *CLOUD)
     assert _kubeflow_cli(server, *with_image)[0] == 0
+
+
+def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_project():
+    from admod.pipeline import cli
+
+    tensorboard = "projects/proj/locations/europe-west4/tensorboards/77"
+    args = cli.build_parser().parse_args([
+        "submit", "--platform", "vertex", "--project", "proj", "--region", "europe-west4",
+        "--image", "i:1", "--experiment", "admod-ads", "--tensorboard", tensorboard,
+        "-p", "vertex_model=admod-ads", *CLOUD])
+    values = cli._settings(args).parameters
+    assert values["vertex_project"] == "proj" and values["vertex_location"] == "europe-west4"
+    assert values["experiment"] == "admod-ads" and values["vertex_tensorboard"] == tensorboard
+    assert values["vertex_model"] == "admod-ads"
+
+
+def test_kubeflow_submit_refuses_a_vertex_model_without_its_project(kfp_api, capsys):
+    server, _ = kfp_api
+    assert _kubeflow_cli(server, "--image", "i:1", "-p", "vertex_model=admod-ads", *CLOUD)[0] == 1
+    assert "needs vertex_project and vertex_location" in capsys.readouterr().err
+    assert _posts(server, "/runs") == []
+    assert _kubeflow_cli(server, "--image", "i:1", *CLOUD)[0] == 0
+    assert _posts(server, "/experiments")[-1]["display_name"] == "admod"  # the KFP default

@@ -1,0 +1,93 @@
+"""One pipeline run as a run of a Vertex AI Experiment: its parameters and final metrics, and,
+with a Vertex TensorBoard, its per-epoch curves as the run's time series.
+
+Goes through google-cloud-aiplatform's experiment tracking (aiplatform.start_run and the
+log_* calls), so the console's Experiments page compares admod runs like any others. Logging
+again for the same run (a retried step) resumes the run and overwrites the same values.
+"""
+
+import dataclasses
+import logging
+import re
+
+import pandas as pd
+
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/([^/]+)/tensorboards/[^/]+$")
+# The curves logged per epoch (when present in the history)
+CURVES = ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc", "learning_rate")
+
+
+@dataclasses.dataclass
+class Target:
+    experiment: str
+    project: str
+    location: str
+    tensorboard: str = ""  # projects/P/locations/L/tensorboards/ID, or none
+
+    def __post_init__(self):
+        if not _NAME.match(self.experiment):
+            raise AdmodError(f"experiment '{self.experiment}' is not a valid Vertex AI "
+                             "Experiment name: use lowercase letters, digits and hyphens, 64 "
+                             "characters at most.")
+        if not (self.project and self.location):
+            raise AdmodError(f"experiment '{self.experiment}' needs vertex_project and "
+                             "vertex_location (admod submit --platform vertex fills them from "
+                             "--project and --region).")
+        match = _TENSORBOARD.match(self.tensorboard)
+        if self.tensorboard and not match:
+            raise AdmodError(f"vertex_tensorboard '{self.tensorboard}' is not a TensorBoard "
+                             "resource name: pass projects/P/locations/L/tensorboards/ID.")
+        if match and match.group(1) != self.location:
+            raise AdmodError(f"vertex_tensorboard '{self.tensorboard}' is in "
+                             f"{match.group(1)}, not {self.location}: use a TensorBoard in "
+                             "the experiment's location.")
+
+
+def check_target(values: dict) -> None:
+    """Refuses, before anything runs, an experiment that cannot be logged to."""
+    if values.get("experiment"):
+        Target(values["experiment"], values.get("vertex_project", ""),
+               values.get("vertex_location", ""), values.get("vertex_tensorboard", ""))
+    elif values.get("vertex_tensorboard"):
+        raise AdmodError("vertex_tensorboard is set but experiment is empty: the curves are "
+                         "logged to an experiment's runs; pass -p experiment=NAME too.")
+
+
+def run_name(experiment: str, run_id: str) -> str:
+    """The experiment run's name for a pipeline run id: lowercase, digits and hyphens, and
+    short enough for the run's resource id ("<experiment>-<run>", 128 at most)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
+    return name[:127 - len(experiment)].rstrip("-") or "run"
+
+
+def _loggable(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, (int, float, str)) else str(value)
+
+
+def log_run(target: Target, run_id: str, params: dict, metrics: dict,
+            history: pd.DataFrame | None = None, **init) -> str:
+    """Logs one run (parameters, final metrics and, with a TensorBoard, `history`'s curves per
+    epoch); returns the run's name. `init` goes to aiplatform.init (credentials, ...)."""
+    from google.cloud import aiplatform
+
+    aiplatform.init(project=target.project, location=target.location,
+                    experiment=target.experiment,
+                    experiment_tensorboard=target.tensorboard or False, **init)
+    name = run_name(target.experiment, run_id)
+    resume = aiplatform.ExperimentRun.get(name, experiment=target.experiment) is not None
+    with aiplatform.start_run(name, resume=resume) as run:
+        run.log_params({key: _loggable(value) for key, value in params.items()})
+        run.log_metrics({key: float(value) for key, value in metrics.items()})
+        if target.tensorboard and history is not None and not resume:
+            for row in history.to_dict("records"):
+                run.log_time_series_metrics(
+                    {key: float(row[key]) for key in CURVES if pd.notna(row.get(key))},
+                    step=int(row["epoch"]))
+    log.info("logged run %s to experiment %s", name, target.experiment)
+    return name

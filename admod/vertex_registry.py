@@ -1,0 +1,249 @@
+"""admod's registry versions mirrored into the Vertex AI Model Registry.
+
+admod's registry stays the source of truth; Vertex gets, for each complete version, a version of
+one parent model (created on first use) whose artifact is that version's SavedModel in place (no
+copy), served by a prebuilt TensorFlow image, labelled with the admod version, run and data, and
+carrying the evaluation as a Model Evaluation. The champion holds the Vertex alias `champion`
+(and `default` when asked). Every call is idempotent: a version is found again by its
+`admod_version` label, an evaluation by its display name, so a re-run or `admod registry sync`
+finishes what a failed upload left and never duplicates a version.
+
+All calls go through `aiplatform_v1.ModelServiceClient` (or a stand-in with its methods).
+"""
+
+import dataclasses
+import json
+import logging
+import re
+
+from admod import defaults, registry, storage
+from admod.errors import AdmodError
+
+log = logging.getLogger(__name__)
+CHAMPION_ALIAS = "champion"
+DEFAULT_ALIAS = "default"
+VERSION_LABEL = "admod_version"
+CLASSIFICATION_SCHEMA = ("gs://google-cloud-aiplatform/schema/modelevaluation/"
+                         "classification_metrics_1.0.0.yaml")
+_RESOURCE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/models/([^/@]+)$")
+
+
+@dataclasses.dataclass
+class Target:
+    """Where versions go: `model` is a display name or projects/P/locations/L/models/ID."""
+    model: str
+    project: str = ""
+    location: str = ""
+    serving_image: str = defaults.VERTEX_SERVING_IMAGE
+    make_default: bool = False
+
+    def __post_init__(self):
+        if not self.model.strip():
+            raise AdmodError("vertex_model is empty: pass a display name or a "
+                             "projects/P/locations/L/models/ID resource name.")
+        match = _RESOURCE.match(self.model)
+        if match:  # a resource name carries its own project and region
+            self.project, self.location, _ = match.groups()
+        elif self.model.startswith("projects/"):
+            raise AdmodError(f"vertex_model '{self.model}' is not a model resource name: write "
+                             "projects/P/locations/L/models/ID, or pass a display name.")
+        if not (self.project and self.location):
+            raise AdmodError(f"vertex_model '{self.model}' needs vertex_project and "
+                             "vertex_location (admod submit --platform vertex fills them from "
+                             "--project and --region): pass both, or the model's resource name.")
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}"
+
+
+def check_target(values: dict) -> None:
+    """Refuses, before anything runs, a vertex_model that cannot be resolved (pipeline
+    parameters: vertex_model, vertex_project, vertex_location)."""
+    if values.get("vertex_model"):
+        Target(values["vertex_model"], values.get("vertex_project", ""),
+               values.get("vertex_location", ""))
+
+
+def client(location: str, credentials=None):
+    """A Vertex AI model service client for `location`'s regional endpoint."""
+    from google.cloud import aiplatform_v1
+
+    return aiplatform_v1.ModelServiceClient(
+        credentials=credentials,
+        client_options={"api_endpoint": f"{location}-aiplatform.googleapis.com"})
+
+
+def label_value(text: str) -> str:
+    """`text` as a label value: lowercase letters, digits, - and _, at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "-", str(text).lower())[:63]
+
+
+@dataclasses.dataclass
+class Version:
+    """What Vertex needs of one admod registry version, read from its files."""
+    name: str
+    uri: str
+    info: dict  # model_info.json (threshold, lineage)
+    metrics: dict  # metrics.json
+
+    @classmethod
+    def read(cls, registry_root: str, name: str) -> "Version":
+        uri = storage.join(registry_root, name)
+        info, metrics = (json.loads(storage.read_bytes(storage.join(uri, f)))
+                         for f in (registry.MODEL_INFO_FILE, registry.METRICS_FILE))
+        return cls(name, uri, info, metrics)
+
+    def labels(self) -> dict:
+        lineage = self.info.get("lineage", {})
+        labels = {VERSION_LABEL: label_value(self.name),
+                  "admod_run": label_value(lineage.get("pipeline_run_id") or ""),
+                  "admod_data": label_value((lineage.get("data_fingerprint") or "")[:16])}
+        return {key: value for key, value in labels.items() if value}
+
+    def description(self) -> str:
+        scores = self.metrics["scores"]
+        figures = ", ".join(f"{name} {scores[name]:.4f}" for name in
+                            ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"))
+        return (f"admod version {self.name} ({self.uri}). On {self.metrics['split']} "
+                f"({scores['count']} images, positive class not_allowed_ads) at the operating "
+                f"threshold {self.metrics['threshold']:.4f} ({self.metrics['threshold_rule']}): "
+                f"{figures}.")
+
+
+def _model_proto(version: Version, target: Target, display_name: str):
+    from google.cloud.aiplatform_v1 import types
+
+    return types.Model(
+        display_name=display_name, description=version.description(),
+        artifact_uri=registry.serving_model_dir(version.uri),
+        container_spec=types.ModelContainerSpec(image_uri=target.serving_image),
+        labels=version.labels())
+
+
+def evaluation_metrics(metrics: dict, class_names: list[str]) -> dict:
+    """metrics.json as Vertex's classification metrics schema: areas, confusion matrix and the
+    confidence metrics at 0.5 and at the operating threshold."""
+    def confidence(scores: dict) -> dict:
+        return {"confidenceThreshold": scores["threshold"], "precision": scores["precision"],
+                "recall": scores["recall"], "f1Score": scores["f1"]}
+
+    scores = metrics["scores"]
+    at_half = metrics.get("scores_at_0_5") or scores
+    return {"auRoc": scores["roc_auc"], "auPrc": scores["pr_auc"],
+            "confidenceMetrics": sorted([confidence(at_half), confidence(scores)],
+                                        key=lambda entry: entry["confidenceThreshold"]),
+            "confusionMatrix": {
+                "annotationSpecs": [{"id": str(i), "displayName": name}
+                                    for i, name in enumerate(class_names)],
+                "rows": scores["confusion_matrix"]}}
+
+
+class Publisher:
+    """Publishes admod registry versions to one Vertex parent model through `client`."""
+
+    def __init__(self, target: Target, api):
+        self.target, self.api = target, api
+
+    def parent_model(self) -> str | None:
+        """The parent model's resource name, None when it does not exist yet."""
+        from google.api_core import exceptions
+
+        if _RESOURCE.match(self.target.model):
+            try:
+                return self.api.get_model(name=self.target.model).name
+            except exceptions.NotFound:
+                return None
+        escaped = self.target.model.replace('"', '\\"')
+        found = [m.name for m in self.api.list_models(request={
+            "parent": self.target.parent, "filter": f'display_name="{escaped}"'})]
+        if len(found) > 1:
+            raise AdmodError(f"{len(found)} Vertex models are named '{self.target.model}' "
+                             f"({', '.join(found)}): pass the resource name of one as "
+                             "vertex_model.")
+        return found[0] if found else None
+
+    def _existing(self, parent: str, version: Version):
+        listed = self.api.list_model_versions(request={
+            "name": parent, "filter": f'labels.{VERSION_LABEL}="{label_value(version.name)}"'})
+        return next(iter(listed), None)
+
+    def _upload(self, parent: str | None, version: Version) -> str:
+        """Uploads `version` (a new parent model when `parent` is None); its version name."""
+        from google.cloud.aiplatform_v1 import types
+
+        match = _RESOURCE.match(self.target.model)
+        display_name = self.target.model if not match else f"admod-{match.group(3)}"
+        request = types.UploadModelRequest(
+            parent=self.target.parent, model=_model_proto(version, self.target, display_name),
+            parent_model=parent or "", model_id="" if parent or not match else match.group(3))
+        response = self.api.upload_model(request=request).result()
+        log.info("uploaded %s to Vertex AI as %s@%s", version.name, response.model,
+                 response.model_version_id)
+        return f"{response.model}@{response.model_version_id}"
+
+    def _import_evaluation(self, name: str, version: Version) -> None:
+        from google.cloud.aiplatform_v1 import types
+        from google.protobuf import json_format, struct_pb2
+
+        display_name = f"admod {version.name} on {version.metrics['split']}"
+        if any(e.display_name == display_name
+               for e in self.api.list_model_evaluations(parent=name)):
+            return
+        class_names = version.info.get("class_names") or list(defaults.CLASS_NAMES)
+        metrics = json_format.ParseDict(evaluation_metrics(version.metrics, class_names),
+                                        struct_pb2.Value())
+        self.api.import_model_evaluation(parent=name, model_evaluation=types.ModelEvaluation(
+            display_name=display_name, metrics_schema_uri=CLASSIFICATION_SCHEMA, metrics=metrics))
+        log.info("imported the evaluation of %s into %s", version.name, name)
+
+    def publish(self, version: Version, champion: bool) -> str:
+        """Makes `version` a Vertex version of the parent model (uploading it unless a version
+        with its label exists), with its evaluation, and the champion alias when `champion`.
+        Returns the Vertex version's name, projects/P/locations/L/models/ID@N."""
+        parent = self.parent_model()
+        existing = self._existing(parent, version) if parent else None
+        if existing is None:
+            name = self._upload(parent, version)
+            aliases = set()
+        else:
+            name = f"{existing.name}@{existing.version_id}"
+            aliases = set(existing.version_aliases)
+            log.info("%s is already Vertex version %s", version.name, name)
+        self._import_evaluation(name, version)
+        wanted = ({CHAMPION_ALIAS} | ({DEFAULT_ALIAS} if self.target.make_default else set())
+                  if champion else set())
+        if wanted - aliases:
+            self.api.merge_version_aliases(name=name, version_aliases=sorted(wanted - aliases))
+            log.info("%s is now Vertex's %s", name, " and ".join(sorted(wanted)))
+        return name
+
+
+def publish(registry_root: str, version: str, target: Target, api) -> str:
+    """Publishes one complete admod version; the Vertex version's name. Any failure ends in one
+    AdmodError saying the admod version is safe and how to finish."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    champion = registry.champion(registry_root) == version
+    try:
+        return Publisher(target, api).publish(Version.read(registry_root, version), champion)
+    except (GoogleAPIError, GoogleAuthError, OSError) as error:  # the API, credentials, network
+        raise AdmodError(
+            f"Version {version} is stored complete in {registry_root}, but its upload to the "
+            f"Vertex AI Model Registry ({target.model}) failed: {_reason(error)}. Nothing is "
+            f"lost: run the pipeline again or 'admod registry sync {registry_root} "
+            f"--vertex-model {target.model} --project {target.project} --region "
+            f"{target.location}' to finish it.") from error
+
+
+def sync(registry_root: str, target: Target, api) -> list[str]:
+    """Publishes every complete version, oldest first (the champion alias to the champion);
+    returns their Vertex version names."""
+    return [publish(registry_root, version, target, api)
+            for version in registry.complete_versions(registry_root)]
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return " ".join(str(text).split())[:300]
