@@ -232,8 +232,8 @@ def publish(registry_root: str, version: str, target: Target, api) -> str:
         raise AdmodError(
             f"Version {version} is stored complete in {registry_root}, but its upload to the "
             f"Vertex AI Model Registry ({target.model}) failed: {_reason(error)}. Nothing is "
-            f"lost: run the pipeline again or 'admod registry sync {registry_root} "
-            f"--vertex-model {target.model} --project {target.project} --region "
+            "lost: retry the push step (the run's Retry) or run 'admod registry sync "
+            f"{registry_root} --vertex-model {target.model} --project {target.project} --region "
             f"{target.location}' to finish it.") from error
 
 

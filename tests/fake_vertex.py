@@ -1,7 +1,7 @@
 """A small Vertex AI REST API on 127.0.0.1 for the real google-cloud-aiplatform clients (REST
 transport): the Model Registry calls push and sync make, and the metadata store behind
-Experiments as a generic resource store. Every request is recorded; `fail` makes the next
-request whose path ends with a key answer with that HTTP status."""
+Experiments as a generic resource store. Every request is recorded; while `fail` holds a key,
+every request whose path ends with it answers with that HTTP status."""
 
 import contextlib
 import json
@@ -43,9 +43,8 @@ class _Handler(JsonHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         self.server.requests.append((self.command, path, query, body))
-        for suffix, status in list(self.server.fail.items()):
+        for suffix, status in self.server.fail.items():
             if path.endswith(suffix):
-                del self.server.fail[suffix]
                 return self._reply({"message": f"injected {status} on {path}"}, status)
         models = _Models(self.server.models)
         handled = models.handle(self.command, path, query, body)

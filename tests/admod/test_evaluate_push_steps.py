@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from admod import blessing, datasets, registry, serving, split, steps
 from admod.components import push as push_component
 from admod.defaults import CLASS_NAMES
-from admod.errors import USER_ERROR_STATUS
+from admod.errors import USER_ERROR_STATUS, AdmodError
 
 SIZE = 32
 PER_CLASS = 24
@@ -213,10 +213,17 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data):
     root = tmp / "registry-vertex"
     result, paths = _evaluate(tmp, out, root, "vertex")
     with fake_vertex() as (server, url):
-        pushed = _push(tmp, out, paths["metrics.json"], root, "vertex",
-                       vertex=vertex_registry.Target("admod-ads", PROJECT, LOCATION),
-                       vertex_api=model_service(url))
+        vertex = {"vertex": vertex_registry.Target("admod-ads", PROJECT, LOCATION),
+                  "vertex_api": model_service(url)}
+        server.fail["models:upload"] = 503  # Vertex unavailable, after admod's push
+        with pytest.raises(AdmodError, match="is stored complete in .* retry the push step"):
+            _push(tmp, out, paths["metrics.json"], root, "vertex", **vertex)
+        stored = registry.complete_versions(str(root))
+        server.fail.clear()
+        pushed = _push(tmp, out, paths["metrics.json"], root, "vertex", **vertex)  # the retry
         (version,) = server.models["1000"]
+    assert registry.complete_versions(str(root)) == stored == [pushed["version"]]
+    assert pushed["new_version"] is False  # the same model: nothing stored twice
     assert pushed["vertex_model_version"] == f"{PARENT}/models/1000@1"
     assert version["artifactUri"] == registry.serving_model_dir(pushed["uri"])
     fingerprint = json.load(open(os.path.join(out["train"], "info.json")))["data_fingerprint"]

@@ -92,11 +92,13 @@ def test_an_upload_that_fails_after_the_push_is_finished_by_sync_without_a_dupli
     server.fail["evaluations:import"] = 403  # uploaded, then the evaluation import refused
     with pytest.raises(AdmodError, match=rf"^Version {version} is stored complete in .*, but its "
                        r"upload to the Vertex AI Model Registry \(admod-ads\) failed: .*403.*"
-                       rf"admod registry sync {root} --vertex-model admod-ads --project proj "
-                       "--region europe-west4' to finish it.$"):
+                       r"retry the push step \(the run's Retry\) or run 'admod registry sync "
+                       rf"{root} --vertex-model admod-ads --project proj --region europe-west4' "
+                       "to finish it.$"):
         vertex_registry.publish(root, version, TARGET, api)
     assert registry.champion(root) == version  # admod's registry is untouched
     assert len(server.models["1000"]) == 1 and server.models["1000"][0]["evaluations"] == []
+    server.fail.clear()
 
     assert vertex_registry.sync(root, TARGET, api) == [f"{PARENT}/models/1000@1"]
     assert len(_posts(server, "models:upload")) == 1  # found again by its label
