@@ -5,10 +5,10 @@ one parent model (created on first use) whose artifact is that version's SavedMo
 copy), served by a prebuilt TensorFlow image, labelled with the admod version, run and data, and
 carrying the evaluation as a Model Evaluation. The champion holds the Vertex alias `champion`
 (and `default` when asked). Every call is idempotent: a version is found again by its
-`admod_version` label, an evaluation by its display name, so a re-run or `admod registry sync`
-finishes what a failed upload left and never duplicates a version.
+`admod_version` label, an evaluation by its display name, so a retried push or `admod registry
+sync` finishes what a failed upload left and never duplicates a version.
 
-All calls go through `aiplatform_v1.ModelServiceClient` (or a stand-in with its methods).
+All calls go through google-cloud-aiplatform's `aiplatform_v1.ModelServiceClient`.
 """
 
 import dataclasses
@@ -58,11 +58,25 @@ class Target:
 
 
 def check_target(values: dict) -> None:
-    """Refuses, before anything runs, a vertex_model that cannot be resolved (pipeline
-    parameters: vertex_model, vertex_project, vertex_location)."""
+    """Refuses, before anything runs, a vertex_model that cannot be resolved or a registry
+    Vertex cannot read (pipeline parameters: vertex_model, vertex_project, vertex_location,
+    registry_root)."""
     if values.get("vertex_model"):
         Target(values["vertex_model"], values.get("vertex_project", ""),
                values.get("vertex_location", ""))
+        cloud_uri(values.get("registry_root", ""))
+
+
+def cloud_uri(uri: str) -> str:
+    """`uri` as the gs:// URI Vertex AI reads artifacts from (a /gcs/ path is the same object
+    through Vertex's Cloud Storage mount)."""
+    if uri.startswith("/gcs/"):
+        return storage.GCS_SCHEME + uri[len("/gcs/"):]
+    if not storage.is_gcs(uri):
+        raise AdmodError(f"registry_root '{uri}' is not in Cloud Storage, where Vertex AI "
+                         "serves model versions from: use a gs://BUCKET/PATH registry_root with "
+                         "vertex_model.")
+    return uri
 
 
 def client(location: str, credentials=None):
@@ -116,7 +130,7 @@ def _model_proto(version: Version, target: Target, display_name: str):
 
     return types.Model(
         display_name=display_name, description=version.description(),
-        artifact_uri=registry.serving_model_dir(version.uri),
+        artifact_uri=cloud_uri(registry.serving_model_dir(version.uri)),
         container_spec=types.ModelContainerSpec(image_uri=target.serving_image),
         labels=version.labels())
 
@@ -225,6 +239,7 @@ def publish(registry_root: str, version: str, target: Target, api) -> str:
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
+    cloud_uri(registry_root)
     champion = registry.champion(registry_root) == version
     try:
         return Publisher(target, api).publish(Version.read(registry_root, version), champion)

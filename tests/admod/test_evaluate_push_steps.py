@@ -205,12 +205,12 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
     assert again["champion_scores"]["roc_auc"] == 0.0  # the newer champion, INVERTED
 
 
-def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data):
+def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket):
     from admod import vertex_registry
     from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
     tmp, out, _ = data
-    root = tmp / "registry-vertex"
+    root = f"gs://{bucket.name}/registry"
     result, paths = _evaluate(tmp, out, root, "vertex")
     with fake_vertex() as (server, url):
         vertex = {"vertex": vertex_registry.Target("admod-ads", PROJECT, LOCATION),
@@ -218,11 +218,11 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data):
         server.fail["models:upload"] = 503  # Vertex unavailable, after admod's push
         with pytest.raises(AdmodError, match="is stored complete in .* retry the push step"):
             _push(tmp, out, paths["metrics.json"], root, "vertex", **vertex)
-        stored = registry.complete_versions(str(root))
+        stored = registry.complete_versions(root)
         server.fail.clear()
         pushed = _push(tmp, out, paths["metrics.json"], root, "vertex", **vertex)  # the retry
         (version,) = server.models["1000"]
-    assert registry.complete_versions(str(root)) == stored == [pushed["version"]]
+    assert registry.complete_versions(root) == stored == [pushed["version"]]
     assert pushed["new_version"] is False  # the same model: nothing stored twice
     assert pushed["vertex_model_version"] == f"{PARENT}/models/1000@1"
     assert version["artifactUri"] == registry.serving_model_dir(pushed["uri"])

@@ -49,9 +49,9 @@ def vertex():
 
 
 def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_alias(
-        tmp_path, vertex):
+        tmp_path, bucket, vertex):
     server, api = vertex
-    root = str(tmp_path / "registry")
+    root = f"gs://{bucket.name}/registry"
     first = _push(tmp_path, root, "first")
     name = vertex_registry.publish(root, first, TARGET, api)
     assert name == f"{PARENT}/models/1000@1"
@@ -59,7 +59,7 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
     assert "parentModel" not in upload  # created on first use
     model = upload["model"]
     assert model["displayName"] == "admod-ads"
-    assert model["artifactUri"] == registry.serving_model_dir(os.path.join(root, first))
+    assert model["artifactUri"] == f"{root}/{first}/saved_model/1"
     assert model["containerSpec"] == {"imageUri": defaults.VERTEX_SERVING_IMAGE}
     assert model["labels"] == {"admod_version": first, "admod_run": "run-first",
                                "admod_data": "ab" * 8}
@@ -85,9 +85,9 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
 
 
 def test_an_upload_that_fails_after_the_push_is_finished_by_sync_without_a_duplicate(
-        tmp_path, vertex):
+        tmp_path, bucket, vertex):
     server, api = vertex
-    root = str(tmp_path / "registry")
+    root = f"gs://{bucket.name}/registry"
     version = _push(tmp_path, root, "only")
     server.fail["evaluations:import"] = 403  # uploaded, then the evaluation import refused
     with pytest.raises(AdmodError, match=rf"^Version {version} is stored complete in .*, but its "
@@ -110,9 +110,9 @@ def test_an_upload_that_fails_after_the_push_is_finished_by_sync_without_a_dupli
 
 
 def test_a_model_resource_name_is_created_with_its_id_and_name_clashes_are_refused(
-        tmp_path, vertex):
+        tmp_path, bucket, vertex):
     server, api = vertex
-    root = str(tmp_path / "registry")
+    root = f"gs://{bucket.name}/registry"
     version = _push(tmp_path, root, "named")
     # A resource name carries its own project and region, whatever the run's are.
     target = vertex_registry.Target(f"{PARENT}/models/ads-moderation", "other", "us-central1")
@@ -131,17 +131,19 @@ def test_a_model_resource_name_is_created_with_its_id_and_name_clashes_are_refus
 @pytest.mark.parametrize("values, problem", [
     ({"vertex_model": "admod-ads"}, "needs vertex_project and vertex_location"),
     ({"vertex_model": "projects/proj/models/7"}, "is not a model resource name"),
+    ({"vertex_model": "m", "vertex_project": "p", "vertex_location": "l",
+      "registry_root": "/home/me/models"}, "registry_root '/home/me/models' is not in Cloud"),
 ])
 def test_a_vertex_model_that_cannot_be_resolved_is_refused_before_anything_runs(values,
                                                                                  problem):
     assert any(problem in p for p in parameters.range_problems(values))
 
 
-def test_registry_sync_from_the_command_line(tmp_path, vertex, monkeypatch, capsys):
+def test_registry_sync_from_the_command_line(tmp_path, bucket, vertex, monkeypatch, capsys):
     from admod.pipeline.cli import main
 
     server, api = vertex
-    root = str(tmp_path / "registry")
+    root = f"gs://{bucket.name}/registry"
     for name in ("older", "newer"):
         _push(tmp_path, root, name)
     monkeypatch.setattr(vertex_registry, "client", lambda location: api)
@@ -150,3 +152,8 @@ def test_registry_sync_from_the_command_line(tmp_path, vertex, monkeypatch, caps
     assert [v["versionAliases"] for v in server.models["ads"]] == [["default"], ["champion"]]
     assert main(["registry", "sync", root, "--vertex-model", "ads"]) == 1  # no project, region
     assert "needs vertex_project and vertex_location" in capsys.readouterr().err
+
+
+def test_a_registry_vertex_mounts_under_gcs_is_served_from_its_bucket():
+    assert vertex_registry.cloud_uri("/gcs/ads/registry/v1/saved_model/1") == (
+        "gs://ads/registry/v1/saved_model/1")
