@@ -326,9 +326,8 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     version = os.path.basename(uri.rstrip("/"))
     published = {}
     if vertex is not None:
-        api = vertex_api or vertex_registry.client(vertex.location)
         published["vertex_model_version"] = vertex_registry.publish(registry_root, version,
-                                                                    vertex, api)
+                                                                    vertex, vertex_api)
     scores = result["scores"]
     return {"uri": uri, "version": version, "new_version": new, **published,
             "champion": registry.champion(registry_root) == version,

@@ -79,13 +79,19 @@ def cloud_uri(uri: str) -> str:
     return uri
 
 
-def client(location: str, credentials=None):
-    """A Vertex AI model service client for `location`'s regional endpoint."""
+def client(location: str):
+    """A Vertex AI model service client for `location`'s regional endpoint, with the
+    environment's credentials; no credentials end in one sentence."""
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import aiplatform_v1
 
-    return aiplatform_v1.ModelServiceClient(
-        credentials=credentials,
-        client_options={"api_endpoint": f"{location}-aiplatform.googleapis.com"})
+    try:
+        return aiplatform_v1.ModelServiceClient(
+            client_options={"api_endpoint": f"{location}-aiplatform.googleapis.com"})
+    except DefaultCredentialsError:
+        raise AdmodError("No Google Cloud credentials for Vertex AI: run 'gcloud auth "
+                         "application-default login', set GOOGLE_APPLICATION_CREDENTIALS, or "
+                         "give the step a service account.") from None
 
 
 def label_value(text: str) -> str:
@@ -233,13 +239,15 @@ class Publisher:
         return name
 
 
-def publish(registry_root: str, version: str, target: Target, api) -> str:
-    """Publishes one complete admod version; the Vertex version's name. Any failure ends in one
-    AdmodError saying the admod version is safe and how to finish."""
+def publish(registry_root: str, version: str, target: Target, api=None) -> str:
+    """Publishes one complete admod version through `api` (default: `client`); the Vertex
+    version's name. Any failure ends in one AdmodError saying the admod version is safe and how
+    to finish."""
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
     cloud_uri(registry_root)
+    api = api or client(target.location)
     champion = registry.champion(registry_root) == version
     try:
         return Publisher(target, api).publish(Version.read(registry_root, version), champion)
@@ -252,9 +260,11 @@ def publish(registry_root: str, version: str, target: Target, api) -> str:
             f"{target.location}' to finish it.") from error
 
 
-def sync(registry_root: str, target: Target, api) -> list[str]:
+def sync(registry_root: str, target: Target, api=None) -> list[str]:
     """Publishes every complete version, oldest first (the champion alias to the champion);
     returns their Vertex version names."""
+    cloud_uri(registry_root)
+    api = api or client(target.location)
     return [publish(registry_root, version, target, api)
             for version in registry.complete_versions(registry_root)]
 

@@ -94,8 +94,7 @@ def cmd_registry(args) -> None:
 
         target = vertex_registry.Target(args.vertex_model, args.project or "", args.region or "",
                                         args.serving_image, args.default_alias)
-        for name in vertex_registry.sync(args.registry, target,
-                                         vertex_registry.client(target.location)):
+        for name in vertex_registry.sync(args.registry, target):
             print(name)
     else:
         registry.repair_champion(args.registry, args.version)

@@ -157,3 +157,15 @@ def test_registry_sync_from_the_command_line(tmp_path, bucket, vertex, monkeypat
 def test_a_registry_vertex_mounts_under_gcs_is_served_from_its_bucket():
     assert vertex_registry.cloud_uri("/gcs/ads/registry/v1/saved_model/1") == (
         "gs://ads/registry/v1/saved_model/1")
+
+
+def test_no_credentials_end_in_one_sentence(monkeypatch):
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_credentials(*args, **kwargs):
+        raise DefaultCredentialsError("none found")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    with pytest.raises(AdmodError, match="^No Google Cloud credentials for Vertex AI: run "):
+        vertex_registry.client(LOCATION)
