@@ -1,5 +1,6 @@
-"""Plants each bug a reviewer planted in issue 15, runs the tests meant to catch it, puts the
-code back, and prints which tests failed: a check that the suite pins those promises.
+"""Plants each bug a reviewer planted in issue 15 (and two in issue 14's Vertex mirror), runs
+the tests meant to catch it, puts the code back, and prints which tests failed: a check that
+the suite pins those promises.
 
     .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; ~4 min)
 
@@ -45,6 +46,12 @@ MUTANTS = [
   '        if found != expected:\n            raise storage.Conflict',
   '        if False:\n            raise storage.Conflict',
   ["tests/admod/test_evaluate_push_steps.py"], None),
+ ("H Vertex versions not found by their label (a retry duplicates)", "admod/vertex_registry.py",
+  "        return next(iter(listed), None)", "        return None",
+  ["tests/admod/test_vertex_registry.py"], None),
+ ("I champion alias never set on Vertex", "admod/vertex_registry.py",
+  "        if wanted - aliases:", "        if False:",
+  ["tests/admod/test_vertex_registry.py"], None),
 ]
 
 
