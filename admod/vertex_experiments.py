@@ -79,12 +79,17 @@ def log_run(target: Target, run_id: str, params: dict, metrics: dict,
     aiplatform.init(project=target.project, location=target.location,
                     experiment=target.experiment,
                     experiment_tensorboard=target.tensorboard or False, **init)
+    from google.cloud.aiplatform_v1.types import Execution
+
     name = run_name(target.experiment, run_id)
-    resume = aiplatform.ExperimentRun.get(name, experiment=target.experiment) is not None
-    with aiplatform.start_run(name, resume=resume) as run:
+    earlier = aiplatform.ExperimentRun.get(name, experiment=target.experiment)
+    # A retry after a complete attempt writes the curves no second time; after one that died
+    # midway, it writes them again (Vertex keeps the points of each step).
+    curves_written = earlier is not None and earlier.state == Execution.State.COMPLETE
+    with aiplatform.start_run(name, resume=earlier is not None) as run:
         run.log_params({key: _loggable(value) for key, value in params.items()})
         run.log_metrics({key: float(value) for key, value in metrics.items()})
-        if target.tensorboard and history is not None and not resume:
+        if target.tensorboard and history is not None and not curves_written:
             for row in history.to_dict("records"):
                 run.log_time_series_metrics(
                     {key: float(row[key]) for key in CURVES if pd.notna(row.get(key))},

@@ -96,6 +96,10 @@ def test_a_run_is_logged_with_its_parameters_metrics_and_curves(vertex, run_file
     steps.log_experiment_step(**run_files, target=target, run_id=RUN_ID, vertex_init=init)
     assert len(_writes(server)) == 5
     assert _run_context(server)["metadata"]["_metrics"]["roc_auc"] == 0.9
+    # After an attempt that died midway (the run still RUNNING) the curves are written again.
+    _run_context(server)["metadata"]["_state"] = "RUNNING"
+    steps.log_experiment_step(**run_files, target=target, run_id=RUN_ID, vertex_init=init)
+    assert len(_writes(server)) == 10
 
 
 def test_a_refused_call_ends_in_one_sentence(vertex, run_files):
