@@ -205,7 +205,7 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
     assert again["champion_scores"]["roc_auc"] == 0.0  # the newer champion, INVERTED
 
 
-def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket):
+def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket, monkeypatch):
     from admod import vertex_registry
     from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
@@ -221,7 +221,18 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket
         stored = registry.complete_versions(root)
         server.fail.clear()
         pushed = _push(tmp, out, paths["metrics.json"], root, "vertex", **vertex)  # the retry
+        # The component, from its parameters: the same model again, found on both sides.
+        monkeypatch.setattr(vertex_registry, "client", lambda location: vertex["vertex_api"])
+        published = Model(uri=str(tmp / "published-vertex"))
+        push_component(
+            model=Model(uri=str(tmp / "challenger")), evaluation=Metrics(uri=paths["metrics.json"]),
+            train=Dataset(uri=out["train"]), validation=Dataset(uri=out["validation"]),
+            registry_root=root, run_id="run-vertex", vertex_model="admod-ads",
+            vertex_project=PROJECT, vertex_location=LOCATION, vertex_serving_image="img:1",
+            vertex_default_alias=False, published=published)
         (version,) = server.models["1000"]
+    assert published.metadata["vertex_model_version"] == f"{PARENT}/models/1000@1"
+    assert published.uri == pushed["uri"]
     assert registry.complete_versions(root) == stored == [pushed["version"]]
     assert pushed["new_version"] is False  # the same model: nothing stored twice
     assert pushed["vertex_model_version"] == f"{PARENT}/models/1000@1"

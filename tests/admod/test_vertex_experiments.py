@@ -129,3 +129,21 @@ def test_the_run_name_fits_vertex(tmp_path):
     name = vertex_experiments.run_name("e" * 60, "Run_ID/With Spaces-" + "x" * 100)
     assert name.startswith("run-id-with-spaces-")
     assert len("e" * 60) + 1 + len(name) <= 128
+
+
+def test_the_component_logs_from_its_parameters(vertex, run_files):
+    from google.cloud import aiplatform
+    from kfp.dsl import Artifact, Metrics, Model
+
+    from admod.components import log_experiment
+
+    server, init = vertex
+    aiplatform.init(**init)  # what the step's environment gives: credentials, the endpoint
+    log_experiment(parameters=Artifact(uri=run_files["parameters_path"]),
+                   evaluation=Metrics(uri=run_files["evaluation_path"]),
+                   head_model=Model(uri=run_files["head_dir"]),
+                   fine_tune_model=Model(uri=run_files["fine_tune_dir"]),
+                   experiment="admod-ads", vertex_project=PROJECT, vertex_location=LOCATION,
+                   vertex_tensorboard="", run_id=RUN_ID)
+    assert _run_context(server)["metadata"]["_metrics"]["head_best_val_loss"] == 0.4
+    assert _writes(server) == []  # no TensorBoard given: no curves
