@@ -15,6 +15,21 @@ class AdmodError(Exception):
     """A problem with the user's input, explained in one sentence."""
 
 
+def google_cloud_errors() -> tuple:
+    """What a Google Cloud API call raises when the service, the credentials or the network
+    fail (not a bug of ours): the types to turn into one sentence."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    return GoogleAPIError, GoogleAuthError, OSError
+
+
+def brief(error: Exception, limit: int = 300) -> str:
+    """An exception's message on one line, cut to `limit` characters, for a sentence."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return " ".join(str(text).split())[:limit]
+
+
 def disk_full(error: Exception) -> str | None:
     """The sentence for an error that means a full disk (OSError ENOSPC or EDQUOT,
     shutil.Error, TensorFlow's ResourceExhaustedError), or None."""

@@ -19,7 +19,7 @@ import pandas as pd
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
                    records, registry, reports, serving, split, storage, training,
                    vertex_experiments, vertex_registry)
-from admod.errors import AdmodError
+from admod.errors import AdmodError, brief, google_cloud_errors
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
@@ -348,9 +348,6 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
     """The run's parameters, its final metrics (evaluation and both training phases) and its
     per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.
     `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
-    from google.api_core.exceptions import GoogleAPIError
-    from google.auth.exceptions import GoogleAuthError
-
     result = _read_json(evaluation_path)
     metrics = {name: result["scores"][name] for name in EXPERIMENT_METRICS}
     metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]))
@@ -363,9 +360,10 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
         return vertex_experiments.log_run(target, run_id, _read_json(parameters_path), metrics,
                                           pd.concat(histories, ignore_index=True),
                                           **(vertex_init or {}))
-    except (GoogleAPIError, GoogleAuthError, OSError, RuntimeError) as error:
+    # The SDK wraps some service failures in RuntimeError ("could not be found or created").
+    except (*google_cloud_errors(), RuntimeError) as error:
         raise AdmodError(
             f"Logging run {run_id} to the Vertex AI Experiment '{target.experiment}' failed: "
-            f"{' '.join(str(error).split())[:300]}. The model and the registry are not "
+            f"{brief(error)}. The model and the registry are not "
             "affected; retry the step, or check the service account's aiplatform.user role.") \
             from error

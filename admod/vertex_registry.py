@@ -17,7 +17,7 @@ import logging
 import re
 
 from admod import defaults, registry, storage
-from admod.errors import AdmodError
+from admod.errors import AdmodError, brief, google_cloud_errors
 
 log = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
@@ -243,18 +243,15 @@ def publish(registry_root: str, version: str, target: Target, api=None) -> str:
     """Publishes one complete admod version through `api` (default: `client`); the Vertex
     version's name. Any failure ends in one AdmodError saying the admod version is safe and how
     to finish."""
-    from google.api_core.exceptions import GoogleAPIError
-    from google.auth.exceptions import GoogleAuthError
-
     cloud_uri(registry_root)
     api = api or client(target.location)
     champion = registry.champion(registry_root) == version
     try:
         return Publisher(target, api).publish(Version.read(registry_root, version), champion)
-    except (GoogleAPIError, GoogleAuthError, OSError) as error:  # the API, credentials, network
+    except google_cloud_errors() as error:
         raise AdmodError(
             f"Version {version} is stored complete in {registry_root}, but its upload to the "
-            f"Vertex AI Model Registry ({target.model}) failed: {_reason(error)}. Nothing is "
+            f"Vertex AI Model Registry ({target.model}) failed: {brief(error)}. Nothing is "
             "lost: retry the push step (the run's Retry) or run 'admod registry sync "
             f"{registry_root} --vertex-model {target.model} --project {target.project} --region "
             f"{target.location}' to finish it.") from error
@@ -268,7 +265,3 @@ def sync(registry_root: str, target: Target, api=None) -> list[str]:
     return [publish(registry_root, version, target, api)
             for version in registry.complete_versions(registry_root)]
 
-
-def _reason(error: Exception) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return " ".join(str(text).split())[:300]
