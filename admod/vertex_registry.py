@@ -264,4 +264,3 @@ def sync(registry_root: str, target: Target, api=None) -> list[str]:
     api = api or client(target.location)
     return [publish(registry_root, version, target, api)
             for version in registry.complete_versions(registry_root)]
-
