@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/admod run
 
+# The unit suite in PYTEST_WORKERS processes (pytest-xdist), one test file per worker at a time,
+# so a module's fixtures are built once.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The trainer image's CPU variant, built here (containers/build-local.sh; needs a Docker daemon).
 image-local:

@@ -5,12 +5,15 @@ page at PAGE_SIZE items and hand out nextPageToken, so the client's pagination i
 """
 
 import contextlib
+import logging
 import socket
 
 from gcp_storage_emulator import server as emulator
 from gcp_storage_emulator.handlers import objects
 
 PAGE_SIZE = 3
+# Its per-request log lines are noise in the test output (and outlive pytest's captured stream).
+logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
 
 
 def _paginated_ls(request, response, storage, *args, **kwargs):
