@@ -160,13 +160,20 @@ def evaluation_metrics(metrics: dict, class_names: list[str]) -> dict:
 
 
 class Publisher:
-    """Publishes admod registry versions to one Vertex parent model through `client`."""
+    """Publishes admod registry versions to one Vertex parent model through `api` (a
+    ModelServiceClient); the parent is looked up once, then remembered."""
 
     def __init__(self, target: Target, api):
         self.target, self.api = target, api
+        self._parent: str | None = None
 
     def parent_model(self) -> str | None:
         """The parent model's resource name, None when it does not exist yet."""
+        if self._parent is None:
+            self._parent = self._find_parent()
+        return self._parent
+
+    def _find_parent(self) -> str | None:
         from google.api_core import exceptions
 
         if _RESOURCE.match(self.target.model):
@@ -225,6 +232,7 @@ class Publisher:
         existing = self._existing(parent, version) if parent else None
         if existing is None:
             name = self._upload(parent, version)
+            self._parent = name.split("@")[0]
             aliases = set()
         else:
             name = f"{existing.name}@{existing.version_id}"
@@ -243,11 +251,28 @@ def publish(registry_root: str, version: str, target: Target, api=None) -> str:
     """Publishes one complete admod version through `api` (default: `client`); the Vertex
     version's name. Any failure ends in one AdmodError saying the admod version is safe and how
     to finish."""
+    (name,) = _publish_all(registry_root, [version], target, api)
+    return name
+
+
+def sync(registry_root: str, target: Target, api=None) -> list[str]:
+    """Publishes every complete version, oldest first (the champion alias to the champion);
+    returns their Vertex version names."""
+    return _publish_all(registry_root, registry.complete_versions(registry_root), target, api)
+
+
+def _publish_all(registry_root: str, versions: list[str], target: Target, api) -> list[str]:
     cloud_uri(registry_root)
-    api = api or client(target.location)
-    champion = registry.champion(registry_root) == version
+    publisher = Publisher(target, api or client(target.location))
+    champion = registry.champion(registry_root)
+    return [_publish_one(publisher, registry_root, version, version == champion)
+            for version in versions]
+
+
+def _publish_one(publisher: Publisher, registry_root: str, version: str, champion: bool) -> str:
+    target = publisher.target
     try:
-        return Publisher(target, api).publish(Version.read(registry_root, version), champion)
+        return publisher.publish(Version.read(registry_root, version), champion)
     except google_cloud_errors() as error:
         raise AdmodError(
             f"Version {version} is stored complete in {registry_root}, but its upload to the "
@@ -255,12 +280,3 @@ def publish(registry_root: str, version: str, target: Target, api=None) -> str:
             "lost: retry the push step (the run's Retry) or run 'admod registry sync "
             f"{registry_root} --vertex-model {target.model} --project {target.project} --region "
             f"{target.location}' to finish it.") from error
-
-
-def sync(registry_root: str, target: Target, api=None) -> list[str]:
-    """Publishes every complete version, oldest first (the champion alias to the champion);
-    returns their Vertex version names."""
-    cloud_uri(registry_root)
-    api = api or client(target.location)
-    return [publish(registry_root, version, target, api)
-            for version in registry.complete_versions(registry_root)]
