@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-container image-local compile demo-data images lock clean
+.PHONY: install run test test-tf-serving test-container image-local compile demo-data images lock \
+	clean
 
 # Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
 IMAGE ?= us-docker.pkg.dev/admod-project/admod/trainer
@@ -26,6 +27,23 @@ run: $(STAMP)
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# The export served the way TF Serving serves it (its SavedModel loader, its JSON request rules)
+# under TensorFlow 2.15.1, the version of Vertex AI's prebuilt tf2-*.2-15 images and of KServe's
+# runtimeVersion in `admod serve-manifest`, in a virtual environment of its own. `make test` runs
+# the same check under the training TensorFlow. MODEL=<registry or version folder> checks that
+# model instead of a small one made here (after `make run`: MODEL=models).
+TF_SERVING_VENV := .venv-tf-serving
+TF_SERVING_CASES := build/tf-serving
+test-tf-serving: $(STAMP) $(TF_SERVING_VENV)/.installed
+	rm -rf $(TF_SERVING_CASES)
+	$(BIN)/python -m tests.serving_cases $(TF_SERVING_CASES) $(if $(MODEL),--model $(MODEL))
+	$(TF_SERVING_VENV)/bin/python tests/tf_serving.py $(TF_SERVING_CASES)
+
+$(TF_SERVING_VENV)/.installed: tests/tf_serving_requirements.txt
+	$(PYTHON) -m venv $(TF_SERVING_VENV)
+	$(TF_SERVING_VENV)/bin/python -m pip install --quiet -r tests/tf_serving_requirements.txt
+	touch $@
 
 # The trainer image's CPU variant, built here (containers/build-local.sh; needs a Docker daemon).
 image-local:
@@ -50,4 +68,4 @@ lock: $(STAMP)
 	$(BIN)/python containers/lock.py
 
 clean:
-	rm -rf runs models data .pytest_cache
+	rm -rf runs models data build .pytest_cache

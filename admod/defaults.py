@@ -80,9 +80,14 @@ GATING_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 GATING_METRIC = "roc_auc"
 MAX_REGRESSION = 0.005
 
+# Serving: the exported SavedModel is checked through TF Serving's loader under TensorFlow 2.15.1
+# (`make test-tf-serving`) and the training TensorFlow. KServe runs tensorflow/serving:<this>.
+TF_SERVING_VERSION = "2.15.1"
+
 # Vertex AI (all off while empty): push mirrors each version into this Model Registry model (a
 # display name, or projects/P/locations/L/models/ID), served by the prebuilt TensorFlow CPU
-# image (the newest google-cloud-aiplatform lists); runs are logged to this Experiment.
+# image: TF Serving on TensorFlow 2.15, the version the export is checked on; runs are logged to
+# this Experiment.
 VERTEX_MODEL = ""
 VERTEX_PROJECT = ""
 VERTEX_LOCATION = ""

@@ -34,6 +34,27 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
                              "prefixes.")
 
 
+def scorable(inputs: list[str]) -> Iterator[tuple[str, bytes, str]]:
+    """(uri, bytes the serving signature decodes, '') per input, or (uri, b'', reason) for a
+    file that cannot be scored: the checks and conversions of the split (WebP as PNG...)."""
+    for uri in input_uris(inputs):
+        try:
+            checked = images.check_image(storage.read_bytes(uri), 1, MAX_PIXELS)
+        except (OSError, AdmodError) as error:
+            yield uri, b"", f"unreadable: {error}"
+            continue
+        yield uri, checked.data, checked.reason
+
+
+def request_body(inputs: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+    """The TF Serving / KServe v1 / Vertex AI REST request body for the inputs, and the
+    (uri, reason) of those left out."""
+    usable, refused = [], []
+    for uri, data, reason in scorable(inputs):
+        (refused.append((uri, reason)) if reason else usable.append(data))
+    return serving.request_body(usable), refused
+
+
 def predict(model: str, inputs: list[str],
             batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
     """(uri, probability, label) per input; (uri, None, reason) for a file that cannot be scored."""
@@ -43,16 +64,11 @@ def predict(model: str, inputs: list[str],
                                      os.path.join(tmp, "saved_model"))
         serve = serving.load(local)
         batch: list[tuple[str, bytes]] = []
-        for uri in input_uris(inputs):
-            try:
-                checked = images.check_image(storage.read_bytes(uri), 1, MAX_PIXELS)
-            except (OSError, AdmodError) as error:
-                yield uri, None, f"unreadable: {error}"
+        for uri, data, reason in scorable(inputs):
+            if reason:
+                yield uri, None, reason
                 continue
-            if checked.reason:
-                yield uri, None, checked.reason
-                continue
-            batch.append((uri, checked.data))
+            batch.append((uri, data))
             if len(batch) == batch_size:
                 yield from _score(serve, batch)
                 batch = []

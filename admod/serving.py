@@ -4,40 +4,55 @@ Decoding, resizing and preprocessing happen inside the signature, through the sa
 training uses (datasets.decode_and_resize over admod.decoding, then the model's own
 preprocessing layer). An image whose header announces more than `max_pixels` is refused
 before it is decoded.
+
+The SavedModel is written by Keras's `ExportArchive`, so that the graph's restore op fills the
+very variables the signature reads. TF Serving's C++ loader restores through that graph, not
+through Python's object graph: a Keras 3 model inside a `tf.Module` saved with
+`tf.saved_model.save` loads there but fails every request (keras-team/keras#20095,
+tensorflow/serving#2226).
 """
 
+import base64
+
+import keras
 import tensorflow as tf
 
 from admod import datasets, defaults
 from admod.defaults import CLASS_NAMES
 
 SIGNATURE = "serving_default"
+SERVING_TAG = "serve"  # the MetaGraph tag TF Serving loads
+INPUT = "image_bytes"  # the name ends in _bytes: TF Serving's JSON API base64-decodes {"b64": ...}
+OUTPUTS = ("probability", "label")
 
 
-class _Serving(tf.Module):
-    def __init__(self, model, image_size: int, threshold: float, max_pixels: int):
-        super().__init__()
-        self.model = model
-        self.image_size = image_size
-        self.max_pixels = max_pixels
-        self.threshold = tf.constant(threshold, tf.float32)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def serve(self, image_bytes):
-        size = self.image_size
-        images = tf.map_fn(lambda data: datasets.decode_and_resize(data, size, self.max_pixels),
-                           image_bytes,
-                           fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
-        probability = tf.cast(self.model(tf.cast(images, tf.float32), training=False), tf.float32)
+def _serving_function(model, image_size: int, threshold: float, max_pixels: int):
+    def serve(image_bytes):
+        images = tf.map_fn(
+            lambda data: datasets.decode_and_resize(data, image_size, max_pixels), image_bytes,
+            fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8))
+        probability = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
         probability = tf.reshape(probability, [-1])
-        label = tf.where(probability >= self.threshold, CLASS_NAMES[1], CLASS_NAMES[0])
+        label = tf.where(probability >= threshold, CLASS_NAMES[1], CLASS_NAMES[0])
         return {"probability": probability, "label": label}
+    return serve
 
 
 def export(model, image_size: int, threshold: float, path: str,
            max_pixels: int = defaults.MAX_IMAGE_PIXELS) -> None:
-    module = _Serving(model, image_size, threshold, max_pixels)
-    tf.saved_model.save(module, path, signatures={SIGNATURE: module.serve})
+    # add_endpoint tracks exactly the variables the signature reads (no optimizer state);
+    # archive.track(model) as well would store every weight twice.
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(SIGNATURE, _serving_function(model, image_size, threshold, max_pixels),
+                         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)])
+    archive.write_out(path, verbose=False)
+
+
+def request_body(images: list[bytes]) -> dict:
+    """The JSON body a client POSTs to TF Serving's REST API (KServe v1, Vertex AI endpoints):
+    one instance per image, its bytes base64-encoded as {"b64": ...}."""
+    return {"instances": [{INPUT: {"b64": base64.b64encode(data).decode("ascii")}}
+                          for data in images]}
 
 
 def load(path: str):

@@ -1,6 +1,6 @@
-"""Plants each bug a reviewer planted in issue 15 (and two in issue 14's Vertex mirror), runs
-the tests meant to catch it, puts the code back, and prints which tests failed: a check that
-the suite pins those promises.
+"""Plants each bug a reviewer planted in issue 15 (two in issue 14's Vertex mirror, two in issue
+20's serving export), runs the tests meant to catch it, puts the code back, and prints which
+tests failed: a check that the suite pins those promises.
 
     .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; ~4 min)
 
@@ -52,6 +52,13 @@ MUTANTS = [
  ("I champion alias never set on Vertex", "admod/vertex_registry.py",
   "        if wanted - aliases:", "        if False:",
   ["tests/admod/test_vertex_registry.py"], None),
+ ("J export tracks the model too (every weight stored twice)", "admod/serving.py",
+  "    archive = keras.export.ExportArchive()\n",
+  "    archive = keras.export.ExportArchive()\n    archive.track(model)\n",
+  ["tests/admod/test_tf_serving_loader.py"], None),
+ ("K label at a fixed 0.5 inside the SavedModel", "admod/serving.py",
+  "label = tf.where(probability >= threshold,", "label = tf.where(probability >= 0.5,",
+  ["tests/admod/test_tf_serving_loader.py"], None),
 ]
 
 

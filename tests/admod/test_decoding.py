@@ -11,47 +11,9 @@ from PIL import Image
 
 from admod import datasets, decoding, images, serving
 from admod import model as model_lib
+from tests.image_kinds import encode, kinds, rotated_jpeg
 
 SIZE = 32
-
-
-def _encode(image, fmt, **kwargs):
-    out = io.BytesIO()
-    image.save(out, format=fmt, **kwargs)
-    return out.getvalue()
-
-
-def _picture(width=60, height=40, seed=0):
-    rng = np.random.default_rng(seed)
-    pixels = (rng.random((height, width, 3)) * 255).astype(np.uint8)
-    pixels[:, : width // 2] = [200, 30, 30]  # a flat half and a noisy half
-    return Image.fromarray(pixels)
-
-
-def _rotated_jpeg(orientation):
-    picture = _picture()
-    exif = picture.getexif()
-    exif[0x0112] = orientation
-    return _encode(picture, "JPEG", quality=92, exif=exif.tobytes())
-
-
-def _kinds():
-    picture = _picture()
-    alpha = np.tile(np.linspace(0, 255, 60, dtype=np.uint8), (40, 1))
-    palette = picture.convert("P", palette=Image.ADAPTIVE, colors=64)
-    return {
-        "plain JPEG": _encode(picture, "JPEG", quality=92),
-        "transparent PNG": _encode(
-            Image.fromarray(np.dstack([np.asarray(picture), alpha]), "RGBA"), "PNG"),
-        "GIF with transparency": _encode(palette, "GIF", transparency=3),
-        "CMYK JPEG": _encode(picture.convert("CMYK"), "JPEG", quality=92),
-        "EXIF-rotated JPEG": _rotated_jpeg(6),
-        "16-bit PNG": _encode(Image.fromarray(
-            np.tile(np.linspace(0, 65535, 60), (40, 1)).astype(np.uint16)), "PNG"),
-        "palette PNG with transparency": _encode(palette, "PNG", transparency=3),
-        "grey PNG with alpha": _encode(picture.convert("LA"), "PNG"),
-        "BMP": _encode(picture, "BMP"),
-    }
 
 
 def _pillow(data):
@@ -60,7 +22,7 @@ def _pillow(data):
     return np.asarray(images.normalise(image))
 
 
-@pytest.mark.parametrize("kind, data", _kinds().items())
+@pytest.mark.parametrize("kind, data", kinds().items())
 def test_decoding_gives_what_pillow_gives(kind, data):
     decoded = decoding.decode_rgb(tf.constant(data)).numpy()
     expected = _pillow(data)
@@ -72,14 +34,14 @@ def test_decoding_gives_what_pillow_gives(kind, data):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_is_applied_as_pillow_does(orientation):
-    data = _rotated_jpeg(orientation)
+    data = rotated_jpeg(orientation)
     assert int(decoding.exif_orientation(tf.constant(data))) == orientation
     np.testing.assert_array_equal(decoding.decode_rgb(tf.constant(data)).numpy(), _pillow(data))
 
 
 def _huge_png_header(width=20000, height=20000):
     """A small PNG whose header announces width x height pixels."""
-    data = bytearray(_encode(Image.new("L", (8, 8)), "PNG"))
+    data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
     data[16:24] = struct.pack(">II", width, height)
     return bytes(data)
 
@@ -111,7 +73,7 @@ def _log_odds(p):
                                   "EXIF-rotated JPEG", "16-bit PNG", "plain JPEG"])
 def test_saved_model_on_raw_bytes_agrees_with_training_on_the_stored_bytes(exported, kind):
     model, serve = exported
-    raw = _kinds()[kind]
+    raw = kinds()[kind]
     stored = images.check_image(raw, 1, 10**8).data  # what the split stores for this file
     trained_on = datasets.decode_and_resize(tf.constant(stored), SIZE)
     training = model(tf.cast(trained_on[None], tf.float32), training=False).numpy().ravel()

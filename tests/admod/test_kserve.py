@@ -69,6 +69,9 @@ def test_the_manifest_serves_the_champions_saved_model_and_the_crd_schema_accept
     predictor = manifest["spec"]["predictor"]["model"]
     assert predictor["storageUri"] == f"{version}/saved_model"  # TF Serving finds 1/ in it
     assert predictor["modelFormat"] == {"name": "tensorflow"}
+    # Pinned: KServe's default TensorFlow runtime (tensorflow/serving:2.6.2) cannot load the
+    # export; 2.15.1 is the version make test-tf-serving loads it with.
+    assert predictor["runtimeVersion"] == "2.15.1"
     assert manifest["metadata"]["labels"]["admod/version"] == os.path.basename(version)
     assert manifest["metadata"]["namespace"] == "moderation"
 
@@ -90,6 +93,18 @@ def test_the_command_prints_yaml_for_kubectl(gcs_registry, gcs_host, validator):
     manifest = yaml.safe_load(result.stdout)
     assert list(validator.iter_errors(manifest)) == []
     assert "namespace" not in manifest["metadata"]  # kubectl's current one
+    assert result.stdout.startswith("# served by TF Serving 2.15.1")
+
+
+def test_a_runtime_version_can_be_chosen_but_not_one_that_cannot_load_the_model(gcs_registry,
+                                                                               validator):
+    manifest = kserve.inference_service(gcs_registry[0], runtime_version="2.20.0")
+    assert manifest["spec"]["predictor"]["model"]["runtimeVersion"] == "2.20.0"
+    assert list(validator.iter_errors(manifest)) == []
+    for refused in ("2.6.2", "2.12.0", "latest", "2.15"):
+        with pytest.raises(AdmodError, match=f"--runtime-version '{refused}' is not a TF "
+                                             "Serving release that serves admod's model"):
+            kserve.inference_service(gcs_registry[0], runtime_version=refused)
 
 
 @pytest.mark.parametrize("model, name, sentence", [

@@ -1,0 +1,105 @@
+"""A SavedModel and the request and answers it must give, for tests/tf_serving.py.
+
+    python -m tests.serving_cases OUT_DIR                  # a small model made here
+    python -m tests.serving_cases OUT_DIR --model REGISTRY_OR_VERSION   # a pushed model (local)
+
+writes OUT_DIR/saved_model/1 (the export under test) and OUT_DIR/cases.json: the request body
+for one image of every kind the split accepts, and what the Keras model answers for it.
+"""
+
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from admod import datasets, defaults, registry, serving
+from admod import model as model_lib
+from admod.defaults import CLASS_NAMES
+from tests import tf_serving
+from tests.image_kinds import kinds
+
+TOLERANCE = 1e-5  # in probability
+
+
+def keras_probabilities(model, image_size: int, max_pixels: int, raw: list[bytes]) -> np.ndarray:
+    """The Keras model's probability for each encoded image, decoded as training decodes."""
+    batch = tf.stack([datasets.decode_and_resize(tf.constant(data), image_size, max_pixels)
+                      for data in raw])
+    return model(tf.cast(batch, tf.float32), training=False).numpy().ravel()
+
+
+def spread_outputs(model, image_size: int, raw: list[bytes]) -> None:
+    """Rescales the output layer so the probabilities on `raw` spread over about 0.1-0.9: a
+    random-weights model scores every image near one value, which no comparison could tell
+    apart."""
+    p = np.clip(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw).astype(
+        np.float64), 1e-12, 1 - 1e-12)
+    logits = np.log(p / (1 - p))
+    scale = 1.5 / max(logits.std(), 1e-9)
+    layer = model.get_layer("not_allowed")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * scale, (bias - logits.mean()) * scale])
+
+
+def small_model(image_size: int = 32, seed: int = 3):
+    """A random-weights model whose scores differ from image to image, and a threshold between
+    them (so both labels are served)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model, _ = model_lib.build_model(image_size, weights="none")
+    raw = list(kinds().values())
+    spread_outputs(model, image_size, raw)
+    p = np.sort(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw))
+    return model, float((p[len(p) // 2 - 1] + p[len(p) // 2]) / 2)
+
+
+def write_cases(out_dir: str, model, image_size: int, threshold: float,
+                max_pixels: int) -> dict:
+    images = kinds()
+    probability = keras_probabilities(model, image_size, max_pixels, list(images.values()))
+    cases = {"request": serving.request_body(list(images.values())),
+             "expected": {"kinds": list(images),
+                          "probability": [float(p) for p in probability],
+                          "label": [CLASS_NAMES[int(p >= threshold)] for p in probability]},
+             "threshold": threshold, "tolerance": TOLERANCE}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, tf_serving.CASES_FILE), "w") as f:
+        json.dump(cases, f)
+    return cases
+
+
+def export_with_cases(out_dir: str, model, threshold: float, image_size: int = 32) -> dict:
+    serving.export(model, image_size, threshold, os.path.join(out_dir, tf_serving.SAVED_MODEL))
+    return write_cases(out_dir, model, image_size, threshold, defaults.MAX_IMAGE_PIXELS)
+
+
+def from_version(out_dir: str, version: str) -> dict:
+    with open(os.path.join(version, registry.MODEL_INFO_FILE)) as f:
+        info = json.load(f)
+    shutil.copytree(registry.serving_model_dir(version),
+                    os.path.join(out_dir, tf_serving.SAVED_MODEL))
+    model = model_lib.load(os.path.join(version, registry.MODEL_FILE))
+    return write_cases(out_dir, model, info["image_size"], info["threshold"],
+                       info.get("max_image_pixels", defaults.MAX_IMAGE_PIXELS))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--model", help="a local registry (its champion) or version folder")
+    args = parser.parse_args()
+    if os.path.exists(args.out_dir) and os.listdir(args.out_dir):
+        parser.error(f"{args.out_dir} is not empty: pass a new folder")
+    if args.model:
+        from_version(args.out_dir, registry.resolve_version(args.model))
+    else:
+        export_with_cases(args.out_dir, *small_model())
+    print(f"wrote {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
