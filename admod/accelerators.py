@@ -31,10 +31,17 @@ class Setup:
                 "mixed_precision": self.mixed_precision, "xla": self.xla}
 
 
-def check_gpu(required: bool) -> int:
-    """The number of GPUs TensorFlow sees; none when `required` fails the step at once rather
+def accelerator_devices() -> list[str]:
+    """The GPUs TensorFlow sees, as device names ('/gpu:0', ...). The tests replace this with
+    two logical CPU devices, so every GPU-only code path (MirroredStrategy, the global batch,
+    mixed precision, XLA) runs on a CPU machine."""
+    return [f"/gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+
+
+def check_gpu(required: bool, devices: list[str]) -> int:
+    """The number of accelerators; none when `required` fails the step at once rather
     than training on CPU for hours."""
-    gpus = len(tf.config.list_physical_devices("GPU"))
+    gpus = len(devices)
     if required and not gpus:
         raise AdmodError(
             "This step needs a GPU (require_gpu=true) but TensorFlow sees none: check that the "
@@ -45,10 +52,12 @@ def check_gpu(required: bool) -> int:
 
 
 def configure(mixed_precision: bool, xla: bool, require_gpu: bool = False) -> Setup:
-    gpus = check_gpu(require_gpu)
+    devices = accelerator_devices()
+    gpus = check_gpu(require_gpu, devices)
     use_mixed = bool(gpus) and mixed_precision
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
+    strategy = (tf.distribute.MirroredStrategy(devices) if gpus > 1
+                else tf.distribute.get_strategy())
     setup = Setup(strategy, gpus, use_mixed, bool(gpus) and xla)
     log.info("accelerators: %s", setup.facts())
     return setup

@@ -47,8 +47,10 @@ def cache_file(count: int, image_size: int, cache_dir: str | None) -> str:
 
 def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
                  augment_config: augment.AugmentConfig | None = None, seed: int | None = None,
-                 cache_dir: str | None = None) -> tf.data.Dataset:
-    """Batches of (RGB float images 0..255, float labels) from the shards in `folder`."""
+                 cache_dir: str | None = None, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of (RGB float images 0..255, float labels) from the shards in `folder`;
+    `drop_remainder` leaves out the last, short batch (a different one each epoch when
+    training: the shuffle comes first)."""
     count = records.read_info(folder)["count"]
     files = records.shard_files(folder)
     # Sequential reads outside training, so the order matches labels_and_uris.
@@ -60,7 +62,7 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
     ds = ds.cache(cache_file(count, image_size, cache_dir))
     if training:
         ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)),
                 num_parallel_calls=AUTOTUNE)
     if training and augment_config is not None:

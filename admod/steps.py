@@ -114,19 +114,27 @@ def _train(model, phase: str, train_dir, val_dir, image_size, options: training.
     weights = training.class_weights(counts, options.class_weighting,
                                      options.class_weight_minority_share)
     global_batch = options.batch_size * setup.replicas
+    # Over several replicas a short last batch splits unevenly, down to an empty batch on a
+    # replica (a crash where it was measured, TensorFlow's CPU kernels): training drops it.
+    drop_remainder = setup.replicas > 1
+    if drop_remainder and info["count"] < global_batch:
+        raise AdmodError(f"The training split has {info['count']} images, fewer than one "
+                         f"global batch ({options.batch_size} x {setup.replicas} replicas): "
+                         "lower batch_size or add images.")
     # A file cache, when the images do not fit in memory, goes to the pod's local disk: a new
     # folder per attempt (no stale lock from a preempted one), never the artifact folder.
     with tempfile.TemporaryDirectory(prefix="admod-cache-") as cache_dir:
         train_ds = datasets.make_dataset(train_dir, image_size, global_batch, training=True,
                                          augment_config=options.augmentation,
                                          seed=augment.phase_seed(options.seed, phase),
-                                         cache_dir=cache_dir)
+                                         cache_dir=cache_dir, drop_remainder=drop_remainder)
         val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
         with datasets.corrupt_shards_named(train_dir, val_dir):
             history = training.train_phase(model, train_ds, val_ds, options, phase, model_dir,
                                            weights, initial_epoch, jit_compile=setup.xla)
     model.save(os.path.join(model_dir, registry.MODEL_FILE))
     return {**training.summarise(history), "phase": phase, "global_batch_size": global_batch,
+            "last_short_batch_dropped": drop_remainder,
             "class_weights": {defaults.CLASS_NAMES[k]: v for k, v in (weights or {}).items()},
             **setup.facts()}
 
@@ -222,7 +230,7 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     the champion and decides. Headline figures come from test when it has images."""
     options.criteria.validate()
     evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
-    accelerators.check_gpu(options.require_gpu)
+    accelerators.check_gpu(options.require_gpu, accelerators.accelerator_devices())
     info = _read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)

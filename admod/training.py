@@ -43,7 +43,10 @@ class TrainingOptions:
     xla: bool = defaults.XLA
     checkpoint_root: str = defaults.CHECKPOINT_ROOT
     require_gpu: bool = False
-    run_id: str = "local"  # the pipeline run's unique id, never its display name
+    # Unique to the run and the same on every retry of its step: the step's own output URI,
+    # which every backend makes so (the run's uuid is not substituted before KFP 2.5, and as an
+    # input it would enter the step's cache key).
+    state_key: str = "local"
 
     @classmethod
     def from_parameters(cls, values: dict) -> "TrainingOptions":
@@ -54,11 +57,14 @@ class TrainingOptions:
                                   augmentation=parameters.options(augment.AugmentConfig, values))
 
     def durable(self, phase: str) -> str | None:
-        """Where this run's phase mirrors its training state: keyed on the run's unique id,
-        since runs share display names (recurring runs, `admod submit`'s default)."""
+        """Where this run's phase mirrors its training state: keyed on `state_key`, never on the
+        display name, which runs share (recurring runs, `admod submit`'s default)."""
         if not self.checkpoint_root:
             return None
-        return storage.join(self.checkpoint_root, self.run_id, phase)
+        import hashlib
+
+        key = hashlib.sha256(self.state_key.encode()).hexdigest()[:20]
+        return storage.join(self.checkpoint_root, key, phase)
 
 
 def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
@@ -173,6 +179,11 @@ def read_history(work_dir: str, phase: str) -> pd.DataFrame:
 
 def summarise(history: pd.DataFrame) -> dict:
     """Epochs run and the best epoch's validation figures."""
+    if history["val_loss"].isna().all():
+        phase = history["phase"].iloc[0] if "phase" in history else "training"
+        raise AdmodError(f"The {phase} phase diverged: the validation loss is NaN in every "
+                         "epoch, so there is no model to keep. Lower the learning rate or set "
+                         "mixed_precision=false, and check the weights.")
     best = history.loc[history["val_loss"].idxmin()]
     return {"epochs_run": int(len(history)), "last_epoch": int(history["epoch"].max()),
             "best_epoch": int(best["epoch"]), "best_val_loss": float(best["val_loss"]),

@@ -25,7 +25,6 @@ def fine_tune(
     seed: int,
     checkpoint_root: str,
     require_gpu: bool,
-    run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -37,6 +36,8 @@ def fine_tune(
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    # Training state is keyed on this step's output: unique to the run, the same on its retries.
+    values["state_key"] = model.uri
     summary = exit_on_user_error(
         steps.fine_tune_step, head_dir=head_model.path, train_dir=train.path,
         val_dir=validation.path, model_dir=model.path, report_path=report.path,

@@ -17,8 +17,11 @@ def push(
 ):
     """Publishes the blessed model (SavedModel, .keras, metrics, model card) as a new version
     under registry_root and makes it the champion; with vertex_model, also as a version of that
-    Vertex AI model (evaluation imported, `champion` alias). `published` is the registry
-    version (its URI is the version's folder), so the UI's lineage links this run to it."""
+    Vertex AI model (evaluation imported, `champion` alias). `published` keeps the URI the
+    backend gave it (Kubeflow's launcher refuses an output outside the pipeline root); its
+    metadata `registry_uri` and its file `version.json` name the registry version."""
+    import json
+    import os
     import tempfile
 
     from admod import logs, steps, vertex_registry
@@ -34,5 +37,8 @@ def push(
             steps.push_step, model_dir=model.path, evaluation_path=evaluation.path,
             train_dir=train.path, val_dir=validation.path, registry_root=registry_root,
             run_id=run_id, staging_dir=staging, vertex=vertex)
-    published.uri = version.pop("uri")
+    version["registry_uri"] = version.pop("uri")
     published.metadata.update(version)
+    os.makedirs(published.path, exist_ok=True)
+    with open(os.path.join(published.path, "version.json"), "w") as f:
+        json.dump(version, f, indent=1)

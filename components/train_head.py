@@ -26,7 +26,6 @@ def train_head(
     checkpoint_root: str,
     allow_random_init: bool,
     require_gpu: bool,
-    run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -37,6 +36,8 @@ def train_head(
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    # Training state is keyed on this step's output: unique to the run, the same on its retries.
+    values["state_key"] = model.uri
     summary = exit_on_user_error(
         steps.train_head_step, train_dir=train.path, val_dir=validation.path,
         model_dir=model.path, report_path=report.path, image_size=image_size, weights=weights,

@@ -229,7 +229,8 @@ def _settings(args):
                          "drop --image and --gpu-type, or drop --pipeline-file to compile with "
                          "them.")
     params = parameters.check(params, parameters.declared_parameters(pipeline_file))
-    submit.check_cloud_parameters(params)
+    submit.check_cloud_parameters(params, args.platform)
+    submit.check_compiled_for(pipeline_file, args.platform)
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
                               args.cache, args.service_account)

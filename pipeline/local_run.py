@@ -271,7 +271,7 @@ def summary(run_dir: str) -> str:
         lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]
     if "push" in tasks:
         published = tasks["push"]["artifacts"]["published"]["artifacts"][0]
-        lines.append(f"Pushed model: {published['uri']}")
+        lines.append(f"Pushed model: {published['metadata']['registry_uri']}")
     elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
     lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",

@@ -133,8 +133,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                         early_stopping_patience=early_stopping_patience,
                         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor,
                         mixed_precision=mixed_precision, xla=xla, seed=seed,
-                        checkpoint_root=checkpoint_root, require_gpu=require_gpu,
-                        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **augmentation)
+                        checkpoint_root=checkpoint_root, require_gpu=require_gpu, **augmentation)
 
         place = platform.place
         check_task = place(c.check_parameters(**_arguments(locals())), "check-parameters")

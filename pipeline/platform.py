@@ -16,6 +16,8 @@ DEFAULT_GPU_TYPE = {KUBEFLOW: "nvidia-tesla-t4", VERTEX: "NVIDIA_TESLA_T4"}
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_STEPS = ("train-head", "fine-tune", "evaluate")
+KUBEFLOW_RETRY_WINDOW = "604800s"  # 7 days: longer than any training step
+VERTEX_RETRY_WINDOW = "3600s"
 
 # step -> (CPUs, memory)
 RESOURCES = {
@@ -38,6 +40,15 @@ class Platform:
     gpu_count: int = 1
     retries: int = 3
     backoff: str = "120s"
+
+    @property
+    def retry_window(self) -> str:
+        """backoff_max_duration. Kubeflow compiles it into Argo's retryStrategy.backoff.maxDuration
+        (kubeflow/pipelines 2.17.0, backend/src/v2/compiler/argocompiler/container.go), a window
+        counted from the first attempt that also ends a running retry (argo-workflows #13044):
+        it must outlast the longest GPU step, or a step preempted after it is never retried.
+        Vertex AI caps each wait with it (waits here: 120, 240, 480 s)."""
+        return KUBEFLOW_RETRY_WINDOW if self.name == KUBEFLOW else VERTEX_RETRY_WINDOW
 
     def __post_init__(self):
         if self.name not in (KUBEFLOW, VERTEX):
@@ -63,4 +74,4 @@ class Platform:
             kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists",
                                       effect="NoSchedule")
         task.set_retry(num_retries=self.retries, backoff_duration=self.backoff,
-                       backoff_factor=2.0, backoff_max_duration="3600s")
+                       backoff_factor=2.0, backoff_max_duration=self.retry_window)

@@ -6,7 +6,9 @@ import os
 import tempfile
 import time
 
+from admod import defaults
 from admod.errors import AdmodError
+from admod.pipeline.platform import GPU_RESOURCE, KUBEFLOW, VERTEX
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,19 @@ STORAGE_PARAMETERS = ("data_root", "registry_root")
 POLL_SECONDS = 30
 
 
-def check_cloud_parameters(parameters: dict) -> None:
-    """Refuses a cloud run whose data or registry is not in Cloud Storage."""
+# Vertex AI passes at most 100 artifacts to a dsl.Collected input (kubeflow/kubeflow#7513):
+# split collects one part per check-images task.
+VERTEX_MAX_FAN_IN = 100
+
+
+def check_cloud_parameters(parameters: dict, platform: str = KUBEFLOW) -> None:
+    """Refuses a cloud run whose data or registry is not in Cloud Storage, or that fans out
+    wider than its platform collects."""
+    workers = parameters.get("split_workers", defaults.SPLIT_WORKERS)
+    if platform == VERTEX and workers > VERTEX_MAX_FAN_IN:
+        raise AdmodError(f"split_workers={workers} is more than Vertex AI collects into one step "
+                         f"({VERTEX_MAX_FAN_IN} artifacts): pass -p split_workers="
+                         f"{VERTEX_MAX_FAN_IN} or fewer.")
     for name in STORAGE_PARAMETERS:
         value = str(parameters.get(name) or "")
         if not value:
@@ -94,17 +107,34 @@ def to_kfp_cron(cron: str) -> str:
 
 # --- Vertex AI ----------------------------------------------------------------------------
 
+def compiled_for(pipeline_file: str) -> str:
+    """The platform a pipeline file was compiled for, from what its GPU steps request: Kubeflow
+    asks Kubernetes for `nvidia.com/gpu` and carries a second (platform) document; Vertex AI
+    names the accelerator (NVIDIA_TESLA_T4...)."""
+    import yaml
+
+    with open(pipeline_file) as f:
+        documents = list(yaml.safe_load_all(f))
+    accelerators = {executor.get("container", {}).get("resources", {}).get("accelerator", {})
+                    .get("resourceType") for executor in
+                    documents[0]["deploymentSpec"]["executors"].values()} - {None}
+    kubeflow = len(documents) > 1 or accelerators == {GPU_RESOURCE}
+    return KUBEFLOW if kubeflow else VERTEX
+
+
+def check_compiled_for(pipeline_file: str, platform: str) -> None:
+    found = compiled_for(pipeline_file)
+    if found != platform:
+        raise AdmodError(f"'{pipeline_file}' was compiled for {found}, not {platform}: compile "
+                         f"it with 'admod compile --platform {platform}' (admod submit does so "
+                         "by itself without --pipeline-file).")
+
+
 def vertex_job(settings: RunSettings, project: str, region: str, labels: dict | None = None,
                credentials=None):
     from google.cloud import aiplatform
 
-    import yaml
-
-    with open(settings.pipeline_file) as f:
-        if len(list(yaml.safe_load_all(f))) > 1:
-            raise AdmodError(f"'{settings.pipeline_file}' was compiled for Kubeflow: compile it "
-                             "with 'admod compile --platform vertex' (admod submit does so by "
-                             "itself).")
+    check_compiled_for(settings.pipeline_file, VERTEX)
     if not (settings.pipeline_root or "").startswith("gs://"):
         raise AdmodError(f"pipeline_root '{settings.pipeline_root}' is not a gs:// URI: Vertex AI "
                          "keeps every step's artifacts in Cloud Storage; pass --pipeline-root gs://BUCKET/PATH.")
@@ -200,6 +230,7 @@ def follow_kubeflow(client, run_id: str, host: str, poll_seconds: float = POLL_S
 
 def submit_kubeflow(client, settings: RunSettings, experiment: str,
                     namespace: str | None = None) -> str:
+    check_compiled_for(settings.pipeline_file, KUBEFLOW)
     result = client.create_run_from_pipeline_package(
         pipeline_to_submit(settings), arguments=settings.parameters,
         run_name=settings.display_name, experiment_name=experiment, namespace=namespace,
@@ -211,6 +242,7 @@ def submit_kubeflow(client, settings: RunSettings, experiment: str,
 
 def schedule_kubeflow(client, settings: RunSettings, experiment: str, cron: str,
                       namespace: str | None = None) -> str:
+    check_compiled_for(settings.pipeline_file, KUBEFLOW)
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
     recurring = client.create_recurring_run(
         experiment_id=experiment_id, job_name=settings.display_name,

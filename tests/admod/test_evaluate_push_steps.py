@@ -232,7 +232,8 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket
             vertex_default_alias=False, published=published)
         (version,) = server.models["1000"]
     assert published.metadata["vertex_model_version"] == f"{PARENT}/models/1000@1"
-    assert published.uri == pushed["uri"]
+    assert published.metadata["registry_uri"] == pushed["uri"]
+    assert published.uri == str(tmp / "published-vertex")  # the launcher's, never rewritten
     assert registry.complete_versions(root) == stored == [pushed["version"]]
     assert pushed["new_version"] is False  # the same model: nothing stored twice
     assert pushed["vertex_model_version"] == f"{PARENT}/models/1000@1"

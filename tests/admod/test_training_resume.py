@@ -13,7 +13,7 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
 
 
 def _train(work_dir, epochs, kill_at=0, checkpoints: training.TrainingOptions | None = None):
-    durable = [checkpoints.checkpoint_root, checkpoints.run_id] if checkpoints else []
+    durable = [checkpoints.checkpoint_root, checkpoints.state_key] if checkpoints else []
     args = [sys.executable, SCRIPT, str(work_dir), str(epochs), str(kill_at)] + durable
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
@@ -36,7 +36,7 @@ def test_a_retry_on_a_fresh_node_resumes_from_the_durable_copy(tmp_path, bucket)
     import shutil
 
     checkpoints = training.TrainingOptions(checkpoint_root=f"gs://{bucket.name}/checkpoints",
-                                           run_id="run-1")
+                                           state_key="gs://root/run-1/train-head/model")
     work = tmp_path / "work"
     assert _train(work, 4, kill_at=3, checkpoints=checkpoints).returncode == 137
     shutil.rmtree(work)  # the preempted pod's disk is gone
@@ -51,8 +51,10 @@ def test_runs_sharing_a_display_name_never_share_training_state(tmp_path):
     """Recurring runs and `admod submit` reuse display names: a new run must start from
     epoch 1 even where an earlier run of the same name left its state behind."""
     root = str(tmp_path / "checkpoints")
-    crashed = training.TrainingOptions(checkpoint_root=root, run_id="3f2a-run-one")
-    next_run = training.TrainingOptions(checkpoint_root=root, run_id="9c1b-run-two")
+    crashed = training.TrainingOptions(checkpoint_root=root,
+                                       state_key="gs://root/3f2a-run-one/train-head/model")
+    next_run = training.TrainingOptions(checkpoint_root=root,
+                                        state_key="gs://root/9c1b-run-two/train-head/model")
     assert _train(tmp_path / "pod-1", 4, kill_at=3, checkpoints=crashed).returncode == 137
     (tmp_path / "started.txt").unlink()
     assert _train(tmp_path / "pod-2", 4, checkpoints=next_run).returncode == 0

@@ -23,9 +23,34 @@ def test_training_components_feed_every_training_option():
         parameters = _parameters(component)
         options = training.TrainingOptions.from_parameters(parameters)
         for field in dataclasses.fields(options):
-            if field.name not in ("augmentation", "min_learning_rate"):  # the method's, fixed
+            # the method's, fixed; state_key is the step's output URI (the next test)
+            if field.name not in ("augmentation", "min_learning_rate", "state_key"):
                 assert getattr(options, field.name) == parameters[field.name], field.name
         assert options.augmentation.rotation_degrees == parameters["rotation_degrees"]
+
+
+def test_training_state_is_keyed_on_the_steps_own_model_output(monkeypatch, tmp_path):
+    """Unique to the run and the same on its retries, and never a pipeline input (which would
+    enter the cache key); not the run id."""
+    from kfp.dsl import Model
+
+    seen = []
+
+    def record(**kwargs):
+        seen.append(kwargs["options"].state_key)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(steps, "train_head_step", record)
+    monkeypatch.setattr(steps, "fine_tune_step", record)
+    for component in (train_head, fine_tune):
+        parameters = _parameters(component)
+        parameters["model"] = Model(uri=str(tmp_path / component.__name__ / "model"))
+        assert "run_id" not in parameters
+        try:
+            component(**parameters)
+        except SystemExit:
+            pass
+    assert seen == [str(tmp_path / "train_head" / "model"), str(tmp_path / "fine_tune" / "model")]
 
 
 def test_both_phases_take_the_same_training_parameters():

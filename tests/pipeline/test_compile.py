@@ -95,7 +95,9 @@ def test_image_override(tmp_path):
     assert images == {"example.com/admod/trainer:test"}
 
 
-def test_training_state_and_lineage_are_keyed_on_the_run_id_never_the_display_name():
+def test_lineage_is_keyed_on_the_run_id_and_training_takes_no_run_identity():
+    """The training steps key their state on their own output URI (admod.training): a run id
+    as an input would enter their cache key, so no two runs could share a cached result."""
     text = open(COMMITTED).read()
     assert "pipeline_job_name" not in text
     spec = _spec(COMMITTED)
@@ -103,9 +105,12 @@ def test_training_state_and_lineage_are_keyed_on_the_run_id_never_the_display_na
     for component in spec.components.values():
         if component.WhichOneof("implementation") == "dag":
             tasks.update(component.dag.tasks)
-    for step in ("train-head", "fine-tune", "push"):
-        run_id = tasks[step].inputs.parameters["run_id"].runtime_value.constant
-        assert run_id.string_value == "{{$.pipeline_job_uuid}}", step
+    run_id = tasks["push"].inputs.parameters["run_id"].runtime_value.constant
+    assert run_id.string_value == "{{$.pipeline_job_uuid}}"
+    for step in ("train-head", "fine-tune"):
+        assert "run_id" not in tasks[step].inputs.parameters, step
+        assert not any("{{$.pipeline_job" in str(p.runtime_value.constant)
+                       for p in tasks[step].inputs.parameters.values()), step
 
 
 def test_platform_compile_requires_gpus_and_forbids_random_weights_the_local_run_does_neither():

@@ -91,7 +91,8 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
     # the published version is a Model artifact: the UI's lineage links the run to it
     published = local_run.read_run(run_dir)["push"]["artifacts"]["published"]["artifacts"][0]
-    assert published["uri"] == str(folder)
+    assert published["metadata"]["registry_uri"] == str(folder)
+    assert published["uri"].startswith(str(run_dir))  # under the pipeline root, as launchers want
     metadata = published["metadata"]
     assert metadata["version"] == versions[0] and metadata["champion"] is True
     assert metadata["pipeline_run_id"] == run_id and 0 <= metadata["roc_auc"] <= 1

@@ -16,7 +16,7 @@ from admod import training
 
 work_dir, epochs = sys.argv[1], int(sys.argv[2])
 kill_at = int(sys.argv[3]) if len(sys.argv) > 3 and int(sys.argv[3]) > 0 else None
-checkpoint_root, run_id = sys.argv[4:6] if len(sys.argv) > 5 else ("", "local")
+checkpoint_root, state_key = sys.argv[4:6] if len(sys.argv) > 5 else ("", "local")
 
 
 class Witness(keras.callbacks.Callback):
@@ -40,5 +40,5 @@ model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="r
 original = training.callbacks
 training.callbacks = lambda *args: original(*args) + [Witness()]
 options = training.TrainingOptions(epochs=epochs, learning_rate=0.01, early_stopping_patience=99,
-                                   checkpoint_root=checkpoint_root, run_id=run_id)
+                                   checkpoint_root=checkpoint_root, state_key=state_key)
 training.train_phase(model, train, train, options, "head", work_dir, None)
