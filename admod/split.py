@@ -7,7 +7,9 @@ image between train and validation.
 It runs in three stages, so that the checking fans out over N tasks (the pipeline's
 ParallelFor) or N processes (`admod split --workers N`) through the same code:
 
-  list_images      the listing, streamed into N parts (file i goes to part i mod N)
+  list_images      the listing, streamed into N parts (a file goes to the part its name hashes
+                   to, so new files change only the parts they land in), with a fingerprint
+                   of each part (names, sizes, versions) that a cache can key on
   check_partition  one part: every file checked, usable images written to the part's shards
   merge_parts      duplicates and label conflicts settled across all parts (in SQLite, on
                    disk), the final shards and the manifest written in listing order
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
+# "index" orders the listing: the uri itself (listings come in uri order), the same for a file
+# whatever else is listed, so that a cached partition merges with freshly checked ones.
 LISTING_COLUMNS = ["index", "uri", "size_bytes", "label"]
 MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "format",
                     "split", "reason"]
@@ -96,9 +100,16 @@ def assign_split(sha256: str, seed: int, val_fraction: float, test_fraction: flo
 
 # --- 1. list --------------------------------------------------------------------------------
 
-def list_images(data_root: str, listing_dir: str, partitions: int) -> int:
+def partition_of(uri: str, partitions: int) -> int:
+    """The listing part a file belongs to: a hash of its name, the same in every run."""
+    return int.from_bytes(hashlib.sha256(order_key(uri)).digest()[:8], "big") % partitions
+
+
+def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     """Streams every file under each class folder into `partitions` CSV parts under
-    `listing_dir` (file i into part i mod partitions); checks the layout; returns the count."""
+    `listing_dir` (a file into part `partition_of` its uri; its index in the whole listing
+    kept); checks the layout; returns each part's fingerprint (sha256 of its files' names,
+    sizes, versions and labels), which changes when and only when the part's files do."""
     if partitions < 1:
         raise AdmodError(f"split_workers={partitions} is out of range: use 1 or more.")
     if not storage.is_gcs(data_root) and not os.path.isdir(data_root):
@@ -113,14 +124,17 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> int:
     files = [open(listing_part(listing_dir, i), "w", newline="", **ENCODING)
              for i in range(partitions)]
     writers = [csv.writer(f) for f in files]
+    digests = [hashlib.sha256() for _ in range(partitions)]
     for writer in writers:
         writer.writerow(LISTING_COLUMNS)
     index = 0
     try:
         for label, folder in folders.items():
             with_images = False
-            for uri, size in storage.list_files(folder):
-                writers[index % partitions].writerow([index, uri, size, label])
+            for uri, size, version in storage.list_file_versions(folder):
+                part = partition_of(uri, partitions)
+                writers[part].writerow([uri, uri, size, label])
+                digests[part].update(order_key(f"{uri}\t{size}\t{version}\t{label}\n"))
                 with_images |= images.has_image_extension(uri)
                 index += 1
             if not with_images:
@@ -130,7 +144,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> int:
         for f in files:
             f.close()
     log.info("listed %d files under %s into %d part(s)", index, data_root, partitions)
-    return index
+    return [digest.hexdigest() for digest in digests]
 
 
 def listing_part(listing_dir: str, partition: int) -> str:
@@ -209,23 +223,29 @@ def check_partition(listing_file: str, part_dir: str, config: SplitConfig) -> in
 
 # --- 3. merge -------------------------------------------------------------------------------
 
+def order_key(uri: str) -> bytes:
+    """A file's place in the listing: its uri's bytes (a file name that is not UTF-8 included),
+    compared alike by Python and SQLite."""
+    return uri.encode("utf-8", "surrogateescape")
+
+
 def _part_rows(part: int, part_dir: str):
     """(index, part, manifest row, record or None) for each file of a part, in listing order:
     the part's shards hold its usable images in that same order."""
     shard_records = records.iterate(os.path.join(part_dir, PART_SHARDS))
     for row in _read_csv_rows(os.path.join(part_dir, PART_MANIFEST)):
         record = next(shard_records) if not row["reason"] else None
-        yield int(row["index"]), part, row, record
+        yield order_key(row["index"]), part, row, record
 
 
 def _load_hashes(db: sqlite3.Connection, part_dirs: list[str]) -> None:
     """Every usable image's (index, sha256, label) into SQLite, and per content hash its first
     occurrence and whether it is under both labels."""
-    db.execute("CREATE TABLE usable (idx INTEGER PRIMARY KEY, sha256 TEXT, label TEXT)")
+    db.execute("CREATE TABLE usable (idx BLOB PRIMARY KEY, sha256 TEXT, label TEXT)")
     for part_dir in part_dirs:
         rows = _read_csv_rows(os.path.join(part_dir, PART_MANIFEST))
         db.executemany("INSERT INTO usable VALUES (?, ?, ?)",
-                       ((int(r["index"]), r["sha256"], r["label"]) for r in rows
+                       ((order_key(r["index"]), r["sha256"], r["label"]) for r in rows
                         if not r["reason"]))
     db.execute("CREATE TABLE decision AS SELECT sha256, MIN(idx) AS kept, "
                "COUNT(DISTINCT label) > 1 AS conflict FROM usable GROUP BY sha256")
@@ -294,7 +314,7 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
     return summary
 
 
-def _decide(row: dict, index: int, decision: tuple, config: SplitConfig) -> None:
+def _decide(row: dict, index: bytes, decision: tuple, config: SplitConfig) -> None:
     decided_index, kept, conflict = decision
     assert decided_index == index, (decided_index, index)  # both walk the listing order
     if conflict:

@@ -62,16 +62,28 @@ def split_step(*, data_root: str, out_dirs: dict[str, str], manifest_path: str, 
     return _split_outputs(summary, data_root, out_dirs, report_path, config)
 
 
-def list_images_step(*, data_root: str, listing_dir: str, partitions: int) -> list[int]:
-    """The split's first stage: the listing in `partitions` parts; returns their numbers."""
-    split.list_images(data_root, listing_dir, partitions)
-    return list(range(partitions))
+def list_images_step(*, data_root: str, partitions: int) -> list[str]:
+    """The split's first stage: the data root listed into `partitions` parts; returns one key
+    per part, '<part>:<its fingerprint>', which check-images runs on and is cached by."""
+    with tempfile.TemporaryDirectory(prefix="admod-listing-") as listing:
+        fingerprints = split.list_images(data_root, listing, partitions)
+    return [f"{part}:{fingerprint}" for part, fingerprint in enumerate(fingerprints)]
 
 
-def check_images_step(*, listing_dir: str, partition: int, part_dir: str,
+def check_images_step(*, data_root: str, partition_key: str, partitions: int, part_dir: str,
                       config: split.SplitConfig) -> int:
-    """One partition of the split: its files checked, its usable images sharded."""
-    return split.check_partition(split.listing_part(listing_dir, partition), part_dir, config)
+    """One partition of the split: its files checked, its usable images sharded. The task
+    lists the data root itself, so that it takes nothing from the run that listed it but its
+    key: a cache can reuse it while its files are unchanged."""
+    part, _, fingerprint = partition_key.partition(":")
+    if not part.isdigit() or int(part) >= partitions or not fingerprint:
+        raise AdmodError(f"partition '{partition_key}' is not a key list-images wrote for "
+                         f"{partitions} partition(s): run the pipeline as compiled.")
+    with tempfile.TemporaryDirectory(prefix="admod-listing-") as listing:
+        if split.list_images(data_root, listing, partitions)[int(part)] != fingerprint:
+            raise AdmodError(f"The files of partition {part} under {data_root} changed while "
+                             "the split ran: run the pipeline again (nothing was written).")
+        return split.check_partition(split.listing_part(listing, int(part)), part_dir, config)
 
 
 def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str, str],
@@ -80,6 +92,17 @@ def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str
     split_step."""
     summary = split.merge_parts(part_dirs, out_dirs, manifest_path, config)
     return _split_outputs(summary, data_root, out_dirs, report_path, config)
+
+
+def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> None:
+    """The split's figures where the UI shows them: each on `metrics` (log_metric), each
+    split's own on its artifact's metadata, the listed count on the manifest's. Duck-typed:
+    the artifacts are KFP's, this module does not import it."""
+    for name, value in figures.items():
+        metrics.log_metric(name, value)
+    for name, artifact in splits.items():
+        artifact.metadata.update({k: v for k, v in figures.items() if k.startswith(name)})
+    manifest.metadata["listed"] = figures["listed"]
 
 
 def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[str, str],

@@ -89,17 +89,38 @@ def _gcs_objects(root: str):
 
 def list_files(root: str) -> Iterator[tuple[str, int]]:
     """Every file under `root`, recursively, as (uri, size in bytes), in name order."""
+    yield from ((uri, size) for uri, size, _ in list_file_versions(root))
+
+
+def list_file_versions(root: str) -> Iterator[tuple[str, int, str]]:
+    """(uri, size, version) of every file under `root`, in the byte order of the full uris
+    (as Cloud Storage lists), so that the uri itself orders a listing: the version
+    changes whenever the file's content may have (its generation on gs://, else its mtime)."""
     if is_gcs(root):
-        yield from ((uri, blob.size or 0) for uri, blob in _gcs_objects(root))
+        yield from ((uri, blob.size or 0, str(blob.generation or ""))
+                    for uri, blob in _gcs_objects(root))
         return
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            try:
-                yield path, os.path.getsize(path)
-            except OSError:  # a dangling symlink, a symlink loop: listed, reading will say
-                yield path, 0
+    yield from _local_file_versions(root)
+
+
+def _local_file_versions(folder: bytes | str) -> Iterator[tuple[str, int, str]]:
+    # Byte order of the full paths: a folder sorts as its name plus "/" ("a.png" before
+    # "a/b.png"). Links to folders are not followed (no loops): they are listed as files. Only
+    # the names of one folder are held, as bytes.
+    folder = os.fsencode(folder)
+    with os.scandir(folder) as scan:
+        names = [e.name + (b"/" if e.is_dir(follow_symlinks=False) else b"") for e in scan]
+    names.sort()
+    for name in names:
+        path = os.path.join(folder, name.rstrip(b"/"))
+        if name.endswith(b"/"):
+            yield from _local_file_versions(path)
+            continue
+        try:
+            found = os.stat(path)
+            yield os.fsdecode(path), found.st_size, str(found.st_mtime_ns)
+        except OSError:  # a dangling symlink, a symlink loop: listed, reading will say
+            yield os.fsdecode(path), 0, ""
 
 
 def list_files_changed(root: str) -> Iterator[tuple[str, float]]:

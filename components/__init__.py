@@ -17,12 +17,13 @@ from admod.components.list_images import list_images
 from admod.components.log_experiment import log_experiment
 from admod.components.push import push
 from admod.components.split import split
+from admod.components.split_in_one_task import split_in_one_task
 from admod.components.train_head import train_head
 
 # The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
 DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
-STEP_FUNCTIONS = (check_parameters, list_images, check_images, split, train_head, fine_tune,
-                  evaluate, push, log_experiment)
+STEP_FUNCTIONS = (check_parameters, list_images, check_images, split, split_in_one_task,
+                  train_head, fine_tune, evaluate, push, log_experiment)
 
 
 def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:

@@ -1,16 +1,18 @@
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Dataset, Output
 
 
-def check_images(listing: Input[Dataset], partition: int, min_image_side: int,
+def check_images(data_root: str, partition: str, split_workers: int, min_image_side: int,
                  max_image_pixels: int, part: Output[Dataset]):
-    """One partition of the split: each of its files checked (format, size, pixels,
-    orientation, colour), its usable images written to TFRecord shards in listing order."""
+    """One partition of the split ('<partition>:<fingerprint>' from list-images): each of its
+    files checked (format, size, pixels, orientation, colour), its usable images written to
+    TFRecord shards in listing order. Cached while the partition's files are unchanged."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     from admod import logs, parameters, split, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    count = exit_on_user_error(steps.check_images_step, listing_dir=listing.path,
-                               partition=partition, part_dir=part.path,
+    count = exit_on_user_error(steps.check_images_step, data_root=data_root,
+                               partition_key=partition, partitions=split_workers,
+                               part_dir=part.path,
                                config=parameters.options(split.SplitConfig, values))
     part.metadata["checked"] = count

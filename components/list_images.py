@@ -1,15 +1,14 @@
 from typing import List
 
-from kfp.dsl import Dataset, Output
 
-
-def list_images(data_root: str, split_workers: int, listing: Output[Dataset]) -> List[int]:
-    """The split's first stage, on CPU: every file under data_root's class folders, streamed
-    into split_workers listing parts (paginated on gs://). Returns the parts' numbers, which
-    the check-images tasks fan out over."""
+def list_images(data_root: str, split_workers: int) -> List[str]:
+    """The split's first stage, on CPU, never cached: every file under data_root's class
+    folders listed (paginated on gs://) into split_workers partitions by a hash of its name.
+    Returns one key per partition, '<partition>:<fingerprint of its files' names, sizes and
+    versions>', which the check-images tasks fan out over and are cached by."""
     from admod import logs, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
     return exit_on_user_error(steps.list_images_step, data_root=data_root,
-                              listing_dir=listing.path, partitions=split_workers)
+                              partitions=split_workers)

@@ -31,8 +31,5 @@ def split(
                                  data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
                                  config=config)
-    for name, value in figures.items():
-        metrics.log_metric(name, value)
-    for name, artifact in (("train", train), ("validation", validation), ("test", test)):
-        artifact.metadata.update({k: v for k, v in figures.items() if k.startswith(name)})
-    manifest.metadata["listed"] = figures["listed"]
+    steps.publish_split_figures(figures, metrics,
+                                {"train": train, "validation": validation, "test": test}, manifest)

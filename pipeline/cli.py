@@ -37,8 +37,10 @@ def cmd_demo_data(args) -> None:
 
 
 def compile_pipeline(output: str, image: str | None = None, platform: str = "kubeflow",
-                     gpu_type: str | None = None, gpu_count: int = 1) -> str:
-    """Compiles the pipeline for `platform` with every step in `image`; returns a summary."""
+                     gpu_type: str | None = None, gpu_count: int = 1,
+                     kfp_version: str = "") -> str:
+    """Compiles the pipeline for `platform` (a Kubeflow Pipelines backend `kfp_version`, empty:
+    the newest) with every step in `image`; returns a summary."""
     from kfp import compiler
 
     from admod import components
@@ -46,15 +48,19 @@ def compile_pipeline(output: str, image: str | None = None, platform: str = "kub
     from admod.pipeline.platform import Platform
 
     try:
-        target = Platform(platform, gpu_type or "", gpu_count)
+        target = Platform(platform, gpu_type or "", gpu_count, kfp_version=kfp_version or "")
     except ValueError as error:
         raise AdmodError(str(error)) from None
     compiler.Compiler().compile(pipeline.build(target, image or components.DEFAULT_IMAGE), output)
-    return f"compiled {output} for {target.name} ({target.gpu_count} x {target.gpu_type})"
+    backend = f" {kfp_version}" if kfp_version else ""
+    split = "fanned out" if target.fan_in else "in one task"
+    return (f"compiled {output} for {target.name}{backend} ({target.gpu_count} x "
+            f"{target.gpu_type}; split {split})")
 
 
 def cmd_compile(args) -> None:
-    print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count))
+    print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count,
+                           args.kfp_version))
 
 
 def cmd_split(args) -> None:
@@ -202,8 +208,9 @@ def _require_target(args) -> None:
                          "https://HOST/pipeline.")
 
 
-def _settings(args):
-    """What a cloud run or schedule needs, every input checked before anything is sent."""
+def _settings(args, kfp_version: str = ""):
+    """What a cloud run or schedule needs, every input checked before anything is sent;
+    `kfp_version`: the Kubeflow Pipelines backend it goes to."""
     import yaml
 
     from admod import components, parameters
@@ -220,7 +227,7 @@ def _settings(args):
     if not pipeline_file:
         pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
         print(compile_pipeline(pipeline_file, args.image, args.platform, args.gpu_type,
-                               args.gpu_count))
+                               args.gpu_count, kfp_version))
     elif not os.path.isfile(pipeline_file):
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: pass a file written "
                          "by 'admod compile', or drop --pipeline-file to compile on the fly.")
@@ -231,6 +238,8 @@ def _settings(args):
     params = parameters.check(params, parameters.declared_parameters(pipeline_file))
     submit.check_cloud_parameters(params, args.platform)
     submit.check_compiled_for(pipeline_file, args.platform)
+    if kfp_version:
+        submit.check_backend(pipeline_file, kfp_version)
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
                               args.cache, args.service_account)
@@ -266,12 +275,27 @@ def _kubeflow_client(args):
                                   args.ca_cert)
 
 
+def _kfp_version(args, client) -> str:
+    """The backend's release: --kfp-version, else what the API server reports."""
+    from admod.pipeline import platform, submit
+
+    if args.kfp_version:
+        try:
+            platform.version_tuple(args.kfp_version)
+        except ValueError as error:
+            raise AdmodError(str(error)) from None
+        return args.kfp_version.lstrip("v")
+    version = submit.backend_version(client, args.host)
+    print(f"Kubeflow Pipelines {version} at {args.host}")
+    return version
+
+
 def cmd_submit(args) -> int:
     from admod.pipeline import submit
 
     _require_target(args)
-    settings = _settings(args)
     if args.platform == "vertex":
+        settings = _settings(args)
         job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
         name = submit.submit_vertex(job, settings, args.network)
         print(f"{name}\n{submit.vertex_run_url(name)}")
@@ -279,6 +303,7 @@ def cmd_submit(args) -> int:
             submit.follow_vertex(job)
     else:
         client = _kubeflow_client(args)
+        settings = _settings(args, _kfp_version(args, client))
         run_id = submit.submit_kubeflow(client, settings, args.experiment or KFP_EXPERIMENT,
                                         args.namespace)
         print(f"{run_id}\n{submit.kubeflow_run_url(args.host, run_id)}")
@@ -294,14 +319,15 @@ def cmd_schedule(args) -> None:
 
     _require_target(args)
     if args.action == "create":
-        settings = _settings(args)
         if args.platform == "vertex":
+            settings = _settings(args)
             job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
             print(submit.schedule_vertex(job, settings, args.cron, args.network))
         else:
-            print(submit.schedule_kubeflow(_kubeflow_client(args), settings,
-                                           args.experiment or KFP_EXPERIMENT, args.cron,
-                                           args.namespace))
+            client = _kubeflow_client(args)
+            settings = _settings(args, _kfp_version(args, client))
+            print(submit.schedule_kubeflow(client, settings, args.experiment or KFP_EXPERIMENT,
+                                           args.cron, args.namespace))
     elif args.action == "list":
         rows = (submit.list_vertex_schedules(args.project, args.region) if args.platform == "vertex"
                 else submit.list_kubeflow_schedules(_kubeflow_client(args), args.namespace))
@@ -329,6 +355,8 @@ def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--ca-cert", help="Kubeflow: the CA certificate (PEM) of the endpoint")
     if not runs:
         return
+    p.add_argument("--kfp-version", help="Kubeflow: the backend's release, e.g. 2.5.0 (default: "
+                   "what its API reports); before 2.14 the split runs as one task")
     p.add_argument("--pipeline-file", help="a compiled pipeline (default: compile for "
                    "--platform on the fly, with --image/--gpu-type/--gpu-count)")
     p.add_argument("--pipeline-root", help="where step artifacts go (gs://)")
@@ -337,8 +365,9 @@ def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--display-name", default="admod")
     p.add_argument("--service-account")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
-                   help="let train-head and fine-tune reuse cached results, or not (default: "
-                   "the compiled policy); split, evaluate and push always run")
+                   help="let check-images, split, train-head and fine-tune reuse cached results "
+                   "for unchanged data, or not (default: the compiled policy: they may); "
+                   "list-images, evaluate and push always run")
     p.add_argument("--network", help="Vertex: VPC network for the run")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Vertex")
     p.add_argument("--experiment", help=f"Kubeflow: the KFP experiment (default "
@@ -369,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-type", help="GKE accelerator label (nvidia-tesla-t4, nvidia-l4, ...) or "
                    "Vertex accelerator type (NVIDIA_TESLA_T4, NVIDIA_L4, ...)")
     p.add_argument("--gpu-count", type=int, default=1)
+    p.add_argument("--kfp-version", default="", help="the Kubeflow Pipelines backend to compile "
+                   "for, e.g. 2.5.0 (default: the newest); before 2.14 the split is one task")
     p.set_defaults(func=cmd_compile)
 
     p = commands.add_parser("split", help="run the split step alone: check a data set")

@@ -2,11 +2,14 @@
 and, with an experiment, log-experiment after evaluate.
 
 The split is three stages: list-images, then check-images over split_workers partitions in
-parallel (dsl.ParallelFor), then split, which merges them (dsl.Collected).
+parallel (dsl.ParallelFor), then split, which merges them (dsl.Collected); for a Kubeflow
+Pipelines backend before 2.14, which cannot collect a loop's artifacts, one task does all three
+with split_workers processes.
 
-Every parameter defaults to the method's value (admod.defaults). Caching: split and evaluate
-never (new images, a new champion), push never (it publishes); train-head and fine-tune may
-reuse a result for identical inputs, which a fresh split never gives them.
+Every parameter defaults to the method's value (admod.defaults). Caching: list-images never (it
+notices new files), evaluate never (a new champion), push never (it publishes); check-images,
+split, train-head and fine-tune may reuse a result for identical inputs, which an unchanged data
+root gives them (check-images takes its partition's fingerprint, not a fresh listing).
 """
 
 from kfp import dsl
@@ -139,23 +142,31 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         check_task = place(c.check_parameters(**_arguments(locals())), "check-parameters")
         check_task.set_caching_options(False)
 
-        # The split: list, check the partitions in parallel, merge. Never cached: the same
-        # data_root gains images between runs.
-        list_task = place(c.list_images(data_root=data_root, split_workers=split_workers),
-                          "list-images")
-        list_task.set_caching_options(False)
-        list_task.after(check_task)
-        with dsl.ParallelFor(list_task.outputs["Output"], name="partitions") as partition:
-            check_images_task = place(c.check_images(
-                listing=list_task.outputs["listing"], partition=partition,
-                min_image_side=min_image_side, max_image_pixels=max_image_pixels),
-                "check-images")
-            check_images_task.set_caching_options(False)
-        split_task = place(c.split(parts=dsl.Collected(check_images_task.outputs["part"]),
-                                   data_root=data_root, val_fraction=val_fraction,
-                                   test_fraction=test_fraction, seed=seed,
-                                   max_image_pixels=max_image_pixels), "split")
-        split_task.set_caching_options(False)
+        # The split: list (never cached: it notices new files), check the partitions in
+        # parallel, merge. A partition is checked again only when its files changed (its key
+        # holds their fingerprint), the merge and training only when a partition did. Where the
+        # backend cannot collect a loop's artifacts, all three in one task, never cached.
+        if platform.fan_in:
+            list_task = place(c.list_images(data_root=data_root, split_workers=split_workers),
+                              "list-images")
+            list_task.set_caching_options(False)
+            list_task.after(check_task)
+            with dsl.ParallelFor(list_task.output) as partition:
+                check_images_task = place(c.check_images(
+                    data_root=data_root, partition=partition, split_workers=split_workers,
+                    min_image_side=min_image_side, max_image_pixels=max_image_pixels),
+                    "check-images")
+            split_task = place(c.split(parts=dsl.Collected(check_images_task.outputs["part"]),
+                                       data_root=data_root, val_fraction=val_fraction,
+                                       test_fraction=test_fraction, seed=seed,
+                                       max_image_pixels=max_image_pixels), "split")
+        else:
+            split_task = place(c.split_in_one_task(
+                data_root=data_root, split_workers=split_workers, min_image_side=min_image_side,
+                max_image_pixels=max_image_pixels, val_fraction=val_fraction,
+                test_fraction=test_fraction, seed=seed), "split")
+            split_task.set_caching_options(False)
+            split_task.after(check_task)
 
         head_task = place(c.train_head(train=split_task.outputs["train"],
                                      validation=split_task.outputs["validation"],

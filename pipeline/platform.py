@@ -19,6 +19,21 @@ GPU_STEPS = ("train-head", "fine-tune", "evaluate")
 KUBEFLOW_RETRY_WINDOW = "604800s"  # 7 days: longer than any training step
 VERTEX_RETRY_WINDOW = "3600s"
 
+# Kubeflow Pipelines backend releases (kubeflow/pipelines tags), README "Supported backends":
+# 2.5.0 is the first that substitutes {{$.pipeline_job_uuid}} (#11599) and compiles retries;
+# 2.14.0 the first that collects a ParallelFor's artifacts (dsl.Collected, #11725).
+OLDEST_KFP = "2.5.0"
+FAN_IN_KFP = "2.14.0"
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """(2, 14, 0) from '2.14.0' or 'v2.14.0'; ValueError when it is no release number."""
+    parts = version.strip().lstrip("v").split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--kfp-version '{version}' is not a Kubeflow Pipelines release "
+                         f"number: pass one such as {FAN_IN_KFP}.")
+    return tuple(int(p) for p in parts)
+
 # step -> (CPUs, memory)
 RESOURCES = {
     "check-parameters": ("1", "2G"),
@@ -40,6 +55,14 @@ class Platform:
     gpu_count: int = 1
     retries: int = 3
     backoff: str = "120s"
+    kfp_version: str = ""  # the Kubeflow Pipelines backend to run on; empty: the newest
+
+    @property
+    def fan_in(self) -> bool:
+        """Whether the split fans out over parallel check-images tasks and collects them, or
+        runs as one task (a backend that cannot collect a loop's artifacts)."""
+        return (self.name == VERTEX or not self.kfp_version
+                or version_tuple(self.kfp_version) >= version_tuple(FAN_IN_KFP))
 
     @property
     def retry_window(self) -> str:
@@ -55,6 +78,14 @@ class Platform:
             raise ValueError(f"platform '{self.name}' is unknown: use {KUBEFLOW} or {VERTEX}.")
         if not self.gpu_type:
             object.__setattr__(self, "gpu_type", DEFAULT_GPU_TYPE[self.name])
+        if self.kfp_version and self.name != KUBEFLOW:
+            raise ValueError("--kfp-version names a Kubeflow Pipelines backend: drop it for "
+                             f"{self.name}.")
+        if self.kfp_version and version_tuple(self.kfp_version) < version_tuple(OLDEST_KFP):
+            raise ValueError(
+                f"Kubeflow Pipelines {self.kfp_version} is older than {OLDEST_KFP}, the oldest "
+                "backend admod runs on (it does not substitute the run's id and drops retries): "
+                f"upgrade the backend (Kubeflow 1.10 ships {OLDEST_KFP}).")
 
     def place(self, task, step: str):
         """Applies this platform's settings for `step` to `task`; returns the task."""

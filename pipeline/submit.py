@@ -8,7 +8,8 @@ import time
 
 from admod import defaults
 from admod.errors import AdmodError
-from admod.pipeline.platform import GPU_RESOURCE, KUBEFLOW, VERTEX
+from admod.pipeline.platform import (FAN_IN_KFP, GPU_RESOURCE, KUBEFLOW, OLDEST_KFP, VERTEX,
+                                     version_tuple)
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,10 @@ class RunSettings:
     service_account: str | None = None
 
 
-# Only these may reuse a cached result: split (new images), evaluate (a new champion) and push
-# (publishing) always run, whatever --cache says.
-CACHEABLE_STEPS = ("train-head", "fine-tune")
+# Only these may reuse a cached result (keyed, through check-images, on the fingerprints of the
+# data's partitions): list-images (new files), evaluate (a new champion) and push (publishing)
+# always run, whatever --cache says.
+CACHEABLE_STEPS = ("check-images", "split", "train-head", "fine-tune")
 
 
 def pipeline_to_submit(settings: RunSettings) -> str:
@@ -39,9 +41,12 @@ def pipeline_to_submit(settings: RunSettings) -> str:
 
     with open(settings.pipeline_file) as f:
         documents = list(yaml.safe_load_all(f))
-    tasks = documents[0]["root"]["dag"]["tasks"]
-    for step in CACHEABLE_STEPS:
-        tasks[step]["cachingOptions"] = {"enableCache": True} if settings.training_cache else {}
+    spec = documents[0]
+    dags = [spec["root"]] + [c for c in spec["components"].values() if "dag" in c]
+    for dag in dags:
+        for name, task in dag["dag"]["tasks"].items():
+            if name in CACHEABLE_STEPS:
+                task["cachingOptions"] = {"enableCache": True} if settings.training_cache else {}
     path = os.path.join(tempfile.mkdtemp(), os.path.basename(settings.pipeline_file))
     with open(path, "w") as f:
         yaml.safe_dump_all(documents, f, sort_keys=False)
@@ -211,6 +216,50 @@ def kubeflow_client(host: str, namespace: str | None = None, token: str | None =
                          "signed the Kubeflow endpoint's certificate.")
     return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token,
                       client_id=iap_client_id, ssl_ca_cert=ca_cert)
+
+
+def backend_version(client, host: str) -> str:
+    """The Kubeflow Pipelines release the API server reports (its healthz `tag_name`, in every
+    2.x backend: backend/src/apiserver/main.go at 2.0.5 to 2.17.0). kfp's typed healthz model
+    drops that field, so the raw reply is read."""
+    import json
+
+    try:
+        reply = client._healthz_api.healthz_service_get_healthz(_preload_content=False)
+        tag = str(json.loads(reply.data).get("tag_name", ""))
+    except Exception as error:  # kfp_server_api and urllib3 raise several kinds
+        raise AdmodError(f"The Kubeflow Pipelines API at {host} did not say its release "
+                         f"({str(error).splitlines()[0][:200]}): check --host and the "
+                         "credentials, or pass --kfp-version.") from None
+    try:
+        version_tuple(tag)
+    except ValueError:
+        raise AdmodError(f"The Kubeflow Pipelines API at {host} reports its release as '{tag}': "
+                         f"pass --kfp-version (e.g. {OLDEST_KFP}) to say which backend it is.") \
+            from None
+    return tag.lstrip("v")
+
+
+def fans_in(pipeline_file: str) -> bool:
+    """Whether the spec collects a loop's artifacts (the fanned-out split)."""
+    import yaml
+
+    with open(pipeline_file) as f:
+        spec = next(yaml.safe_load_all(f))
+    return "exec-check-images" in spec["deploymentSpec"]["executors"]
+
+
+def check_backend(pipeline_file: str, version: str) -> None:
+    """Refuses a backend older than admod supports, or a fanned-out spec for a backend that
+    cannot collect a loop's artifacts; both before anything is sent."""
+    if version_tuple(version) < version_tuple(OLDEST_KFP):
+        raise AdmodError(f"Kubeflow Pipelines {version} is older than {OLDEST_KFP}, the oldest "
+                         "backend admod runs on (it does not substitute the run's id and drops "
+                         f"retries): upgrade the backend (Kubeflow 1.10 ships {OLDEST_KFP}).")
+    if version_tuple(version) < version_tuple(FAN_IN_KFP) and fans_in(pipeline_file):
+        raise AdmodError(f"'{pipeline_file}' fans the split out, which Kubeflow Pipelines "
+                         f"{version} cannot collect (from {FAN_IN_KFP}): compile it with "
+                         f"'admod compile --kfp-version {version}', or drop --pipeline-file.")
 
 
 def kubeflow_run_url(host: str, run_id: str) -> str:

@@ -20,7 +20,9 @@ class _Handler(JsonHandler):
     def do_GET(self):
         path, _ = self._record()
         if path.endswith("/healthz"):
-            self._reply({"multi_user": False})
+            # as backend/src/apiserver/main.go writes it (2.0.5 to 2.17.0)
+            self._reply({"commit_sha": "abc", "tag_name": self.server.tag_name,
+                         "multi_user": False})
         elif path.endswith("/experiments"):
             self._reply({"experiments": self.server.experiments})
         elif path.endswith("/recurringruns"):
@@ -57,4 +59,4 @@ class _Handler(JsonHandler):
 def fake_kfp_server():
     """Yields (server, its URL): the server records `requests` and `headers`."""
     return serving(_Handler, requests=[], experiments=[], recurring_runs=[], headers=[],
-                   run_state="SUCCEEDED")
+                   run_state="SUCCEEDED", tag_name="2.17.0")

@@ -1,9 +1,11 @@
 """The compiled pipeline against the rules the real backends apply and kfp.local does not.
 
-Each rule cites the Kubeflow Pipelines backend source it comes from (kubeflow/pipelines at tag
-2.17.0) or Vertex AI's documented limit. They run on the committed pipeline.yaml (Kubeflow) and
-on a fresh Vertex AI compile; `_violations` takes any spec, so the rules can be run on an older
-pipeline.yaml (the closing note of issue 21 lists what they found in the one before the fix).
+Each rule cites the Kubeflow Pipelines backend source it comes from (kubeflow/pipelines at the
+tag named) or Vertex AI's documented limit. They run on the committed pipeline.yaml (Kubeflow,
+newest backend), on compiles for the oldest supported backend (2.5.0) and the first that
+collects a loop (2.14.0), and on a Vertex AI compile; `_violations` takes any spec, so the rules
+can be run on an older pipeline.yaml (issue 21's closing note lists what they found in the one
+before the fix).
 """
 
 import re
@@ -17,18 +19,57 @@ from admod.pipeline.cli import compile_pipeline
 
 COMMITTED = "pipeline.yaml"
 DAY_SECONDS = 24 * 3600
+NEWEST = "2.17.0"
+
+# The placeholders each backend substitutes: every {{$.…}} string in backend/src/v2 (driver.go)
+# at that tag; 2.4.1 substitutes none, so {{$.pipeline_job_uuid}} reaches the step verbatim.
+PLACEHOLDERS = {
+    "2.5.0": {"pipeline_job_name", "pipeline_job_resource_name", "pipeline_job_uuid",
+              "pipeline_task_name", "pipeline_task_uuid"},
+    "2.17.0": {"pipeline_job_create_time_utc", "pipeline_job_name", "pipeline_job_resource_name",
+               "pipeline_job_schedule_time_utc", "pipeline_job_uuid", "pipeline_task_name",
+               "pipeline_task_uuid", "workspace_path"},
+}
+# The kubernetes executor config fields each backend's driver reads
+# (kubernetesExecutorConfig.Get…() in backend/src/v2/driver/driver.go at 2.5.0, k8s.go at 2.17.0).
+KUBERNETES_FIELDS = {
+    "2.5.0": {"activeDeadlineSeconds", "configMapAsEnv", "configMapAsVolume", "emptyDirMounts",
+              "fieldPathAsEnv", "genericEphemeralVolume", "imagePullPolicy", "imagePullSecret",
+              "nodeSelector", "pvcMount", "secretAsEnv", "secretAsVolume", "tolerations"},
+    "2.17.0": {"activeDeadlineSeconds", "configMapAsEnv", "configMapAsVolume", "emptyDirMounts",
+               "fieldPathAsEnv", "genericEphemeralVolume", "imagePullPolicy", "imagePullSecret",
+               "nodeAffinity", "nodeSelector", "pvcMount", "secretAsEnv", "secretAsVolume",
+               "securityContext", "tolerations"},
+}
 
 
-def _load(path):
+def _load(path, document=0):
     with open(path) as f:
-        return list(yaml.safe_load_all(f))[0]
+        return list(yaml.safe_load_all(f))[document]
 
 
 @pytest.fixture(scope="module")
-def specs(tmp_path_factory):
-    vertex = str(tmp_path_factory.mktemp("vertex") / "pipeline.yaml")
-    compile_pipeline(vertex, None, platform.VERTEX, None, 1)
-    return {platform.KUBEFLOW: _load(COMMITTED), platform.VERTEX: _load(vertex)}
+def compiled(tmp_path_factory):
+    """target -> its pipeline file: "vertex", or a Kubeflow Pipelines backend release."""
+    folder = tmp_path_factory.mktemp("targets")
+    files = {NEWEST: COMMITTED}
+    for version in (platform.OLDEST_KFP, platform.FAN_IN_KFP):
+        files[version] = str(folder / f"kubeflow-{version}.yaml")
+        compile_pipeline(files[version], None, platform.KUBEFLOW, None, 1, version)
+    files[platform.VERTEX] = str(folder / "vertex.yaml")
+    compile_pipeline(files[platform.VERTEX], None, platform.VERTEX, None, 1)
+    return files
+
+
+@pytest.fixture(scope="module")
+def specs(compiled):
+    return {target: _load(path) for target, path in compiled.items()}
+
+
+def _driver_release(version: str) -> str:
+    """The release whose source table applies to backend `version`."""
+    return max((v for v in PLACEHOLDERS if platform.version_tuple(v) <=
+                platform.version_tuple(version)), key=platform.version_tuple)
 
 
 def _loop_inputs(spec) -> dict:
@@ -94,9 +135,21 @@ def _violations(spec) -> dict[str, list[str]]:
             "retry windows": _short_retry_windows(spec)}
 
 
-def test_the_committed_kubeflow_spec_keeps_every_backend_rule(specs):
-    assert _violations(specs[platform.KUBEFLOW]) == {
-        "parameter types": [], "output URIs rewritten": [], "retry windows": []}
+def _unknown_placeholders(text: str, version: str) -> list[str]:
+    used = set(re.findall(r"\{\{\$\.(\w+)\}\}", text))
+    return sorted(used - PLACEHOLDERS[_driver_release(version)])
+
+
+def _unknown_kubernetes_fields(pipeline_file: str, version: str) -> list[str]:
+    executors = _load(pipeline_file, 1)["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    used = {field for config in executors.values() for field in config}
+    return sorted(used - KUBERNETES_FIELDS[_driver_release(version)])
+
+
+def test_every_kubeflow_target_keeps_every_backend_rule(specs):
+    for version in (NEWEST, platform.OLDEST_KFP, platform.FAN_IN_KFP):
+        assert _violations(specs[version]) == {
+            "parameter types": [], "output URIs rewritten": [], "retry windows": []}, version
 
 
 def test_the_vertex_spec_keeps_the_parameter_and_uri_rules(specs):
@@ -104,16 +157,40 @@ def test_the_vertex_spec_keeps_the_parameter_and_uri_rules(specs):
     assert violations["parameter types"] == [] and violations["output URIs rewritten"] == []
 
 
-def test_the_loop_item_is_an_integer_like_the_partition_it_feeds(specs):
-    for spec in specs.values():
-        item = _loop_inputs(spec)["pipelinechannel--list-images-Output-loop-item"]
-        assert item["parameterType"] == "NUMBER_INTEGER"
+def test_every_placeholder_and_kubernetes_field_is_one_the_target_knows(compiled):
+    for version in (NEWEST, platform.OLDEST_KFP, platform.FAN_IN_KFP):
+        with open(compiled[version]) as f:
+            assert _unknown_placeholders(f.read(), version) == [], version
+        assert _unknown_kubernetes_fields(compiled[version], version) == [], version
+    # what the rule would say of 2.4.1, which substitutes none
+    assert _unknown_placeholders("{{$.pipeline_job_uuid}}", "2.5.0") == []
+    PLACEHOLDERS["2.4.1"] = set()
+    try:
+        assert _unknown_placeholders("{{$.pipeline_job_uuid}}", "2.4.1") == ["pipeline_job_uuid"]
+    finally:
+        del PLACEHOLDERS["2.4.1"]
+
+
+def test_the_split_fans_in_only_where_the_backend_collects_a_loop(specs, compiled):
+    """dsl.Collected of artifacts reaches the backend in 2.14.0 (kubeflow/pipelines #11725);
+    before, the split is one task."""
+    for target in (NEWEST, platform.FAN_IN_KFP, platform.VERTEX):
+        assert submit.fans_in(compiled[target]), target
+        item = _loop_inputs(specs[target])["pipelinechannel--list-images-Output-loop-item"]
+        wanted = specs[target]["components"]["comp-check-images"]["inputDefinitions"]
+        assert item["parameterType"] == wanted["parameters"]["partition"]["parameterType"]
+    oldest = specs[platform.OLDEST_KFP]
+    assert not submit.fans_in(compiled[platform.OLDEST_KFP])
+    assert not any(name.startswith("comp-for-loop") for name in oldest["components"])
+    assert {"split-in-one-task", "train-head"} <= set(oldest["root"]["dag"]["tasks"])
 
 
 def test_the_rules_catch_what_they_name():
     """Each rule fails on a spec with the fault it names (as the pre-fix pipeline.yaml had)."""
     spec = _load(COMMITTED)
-    _loop_inputs(spec)["pipelinechannel--list-images-Output-loop-item"]["parameterType"] = "STRING"
+    # the partition an integer, fed the loop's STRING item (as list_images -> list compiled)
+    check = spec["components"]["comp-check-images"]["inputDefinitions"]["parameters"]
+    check["partition"]["parameterType"] = "NUMBER_INTEGER"
     push = spec["deploymentSpec"]["executors"]["exec-push"]["container"]["command"]
     push[-1] += '\n    published.uri = version.pop("uri")\n'
     spec["root"]["dag"]["tasks"]["train-head"]["retryPolicy"]["backoffMaxDuration"] = "3600s"

@@ -83,11 +83,6 @@ def test_every_method_value_is_a_parameter_default():
     assert not params["data_root"].HasField("default_value")
 
 
-def test_split_is_never_cached():
-    spec = _spec(COMMITTED)
-    assert not spec.root.dag.tasks["split"].caching_options.enable_cache
-
-
 def test_image_override(tmp_path):
     out, _ = _compile(tmp_path, "--image", "example.com/admod/trainer:test")
     images = {e["container"]["image"] for e in
@@ -130,16 +125,15 @@ def test_every_pipeline_parameter_is_described_in_the_run_form():
     assert not missing, f"no description for {missing}"
 
 
-def test_split_evaluate_and_push_are_never_cached_the_training_steps_may_be():
+def test_listing_evaluate_and_push_are_never_cached_the_split_and_training_may_be():
     spec = _spec(COMMITTED)
     tasks = {**spec.root.dag.tasks}
     for component in spec.components.values():
         if component.WhichOneof("implementation") == "dag":
             tasks.update(component.dag.tasks)
     cached = {name for name, task in tasks.items() if task.caching_options.enable_cache}
-    assert cached == {"train-head", "fine-tune"}
-    assert {"check-parameters", "list-images", "check-images", "split", "evaluate",
-            "push"} <= set(tasks)
+    assert cached == {"check-images", "split", "train-head", "fine-tune"}
+    assert {"check-parameters", "list-images", "evaluate", "push"} <= set(tasks) - cached
 
 
 def test_the_split_fans_out_over_the_listing_partitions():
@@ -152,6 +146,8 @@ def test_the_split_fans_out_over_the_listing_partitions():
     assert loop_inputs.output_parameter_key == "Output"
     loop = spec.components[root[loop_name].component_ref.name].dag.tasks
     assert set(loop) == {"check-images"}
+    # check-images takes parameters only (its partition's key), no artifact of this run
+    assert not loop["check-images"].inputs.artifacts
     parts = root["split"].inputs.artifacts["parts"].task_output_artifact
     assert parts.producer_task == loop_name  # every partition's part, collected
     assert "split_workers" in spec.root.input_definitions.parameters

@@ -75,7 +75,7 @@ def _cached_steps(pipeline_spec) -> set:
             if dict(task.get("cachingOptions", {})).get("enableCache", False)}
 
 
-def test_cache_applies_to_the_training_steps_only(bucket, tmp_path):
+def test_cache_applies_to_the_split_and_training_steps_only(bucket, tmp_path):
     vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
     settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root",
                                   training_cache=True)
@@ -83,7 +83,8 @@ def test_cache_applies_to_the_training_steps_only(bucket, tmp_path):
     api = job.api_client = _RecordingVertexApi()
     submit.submit_vertex(job, settings)
     (request,) = api.requests
-    assert _cached_steps(request["job"].pipeline_spec) == {"train-head", "fine-tune"}
+    assert _cached_steps(request["job"].pipeline_spec) == {"check-images", "split", "train-head",
+                                                           "fine-tune"}
 
 
 def test_vertex_refuses_a_kubeflow_compile_and_a_local_root():
@@ -128,9 +129,10 @@ def test_kubeflow_submit(kfp_api):
     assert "exec-train-head" in kubernetes["deploymentSpec"]["executors"]
 
 
-def test_kubeflow_cache_never_reaches_split_evaluate_or_push(kfp_api):
+def test_kubeflow_cache_never_reaches_listing_evaluate_or_push(kfp_api):
     server, client = kfp_api
-    for cache, expected in ((True, {"train-head", "fine-tune"}), (False, set())):
+    cacheable = {"check-images", "split", "train-head", "fine-tune"}
+    for cache, expected in ((True, cacheable), (False, set())):
         settings = submit.RunSettings(COMMITTED, PARAMS, "gs://ads-bucket/root",
                                       training_cache=cache)
         submit.submit_kubeflow(client, settings, "admod", "team-a")
@@ -335,3 +337,49 @@ def test_kubeflow_submit_refuses_a_vertex_model_without_its_project(kfp_api, cap
     assert _posts(server, "/runs") == []
     assert _kubeflow_cli(server, "--image", "i:1", *CLOUD)[0] == 0
     assert _posts(server, "/experiments")[-1]["display_name"] == "admod"  # the KFP default
+
+
+def _split_tasks(server) -> set[str]:
+    spec = _posts(server, "/runs")[-1]["pipeline_spec"]["pipeline_spec"]
+    return {name for name in spec["root"]["dag"]["tasks"] if "split" in name} | (
+        {"check-images"} if "exec-check-images" in spec["deploymentSpec"]["executors"] else set())
+
+
+@pytest.mark.parametrize("tag, split_tasks", [
+    ("2.17.0", {"split", "check-images"}), ("2.14.0", {"split", "check-images"}),
+    ("2.5.0", {"split-in-one-task"})])
+def test_kubeflow_submit_compiles_for_the_backend_the_api_reports(kfp_api, capsys, tag,
+                                                                  split_tasks):
+    """Before 2.14 the backend cannot collect a loop's artifacts: the split is one task."""
+    server, _ = kfp_api
+    server.tag_name = tag
+    assert _kubeflow_cli(server, "--image", "i:1", *CLOUD)[0] == 0
+    assert f"Kubeflow Pipelines {tag} at" in capsys.readouterr().out
+    assert _split_tasks(server) == split_tasks
+
+
+@pytest.mark.parametrize("tag, args, words", [
+    ("2.2.0", [], ["Kubeflow Pipelines 2.2.0 is older than 2.5.0", "Kubeflow 1.10"]),
+    ("unknown", [], ["reports its release as 'unknown'", "--kfp-version"]),
+    ("2.17.0", ["--kfp-version", "2.4.1"], ["2.4.1 is older than 2.5.0"]),
+    ("2.17.0", ["--kfp-version", "two"], ["--kfp-version 'two' is not a Kubeflow Pipelines"]),
+    ("2.5.0", ["--pipeline-file", COMMITTED], ["fans the split out", "--kfp-version 2.5.0"]),
+])
+def test_kubeflow_submit_refuses_a_backend_it_cannot_run_on(kfp_api, capsys, tag, args, words):
+    from admod.components import DEFAULT_IMAGE
+
+    server, _ = kfp_api
+    server.tag_name = tag
+    image = [] if args[:1] == ["--pipeline-file"] else ["--image", "i:1"]
+    extra = ["--image", DEFAULT_IMAGE] if not image else []
+    assert _kubeflow_cli(server, *image, *extra, *args, *CLOUD)[0] == 1
+    message = capsys.readouterr().err
+    assert all(word in message for word in words), message
+    assert _posts(server, "/runs") == []  # nothing was sent
+
+
+def test_an_unknown_release_can_be_named(kfp_api):
+    server, _ = kfp_api
+    server.tag_name = "unknown"
+    assert _kubeflow_cli(server, "--image", "i:1", "--kfp-version", "2.14.0", *CLOUD)[0] == 0
+    assert _split_tasks(server) == {"split", "check-images"}
