@@ -28,6 +28,8 @@ CORRUPT = "corrupt_or_truncated"
 TOO_SMALL = "too_small"
 TOO_MANY_PIXELS = "too_many_pixels"
 UNREADABLE = "unreadable_file"  # a dangling symlink, a symlink loop, no permission
+NOT_A_FILE = "not_a_regular_file"  # a named pipe, socket, device or folder: never opened
+UNSUPPORTED_FORMAT = "unsupported_image_format"  # an image, of a kind admod does not take
 BAD_FILE_NAME = "file_name_not_utf8"
 DUPLICATE = "duplicate"
 LABEL_CONFLICT = "label_conflict"
@@ -73,7 +75,7 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
     checked.format = image.format or ""
     checked.width, checked.height = image.size
     if checked.format not in FORMATS:
-        checked.reason = NOT_AN_IMAGE
+        checked.reason = UNSUPPORTED_FORMAT  # TIFF, AVIF, ICO...: Pillow knows it, admod not
     elif checked.width * checked.height > max_pixels:
         checked.reason = TOO_MANY_PIXELS  # from the header: nothing decoded
     elif min(checked.width, checked.height) < min_side:

@@ -171,7 +171,7 @@ def check(given: dict, declared: dict[str, tuple[str, object]]) -> dict:
     None when required)): returns the values typed as the pipeline declares them (an integer
     literal for a float parameter becomes a float). Raises one AdmodError listing every
     unknown name, missing value, wrong type and value out of range."""
-    problems, typed = [], {}
+    problems, typed, wrong_type = [], {}, set()
     for name, value in given.items():
         if name not in declared:
             close = difflib.get_close_matches(name, declared, n=1)
@@ -182,11 +182,13 @@ def check(given: dict, declared: dict[str, tuple[str, object]]) -> dict:
         typed[name], problem = _typed(name, value, declared[name][0])
         if problem:
             problems.append(problem)
+            wrong_type.add(name)
     missing = [n for n, (_, default) in declared.items() if default is None and n not in given]
     problems += [f"{name} is missing: pass -p {name}=... ." for name in missing]
-    if not problems:
-        values = {name: default for name, (_, default) in declared.items() if default is not None}
-        problems = range_problems({**values, **typed})
+    # Ranges too, of every value that has its type, so that one pass reports every problem.
+    values = {name: default for name, (_, default) in declared.items() if default is not None}
+    values.update({name: value for name, value in typed.items() if name not in wrong_type})
+    problems += range_problems(values)
     if problems:
         raise AdmodError("\n".join(problems))
     return typed

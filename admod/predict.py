@@ -1,5 +1,6 @@
 """Scoring image files with a registry model's exported SavedModel (`admod predict`)."""
 
+import json
 import logging
 import os
 import tempfile
@@ -7,40 +8,43 @@ from typing import Iterator
 
 import tensorflow as tf
 
-from admod import images, registry, serving, storage
+from admod import defaults, registry, serving, split, storage
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
-MAX_PIXELS = 50_000_000
 
 
 def input_uris(inputs: list[str]) -> Iterator[str]:
-    """Files as given; folders and gs:// prefixes expanded to their image files."""
+    """Files as given; folders and gs:// prefixes expanded to every file under them (those
+    that are no usable image are then named, with the split's reason)."""
     for item in inputs:
         if storage.is_gcs(item):
             if storage.exists(item):
                 yield item
             elif storage.is_dir(item):
-                yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
+                yield from (u for u, _ in storage.list_files(item))
             else:
                 raise AdmodError(f"'{item}' is neither an object nor a prefix with objects: "
                                  "check the URI.")
         elif os.path.isdir(item):
-            yield from (u for u, _ in storage.list_files(item) if images.has_image_extension(u))
-        elif os.path.isfile(item):
+            yield from (u for u, _ in storage.list_files(item))
+        elif os.path.lexists(item):  # a file, or a pipe or link that the checks will name
             yield item
         else:
             raise AdmodError(f"Input '{item}' does not exist: pass image files, folders or gs:// "
                              "prefixes.")
 
 
-def scorable(inputs: list[str]) -> Iterator[tuple[str, bytes, str]]:
+def scorable(inputs: list[str], max_pixels: int = defaults.MAX_IMAGE_PIXELS
+             ) -> Iterator[tuple[str, bytes, str]]:
     """(uri, bytes the serving signature decodes, '') per input, or (uri, b'', reason) for a
-    file that cannot be scored: the checks and conversions of the split (WebP as PNG...)."""
+    file that cannot be scored: the split's rules and conversions (split.check_file: extension,
+    regular file, kind, too small, too many pixels; WebP as PNG...)."""
+    rules = split.SplitConfig(min_image_side=defaults.MIN_IMAGE_SIDE, max_image_pixels=max_pixels)
     for uri in input_uris(inputs):
         try:
-            checked = images.check_image(storage.read_bytes(uri), 1, MAX_PIXELS)
-        except (OSError, AdmodError) as error:
+            checked = split.check_file(uri, rules)
+        except AdmodError as error:  # object storage, after the client's retries
             yield uri, b"", f"unreadable: {error}"
             continue
         yield uri, checked.data, checked.reason
@@ -59,12 +63,14 @@ def predict(model: str, inputs: list[str],
             batch_size: int = 32) -> Iterator[tuple[str, float | None, str]]:
     """(uri, probability, label) per input; (uri, None, reason) for a file that cannot be scored."""
     version = registry.resolve_version(model)
+    info = json.loads(storage.read_bytes(storage.join(version, registry.MODEL_INFO_FILE)))
     with tempfile.TemporaryDirectory() as tmp:
         local = storage.download_dir(registry.serving_model_dir(version),
                                      os.path.join(tmp, "saved_model"))
         serve = serving.load(local)
         batch: list[tuple[str, bytes]] = []
-        for uri, data, reason in scorable(inputs):
+        max_pixels = info.get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
+        for uri, data, reason in scorable(inputs, max_pixels):
             if reason:
                 yield uri, None, reason
                 continue

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import uuid
 
@@ -33,6 +34,9 @@ SAVED_MODEL_DIR = "saved_model"  # the serving export's base path (TF Serving's 
 SERVING_VERSION = "1"  # the SavedModel itself is in saved_model/1/, as TF Serving and KServe want)
 METRICS_FILE = "metrics.json"
 MODEL_CARD_FILE = "model_card.md"
+# What a push names: its version folders (v<UTC time>-<key>-<random>) and its temporary files
+VERSION_NAME = re.compile(r"v\d{8}-\d{6}-[0-9a-f]{8}-[0-9a-f]{6}")
+TEMPORARY_NAME = re.compile(r"\.tmp-[A-Za-z0-9_]+")
 
 
 class ChampionChanged(AdmodError):
@@ -173,20 +177,38 @@ def push(folder: str, registry_root: str, expected_champion: str | None,
     return target, True
 
 
+def check_registry(registry_root: str) -> None:
+    """Refuses, in one sentence, a path that is not a registry a push wrote: missing, or with
+    neither a champion pointer nor a version folder (a data set, a home folder...)."""
+    if not storage.is_dir(registry_root):
+        raise AdmodError(f"Registry '{registry_root}' does not exist: pass the registry_root "
+                         "a push wrote (a folder or gs:// prefix).")
+    if storage.exists(storage.join(registry_root, CHAMPION)):
+        return
+    for uri, _ in storage.list_files(registry_root):
+        top = uri[len(registry_root.rstrip("/")) + 1:].split("/", 1)[0]
+        if VERSION_NAME.fullmatch(top):
+            return
+    raise AdmodError(f"'{registry_root}' is not an admod registry (no {CHAMPION}, no version "
+                     "folder v<date>-<time>-...): pass the registry_root a push wrote.")
+
+
 def leftovers(registry_root: str, older_than_s: float, now: float | None = None) -> list[str]:
     """What dead pushes left, older than `older_than_s` (a younger one may still be being
-    written): version folders without a marker, and `.tmp-*` files of interrupted writes."""
+    written): folders named as push names versions but without a marker, and files named as
+    its interrupted writes name them (.tmp-*). Nothing else, whatever it is, is a leftover."""
     import time
 
+    check_registry(registry_root)
     now = now or time.time()
     complete = set(complete_versions(registry_root))
     newest: dict[str, float] = {}
     for uri, changed in storage.list_files_changed(registry_root):
         relative = uri[len(registry_root.rstrip("/")) + 1:]
         top, _, rest = relative.partition("/")
-        if rest and top not in complete:
+        if rest and top not in complete and VERSION_NAME.fullmatch(top):
             name = top  # a file of an incomplete version: the whole folder goes
-        elif os.path.basename(relative).startswith(".tmp-"):
+        elif TEMPORARY_NAME.fullmatch(os.path.basename(relative)):
             name = relative  # an interrupted write elsewhere
         else:
             continue
@@ -194,11 +216,11 @@ def leftovers(registry_root: str, older_than_s: float, now: float | None = None)
     return sorted(name for name, t in newest.items() if now - t > older_than_s)
 
 
-def remove_leftovers(registry_root: str, older_than_s: float) -> list[str]:
-    """Deletes what `leftovers` finds; returns their names. Complete versions and the champion
-    pointer are never touched."""
+def remove_leftovers(registry_root: str, older_than_s: float, dry_run: bool = False) -> list[str]:
+    """Deletes what `leftovers` finds (nothing with `dry_run`); returns their names. Complete
+    versions, the champion pointer and anything a push does not name are never touched."""
     stale = leftovers(registry_root, older_than_s)
-    for name in stale:
+    for name in [] if dry_run else stale:
         uri = storage.join(registry_root, name)
         if name.rsplit("/", 1)[-1].startswith(".tmp-"):
             storage.remove_file(uri)

@@ -120,6 +120,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
         if not storage.is_dir(folder):
             raise AdmodError(f"Class folder '{folder}' is missing: put the images of each class "
                              f"under {' and '.join(folders.values())}.")
+    _say_what_is_ignored(data_root)
     os.makedirs(listing_dir, exist_ok=True)
     files = [open(listing_part(listing_dir, i), "w", newline="", **ENCODING)
              for i in range(partitions)]
@@ -147,19 +148,37 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     return [digest.hexdigest() for digest in digests]
 
 
+def _say_what_is_ignored(data_root: str) -> None:
+    """One log line naming what lies beside the class folders: never read, never silently."""
+    ignored = [name for name in storage.top_level_names(data_root)
+               if name.rstrip("/") not in CLASS_NAMES]
+    if ignored:
+        log.warning("ignored %d entr%s beside the class folders under %s (only %s are read): %s",
+                    len(ignored), "y" if len(ignored) == 1 else "ies", data_root,
+                    " and ".join(n + "/" for n in CLASS_NAMES), ", ".join(ignored[:10]) +
+                    (", ..." if len(ignored) > 10 else ""))
+
+
 def listing_part(listing_dir: str, partition: int) -> str:
     return os.path.join(listing_dir, f"listing-{partition:05d}.csv")
 
 
 # --- 2. check -------------------------------------------------------------------------------
 
-def _check(uri: str, config: SplitConfig) -> images.CheckedImage:
+def check_file(uri: str, config: SplitConfig) -> images.CheckedImage:
+    """One file by the split's rules (name, extension, a regular file, readable, an image of a
+    kind admod takes, its size): the bytes to use, or the reason it cannot be used. `admod
+    predict` applies the same rules."""
     if images.printable(uri) != uri:
         return images.CheckedImage(sha256="", reason=images.BAD_FILE_NAME)
+    if uri.endswith("/"):  # a folder that could not be listed
+        return images.CheckedImage(sha256="", reason=images.UNREADABLE)
     if not images.has_image_extension(uri):
         return images.CheckedImage(sha256="", reason=images.NOT_IMAGE_EXTENSION)
     try:
         data = storage.read_bytes(uri)
+    except storage.NotAFile:
+        return images.CheckedImage(sha256="", reason=images.NOT_A_FILE)
     except OSError:  # local files only: gs:// errors are AdmodErrors
         return images.CheckedImage(sha256="", reason=images.UNREADABLE)
     return images.check_image(data, config.min_image_side, config.max_image_pixels)
@@ -200,7 +219,7 @@ def check_partition(listing_file: str, part_dir: str, config: SplitConfig) -> in
     `part_dir`'s shards and one row per file to its manifest. Returns the files checked."""
     config.validate()
     shards = records.ShardWriter(os.path.join(part_dir, PART_SHARDS), config.shard_size)
-    checked_rows = _ordered_map(lambda row: (row, _check(row["uri"], config)),
+    checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], config)),
                                 _read_csv_rows(listing_file), config.workers)
     progress, done = _Progress(), 0
     with open(os.path.join(part_dir, PART_MANIFEST), "w", newline="", **ENCODING) as f:

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from typing import Iterator
 
@@ -87,6 +88,9 @@ def _gcs_objects(root: str):
                 yield f"gs://{bucket_name}/{blob.name}", blob
 
 
+READ_TIMEOUT_S = 60
+
+
 def list_files(root: str) -> Iterator[tuple[str, int]]:
     """Every file under `root`, recursively, as (uri, size in bytes), in name order."""
     yield from ((uri, size) for uri, size, _ in list_file_versions(root))
@@ -108,8 +112,12 @@ def _local_file_versions(folder: bytes | str) -> Iterator[tuple[str, int, str]]:
     # "a/b.png"). Links to folders are not followed (no loops): they are listed as files. Only
     # the names of one folder are held, as bytes.
     folder = os.fsencode(folder)
-    with os.scandir(folder) as scan:
-        names = [e.name + (b"/" if e.is_dir(follow_symlinks=False) else b"") for e in scan]
+    try:
+        with os.scandir(folder) as scan:
+            names = [e.name + (b"/" if e.is_dir(follow_symlinks=False) else b"") for e in scan]
+    except OSError:  # an unreadable folder: listed as one entry ("/" at its end), named so
+        yield os.fsdecode(folder) + "/", 0, ""
+        return
     names.sort()
     for name in names:
         path = os.path.join(folder, name.rstrip(b"/"))
@@ -121,6 +129,20 @@ def _local_file_versions(folder: bytes | str) -> Iterator[tuple[str, int, str]]:
             yield os.fsdecode(path), found.st_size, str(found.st_mtime_ns)
         except OSError:  # a dangling symlink, a symlink loop: listed, reading will say
             yield os.fsdecode(path), 0, ""
+
+
+def top_level_names(root: str) -> list[str]:
+    """The names directly under `root` (folders with a trailing "/"), sorted."""
+    if is_gcs(root):
+        bucket_name, prefix = split_gcs(root)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        with _gcs_errors(root):
+            listing = gcs_client().list_blobs(bucket_name, prefix=prefix, delimiter="/")
+            names = [blob.name[len(prefix):] for blob in listing]
+            names += [folder[len(prefix):] for folder in listing.prefixes]
+        return sorted(n for n in names if n)
+    return sorted(name + ("/" if os.path.isdir(os.path.join(root, name)) else "")
+                  for name in os.listdir(root))
 
 
 def list_files_changed(root: str) -> Iterator[tuple[str, float]]:
@@ -163,12 +185,30 @@ def exists(uri: str) -> bool:
     return os.path.exists(uri)
 
 
+class NotAFile(OSError):
+    """A named pipe, socket, device or folder where a file was expected: never read, since
+    reading a pipe can wait forever."""
+
+
 def read_bytes(uri: str) -> bytes:
+    """The object's or file's bytes. Each Cloud Storage request gives up after
+    READ_TIMEOUT_S (then the client's retries, then one sentence naming the uri); a local
+    path that is not a regular file raises NotAFile without blocking."""
     if is_gcs(uri):
         bucket_name, path = split_gcs(uri)
         with _gcs_errors(uri):
-            return gcs_client().bucket(bucket_name).blob(path).download_as_bytes()
-    with open(uri, "rb") as f:
+            return gcs_client().bucket(bucket_name).blob(path).download_as_bytes(
+                timeout=READ_TIMEOUT_S)
+    if not stat.S_ISREG(os.stat(uri).st_mode):
+        raise NotAFile(f"'{uri}' is not a regular file (a named pipe, socket, device or "
+                       "folder)")
+    # O_NONBLOCK: should the file be swapped for a named pipe meanwhile, opening it returns at
+    # once instead of waiting for a writer; the check below then refuses it.
+    descriptor = os.open(uri, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as f:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotAFile(f"'{uri}' is not a regular file (a named pipe, socket, device or "
+                           "folder)")
         return f.read()
 
 

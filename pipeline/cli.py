@@ -29,9 +29,23 @@ def _parse_params(pairs: list[str]) -> dict:
     return params
 
 
+def check_demo_data_target(folder: str, count: int, force: bool = False) -> None:
+    """Refuses, before anything is written, a count that makes no data set and a folder whose
+    files demo data would overwrite."""
+    if count < 2:
+        raise AdmodError(f"--count {count} makes no data set: pass 2 or more (one ad of each "
+                         "class at least; 600 by default).")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise AdmodError(f"'{folder}' is a file, not a folder: pass a folder for the demo data.")
+    if os.path.isdir(folder) and any(files for _, _, files in os.walk(folder)) and not force:
+        raise AdmodError(f"'{folder}' already holds files, which demo data would overwrite: pass "
+                         "a new or empty folder, or --force to write over them.")
+
+
 def cmd_demo_data(args) -> None:
     from admod.demo_data import write_demo_data
 
+    check_demo_data_target(args.folder, args.count, args.force)
     counts = write_demo_data(args.folder, count=args.count, seed=args.seed)
     print(f"wrote {sum(counts.values())} ads to {args.folder}: {counts}")
 
@@ -58,7 +72,20 @@ def compile_pipeline(output: str, image: str | None = None, platform: str = "kub
             f"{target.gpu_type}; split {split})")
 
 
+def check_output_file(path: str, what: str = "-o") -> None:
+    """A pipeline file path the compiler can write: a .yaml or .json name in a folder that
+    exists."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path.endswith((".yaml", ".yml", ".json")):
+        raise AdmodError(f"{what} '{path}' does not end in .yaml or .json, the pipeline formats: "
+                         "name it, e.g., pipeline.yaml.")
+    if not os.path.isdir(folder):
+        raise AdmodError(f"{what} '{path}': its folder '{folder}' does not exist: create it or "
+                         "write the file elsewhere.")
+
+
 def cmd_compile(args) -> None:
+    check_output_file(args.output)
     print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count,
                            args.kfp_version))
 
@@ -89,13 +116,19 @@ def cmd_registry(args) -> None:
     from admod import registry
 
     if args.action == "list":
-        champion = registry.champion(args.registry)
+        registry.check_registry(args.registry)
+        try:
+            champion = registry.champion(args.registry)
+        except AdmodError as broken:  # list is the repair tool: it lists all the same
+            champion = None
+            print(f"admod: {broken}", file=sys.stderr)
         for version in registry.complete_versions(args.registry):
             print(f"{version}\t{'champion' if version == champion else ''}".rstrip())
     elif args.action == "clean":
-        removed = registry.remove_leftovers(args.registry, args.older_than_hours * 3600)
-        print(f"removed {len(removed)} leftover(s) of unfinished pushes: "
-              f"{' '.join(removed) or 'none'}")
+        removed = registry.remove_leftovers(args.registry, args.older_than_hours * 3600,
+                                            args.dry_run)
+        print(f"{'would remove' if args.dry_run else 'removed'} {len(removed)} leftover(s) of "
+              f"unfinished pushes: {' '.join(removed) or 'none'}")
     elif args.action == "sync":
         from admod import vertex_registry
 
@@ -113,15 +146,7 @@ def cmd_run(args) -> None:
     from admod.pipeline import local_run
 
     params = _parse_params(args.param)
-    data = args.data
-    if data is None:
-        data = defaults.LOCAL_DEMO_DATA
-        if not os.path.isdir(data):
-            from admod.demo_data import write_demo_data
-            write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
-    if not data.startswith("gs://") and not os.path.isdir(data):
-        raise AdmodError(f"Data folder '{data}' does not exist: pass --data with a folder or gs:// "
-                         "prefix holding allowed_ads/ and not_allowed_ads/.")
+    data = args.data or defaults.LOCAL_DEMO_DATA
     data = data if data.startswith("gs://") else os.path.abspath(data)
     registry = (args.registry if args.registry.startswith("gs://")
                 else os.path.abspath(args.registry))
@@ -137,12 +162,19 @@ def cmd_run(args) -> None:
     elif not os.path.exists(pipeline_file):
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' "
                          "first, or drop --pipeline-file to compile on the fly.")
+    # Every parameter checked before anything is written (the demo data included).
+    arguments = parameters.check(arguments, parameters.declared_parameters(pipeline_file))
+    if args.data is None and not os.path.isdir(data):
+        from admod.demo_data import write_demo_data
+        write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
+    if not data.startswith("gs://") and not os.path.isdir(data):
+        raise AdmodError(f"Data folder '{args.data}' does not exist: pass --data with a folder "
+                         "or gs:// prefix holding allowed_ads/ and not_allowed_ads/.")
     if args.runner == "docker":
         if not registry.startswith("gs://"):
             os.makedirs(registry, exist_ok=True)
         runner = local_run.docker_runner(data, registry, args.container_user)
         print(f"Every step runs in {image} as user {args.container_user}, network off.")
-    arguments = parameters.check(arguments, parameters.declared_parameters(pipeline_file))
     started = time.monotonic()
     run_dir = local_run.run_local(pipeline_file, arguments, args.pipeline_root, runner,
                                   verbose=args.verbose)
@@ -382,13 +414,20 @@ def _platform_arguments(p, runs: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib import metadata
+
     parser = argparse.ArgumentParser(prog="admod", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"admod {metadata.version('admod')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("demo-data", help="write a synthetic ad data set")
     p.add_argument("folder")
-    p.add_argument("--count", type=int, default=600)
+    p.add_argument("--count", type=int, default=600, help="ads to write, 2 or more")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder that holds files (files of the same name are "
+                        "overwritten)")
     p.set_defaults(func=cmd_demo_data)
 
     p = commands.add_parser("compile", help="compile the pipeline to YAML")
@@ -446,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = actions.add_parser("clean", help="delete what dead pushes left (version folders "
                            "without _COMPLETE, .tmp- files), once older than a grace period")
     p.add_argument("registry", help="a registry_root (folder or gs:// prefix)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed, remove "
+                   "nothing")
     p.add_argument("--older-than-hours", type=float, default=24.0,
                    help="the grace period: a younger incomplete version may still be written")
     p.set_defaults(func=cmd_registry)
@@ -514,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from admod import logs
+    from admod.pipeline.local_run import RunStopped
 
     logs.setup()
     args = build_parser().parse_args(argv)
@@ -522,6 +564,12 @@ def main(argv=None) -> int:
     except AdmodError as error:
         print(f"admod: {error}", file=sys.stderr)
         return 1
+    except RunStopped as stopped:
+        print(f"admod: {stopped}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"admod: stopped (interrupted) before '{args.command}' had run.", file=sys.stderr)
+        return 130
     except OSError as error:
         message = disk_full(error)
         if message is None:

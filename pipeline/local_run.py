@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import tempfile
 import time
 import warnings
 
@@ -73,34 +75,88 @@ def run_container(client, image: str, command: list, volumes: dict, **run_args) 
         container.remove(force=True)
 
 
+class RunStopped(Exception):
+    """The run was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
+
+
 def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None,
               echo=None, verbose: bool = False) -> str:
     """Runs `pipeline_file` under kfp.local with `runner` (default: subprocesses); returns
-    the run's folder. Each step's full log goes to <run>/<step>/log; `echo` (default stdout)
-    gets one line per step start and end and per training epoch, or everything if `verbose`."""
+    the run's folder, a new one under `pipeline_root` that no other run shares. Each step's
+    full log goes to <run>/<step>/log; `echo` (default stdout) gets one line per step start and
+    end and per training epoch, or everything if `verbose`. Ctrl-C or SIGTERM stops the steps
+    and raises RunStopped, the logs so far kept."""
     from kfp import components, local
 
     os.makedirs(pipeline_root, exist_ok=True)
-    before = set(os.listdir(pipeline_root))
-    local.init(runner=runner or subprocess_runner(),
-               pipeline_root=os.path.abspath(pipeline_root), raise_on_error=True)
+    # A folder of its own, made atomically: runs started together never read each other's.
+    run_root = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=pipeline_root)
+    os.chmod(run_root, 0o777 & ~_umask())
+    local.init(runner=runner or subprocess_runner(), pipeline_root=os.path.abspath(run_root),
+               raise_on_error=True)
     pipeline = components.load_component_from_file(pipeline_file)
     # Expected locally: no container runs, and cloud resource settings do not apply.
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-    steps = StepLog(echo or sys.stdout, pipeline_root, verbose)
+    steps = StepLog(echo or sys.stdout, run_root, verbose)
     try:
-        with contextlib.redirect_stdout(steps), _logging_to(steps):
+        with contextlib.redirect_stdout(steps), _logging_to(steps), _sigterm_interrupts():
             pipeline(**arguments)
     except RuntimeError as error:
         reason = ANSI.sub("", str(error)).splitlines()[0]
-        log_path = steps.save(_new_run_dir(pipeline_root, before))
+        log_path = steps.save(_run_dir(run_root))
         steps.say_failure(log_path)
         raise AdmodError(f"The local run failed ({reason}): the failing step's log, "
                          f"{log_path}, says why.") from None
-    run_dir = _new_run_dir(pipeline_root, before)
+    except KeyboardInterrupt:
+        _stop_descendants()
+        run_dir = _run_dir(run_root)
+        steps.save(run_dir)
+        raise RunStopped(f"stopped during {steps.task}: kept {run_dir} with each step's log so "
+                         "far (the registry changes only when push completes); the next run "
+                         "starts clean in a folder of its own.") from None
+    run_dir = _run_dir(run_root)
     steps.save(run_dir)
     return run_dir
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (what a pod or a service manager sends) stops the run as Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_descendants() -> None:
+    """SIGTERM to every process this one started, directly or not (the step being run): a
+    SIGTERM sent to admod alone would leave them running."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    for pid in reversed(found):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -117,11 +173,11 @@ def _logging_to(stream):
         root.handlers = saved
 
 
-def _new_run_dir(pipeline_root: str, before: set) -> str:
-    new = sorted(set(os.listdir(pipeline_root)) - before)
-    if new:
-        return os.path.join(pipeline_root, new[-1])
-    return os.path.join(pipeline_root, time.strftime("failed-%Y-%m-%d-%H-%M-%S"))
+def _run_dir(run_root: str) -> str:
+    """The run's folder in its own root: the one kfp.local made, or one for the logs of a run
+    stopped before kfp.local made it."""
+    made = sorted(os.listdir(run_root))
+    return os.path.join(run_root, made[0] if made else "stopped")
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

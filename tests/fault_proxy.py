@@ -1,13 +1,15 @@
 """A fault-injecting HTTP proxy on 127.0.0.1 in front of the storage emulator.
 
 `faults` is a list consumed one per request: "503", "429" answer with that status, "drop"
-closes the connection without a reply, None forwards. When the list is empty, `then` decides
+closes the connection without a reply, "stall" waits `stall_s` seconds before forwarding (a
+server that hangs), None forwards. When the list is empty, `then` decides
 every further request the same way (None: forward).
 """
 
 import http.client
 import http.server
 import threading
+import time
 import urllib.parse
 
 from tests.local_server import serving
@@ -31,6 +33,8 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         if fault == "drop":
             self.close_connection = True
             return
+        if fault == "stall":
+            time.sleep(self.server.stall_s)
         if fault in ("503", "429"):
             self.send_response(int(fault))
             self.send_header("Content-Length", "0")
@@ -57,4 +61,4 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
 def fault_proxy(target: str, faults=None, then=None):
     """Yields (server, its URL); `server.seen` counts the requests."""
     return serving(_Proxy, target=target, faults=list(faults or []), then=then, seen=0,
-                   lock=threading.Lock())
+                   lock=threading.Lock(), stall_s=8.0)

@@ -81,3 +81,99 @@ def test_a_full_disk_is_one_sentence(error, capsys):
     message = capsys.readouterr().err
     assert message.startswith("admod: The disk is full") and message.count("\n") == 1
     assert disk_full(ValueError("something else")) is None
+
+
+def _odd_entries(folder):
+    """A named pipe, a unix socket's stand-in (a second pipe), a symlinked folder, an unreadable
+    folder and a TIFF: what a shared drive holds besides images."""
+    import socket
+
+    os.mkfifo(folder / "pipe.png")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "socket.jpg"))
+    os.symlink(folder.parent, folder / "linked_folder")
+    (folder / "locked").mkdir()
+    Image.new("RGB", (64, 64), "red").save(folder / "locked" / "inside.png")
+    os.chmod(folder / "locked", 0)
+    Image.new("RGB", (64, 64), "green").save(folder / "tiff_named.png", format="TIFF")
+    return server
+
+
+def test_pipes_sockets_and_folders_are_never_opened_and_each_has_a_reason(tmp_path, demo_root):
+    """A named pipe used to hang the split forever (no writer ever comes)."""
+    import subprocess
+    import sys
+
+    root = _data_root(tmp_path, demo_root)
+    server = _odd_entries(root / CLASS_NAMES[0])
+    try:
+        script = ("import sys; from admod import split; from tests.splitting import run_split; "
+                  "c = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, "
+                  "min_image_side=32, max_image_pixels=10**7); "
+                  f"m = run_split({str(root)!r}, {{n: {str(tmp_path)!r} + '/' + n for n in "
+                  "split.SPLITS}, c); m.to_csv(sys.argv[1])")
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.csv")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        manifest = split.read_manifest(str(tmp_path / "m.csv"))
+    finally:
+        os.chmod(root / CLASS_NAMES[0] / "locked", 0o755)
+        server.close()
+    reasons = dict(zip(manifest["uri"].map(os.path.basename), manifest["reason"], strict=True))
+    assert reasons["pipe.png"] == reasons["socket.jpg"] == images.NOT_A_FILE
+    assert reasons["linked_folder"] == images.NOT_IMAGE_EXTENSION  # listed, not followed
+    assert reasons["tiff_named.png"] == images.UNSUPPORTED_FORMAT
+    # root reads a mode-0 folder; any other user gets the folder named as unreadable
+    assert reasons.get("inside.png") == "" if os.geteuid() == 0 else reasons["locked"] == (
+        images.UNREADABLE)
+
+
+def test_an_unreadable_folder_is_listed_and_named_not_skipped(tmp_path, monkeypatch):
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.png").write_bytes(b"x")
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fsdecode(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listed = [uri for uri, _, _ in storage.list_file_versions(str(tmp_path))]
+    assert listed == [str(tmp_path / "locked") + "/", str(tmp_path / "ok" / "a.png")]
+    checked = split.check_file(listed[0], split.SplitConfig())
+    assert checked.reason == images.UNREADABLE
+
+
+def test_what_lies_beside_the_class_folders_is_said(tmp_path, demo_root, caplog):
+    root = _data_root(tmp_path, demo_root)
+    (root / "maybe_ads").mkdir()
+    for i in range(6):
+        Image.new("RGB", (64, 64)).save(root / "maybe_ads" / f"{i}.png")
+    (root / "README.txt").write_text("notes")
+    with caplog.at_level("WARNING"):
+        split.list_images(str(root), str(tmp_path / "listing"), 1)
+    said = [r.getMessage() for r in caplog.records if "beside the class folders" in r.getMessage()]
+    assert len(said) == 1 and "ignored 2 entries" in said[0]
+    assert "maybe_ads/" in said[0] and "README.txt" in said[0]
+
+
+def test_predict_applies_the_splits_rules_and_names_each_file_it_leaves_out(tmp_path):
+    from admod import predict
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.mkfifo(inbox / "pipe.jpg")
+    Image.new("RGB", (1, 5000)).save(inbox / "sliver.png")  # excluded as too_small by the split
+    Image.new("RGB", (64, 64)).save(inbox / "photo.tif", format="TIFF")
+    Image.new("RGB", (64, 64)).save(inbox / "tiff_named.png", format="TIFF")
+    (inbox / "notes.txt").write_text("not an image")
+    Image.new("RGB", (64, 64), "red").save(inbox / "fine.png")
+    found = {os.path.basename(uri): (data, reason) for uri, data, reason in
+             predict.scorable([str(inbox), str(inbox / "pipe.jpg")])}
+    assert found["pipe.jpg"] == (b"", images.NOT_A_FILE)
+    assert found["sliver.png"][1] == images.TOO_SMALL
+    assert found["photo.tif"][1] == found["notes.txt"][1] == images.NOT_IMAGE_EXTENSION
+    assert found["tiff_named.png"][1] == images.UNSUPPORTED_FORMAT
+    assert found["fine.png"][1] == "" and found["fine.png"][0]

@@ -214,17 +214,17 @@ def test_clean_removes_only_old_incomplete_versions(tmp_path):
 
     root = tmp_path / "registry"
     uri, _ = registry.push(_model_folder(tmp_path, "m", b"one"), str(root), None)
-    for name, age_s in (("v1-dead", 3 * 86400), ("v2-being-written", 60)):
+    for name, age_s in ((DEAD, 3 * 86400), (BEING_WRITTEN, 60)):
         (root / name).mkdir()
         (root / name / "model.keras").write_bytes(b"half")
         os.utime(root / name / "model.keras", (time.time() - age_s, time.time() - age_s))
     stale_tmp = root / ".tmp-abc123"
     stale_tmp.write_bytes(b"{")
     os.utime(stale_tmp, (time.time() - 2 * 86400, time.time() - 2 * 86400))
-    assert registry.remove_leftovers(str(root), older_than_s=86400) == [".tmp-abc123", "v1-dead"]
+    assert registry.remove_leftovers(str(root), older_than_s=86400) == [".tmp-abc123", DEAD]
     assert not stale_tmp.exists()
-    assert {os.path.basename(uri), "v2-being-written"} <= set(os.listdir(root))
-    assert "v1-dead" not in os.listdir(root)
+    assert {os.path.basename(uri), BEING_WRITTEN} <= set(os.listdir(root))
+    assert DEAD not in os.listdir(root)
     assert registry.champion(str(root)) == os.path.basename(uri)
 
 
@@ -246,8 +246,70 @@ def test_clean_on_gcs(bucket):
     import time
 
     root = f"gs://{bucket.name}/registry"
-    bucket.blob("registry/v1-dead/model.keras").upload_from_string(b"half")
-    assert registry.leftovers(root, older_than_s=3600, now=time.time() + 7200) == ["v1-dead"]
+    bucket.blob(f"registry/{DEAD}/model.keras").upload_from_string(b"half")
+    bucket.blob("registry/notes/todo.txt").upload_from_string(b"a user's")
+    assert registry.leftovers(root, older_than_s=3600, now=time.time() + 7200) == [DEAD]
     assert registry.leftovers(root, older_than_s=3600) == []  # still within the grace period
     registry.remove_leftovers(root, older_than_s=-1)
-    assert list(bucket.list_blobs(prefix="registry/")) == []
+    assert [b.name for b in bucket.list_blobs(prefix="registry/")] == ["registry/notes/todo.txt"]
+
+
+DEAD, BEING_WRITTEN = "v20261101-120000-0123abcd-a1b2c3", "v20261203-070000-89abcdef-d4e5f6"
+
+
+def _old(path, days=3):
+    import time
+
+    for folder, _, files in os.walk(path):
+        for name in files:
+            os.utime(os.path.join(folder, name), (time.time() - days * 86400,) * 2)
+
+
+def test_clean_touches_only_what_a_push_names_on_a_folder_admod_did_not_write(tmp_path, capsys):
+    """A registry holding a user's notes, and a data set given by mistake: nothing of theirs
+    is removed; a folder that is no registry is refused; --dry-run removes nothing."""
+    from admod.pipeline.cli import main
+
+    root = tmp_path / "registry"
+    registry.push(_model_folder(tmp_path, "m", b"one"), str(root), None)
+    (root / "notes").mkdir()
+    (root / "notes" / "plan.txt").write_text("keep me")
+    (root / DEAD).mkdir()
+    (root / DEAD / "model.keras").write_bytes(b"half")
+    _old(root)
+    assert main(["registry", "clean", str(root), "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith(f"would remove 1 leftover(s) of unfinished "
+                                              f"pushes: {DEAD}")
+    assert (root / DEAD).exists()
+    assert main(["registry", "clean", str(root)]) == 0
+    assert not (root / DEAD).exists() and (root / "notes" / "plan.txt").read_text() == "keep me"
+
+    data = tmp_path / "dataset"
+    for label in ("allowed_ads", "not_allowed_ads"):
+        (data / label).mkdir(parents=True)
+        (data / label / "ad_00001.png").write_bytes(b"an image")
+    _old(data)
+    before = sorted(str(p) for p in data.rglob("*"))
+    assert main(["registry", "clean", str(data)]) == 1
+    assert "is not an admod registry" in capsys.readouterr().err
+    assert sorted(str(p) for p in data.rglob("*")) == before
+
+
+@pytest.mark.parametrize("action", ["list", "clean"])
+def test_list_and_clean_on_a_missing_path_fail(tmp_path, capsys, action):
+    from admod.pipeline.cli import main
+
+    assert main(["registry", action, str(tmp_path / "nowhere")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_list_works_on_a_broken_registry_it_is_the_repair_tool(tmp_path, capsys):
+    from admod.pipeline.cli import main
+
+    root = tmp_path / "registry"
+    uri, _ = registry.push(_model_folder(tmp_path, "m", b"one"), str(root), None)
+    (root / registry.CHAMPION).write_text('{"version": "v20200101-000000-00000000-000000"}')
+    assert main(["registry", "list", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == os.path.basename(uri)
+    assert "missing or incomplete" in captured.err and "set-champion" in captured.err

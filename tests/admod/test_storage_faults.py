@@ -55,6 +55,18 @@ def test_storage_that_keeps_failing_is_one_sentence(bucket, gcs_host, monkeypatc
             storage.read_bytes(f"gs://{bucket.name}/x.jpg")
 
 
+def test_a_read_that_hangs_gives_up_in_one_sentence(bucket, gcs_host, monkeypatch):
+    """A Cloud Storage read cannot block a check-images pod forever: each request gives up
+    after storage.READ_TIMEOUT_S (here 0.5 s; the server stalls 8 s, which the client's own
+    default timeout, 60 s, would wait out), then the retries, then one sentence."""
+    bucket.blob("slow.jpg").upload_from_string(b"data")
+    _short_retries(monkeypatch)
+    monkeypatch.setattr(storage, "READ_TIMEOUT_S", 0.5)
+    with _through(monkeypatch, gcs_host, then="stall"):
+        with pytest.raises(AdmodError, match=f"gs://{bucket.name}/slow.jpg"):
+            storage.read_bytes(f"gs://{bucket.name}/slow.jpg")
+
+
 class _LostReplyBlob(_FakeBlob):
     """The champion write lands, its reply is lost, the client's retry meets the precondition
     our own write just moved: PreconditionFailed, though champion.json holds ours."""

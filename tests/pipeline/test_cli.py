@@ -94,7 +94,8 @@ def test_a_pipeline_started_elsewhere_stops_at_its_first_step(demo_root, tmp_pat
         assert "check-parameters" in str(error)
     else:
         raise AssertionError("the run did not stop")
-    assert not glob.glob(str(tmp_path / "runs" / "*" / "split"))  # the split never started
+    # the split never started
+    assert not glob.glob(str(tmp_path / "runs" / "**" / "split"), recursive=True)
 
 
 def test_split_never_writes_into_a_folder_that_holds_something(demo_root, tmp_path):
@@ -121,3 +122,44 @@ def test_registry_list_and_repair_from_the_command_line(tmp_path):
     assert repaired.returncode == 0, repaired.stderr
     listed = _admod("registry", "list", str(root))
     assert listed.stdout.split() == [version, "champion"]
+
+
+def test_version_from_the_package_metadata():
+    from importlib import metadata
+
+    result = _admod("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"admod {metadata.version('admod')}"
+
+
+def test_compile_refuses_an_output_it_cannot_write(tmp_path):
+    _one_sentence(_admod("compile", "-o", str(tmp_path / "missing_dir" / "p.yaml")),
+                  "missing_dir", "does not exist")
+    _one_sentence(_admod("compile", "-o", str(tmp_path / "p.txt")), "p.txt", ".yaml or .json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_demo_data_never_overwrites_silently_and_needs_two_ads(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / CLASS_NAMES[0]).mkdir(parents=True)
+    mine = folder / CLASS_NAMES[0] / "ad_00001.png"
+    mine.write_bytes(b"my own image")
+    _one_sentence(_admod("demo-data", str(folder), "--count", "10"), "already holds files",
+                  "--force")
+    assert mine.read_bytes() == b"my own image"
+    for count in ("-5", "1", "0"):
+        _one_sentence(_admod("demo-data", str(tmp_path / "new"), "--count", count),
+                      f"--count {count}", "2 or more")
+    assert not (tmp_path / "new").exists()
+    forced = _admod("demo-data", str(folder), "--count", "4", "--force")
+    assert forced.returncode == 0 and "wrote 4 ads" in forced.stdout
+
+
+def test_every_parameter_problem_is_said_at_once_before_demo_data_is_written(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "run", "-p",
+                             "image_size=abc", "-p", "val_fraction=2", "-p", "head_epochs=-1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for problem in ("image_size='abc' is not a whole number", "head_epochs=-1",
+                    "val_fraction=2.0 is out of range"):
+        assert problem in result.stderr, result.stderr
+    assert not (tmp_path / "data").exists()  # no demo data written
