@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -553,12 +554,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     from admod import logs
     from admod.pipeline.local_run import RunStopped
 
     logs.setup()
     args = build_parser().parse_args(argv)
+    # SIGTERM (a pod's end, a service manager) unwinds like Ctrl-C: temporary folders go.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         return args.func(args) or 0
     except AdmodError as error:
@@ -568,7 +575,8 @@ def main(argv=None) -> int:
         print(f"admod: {stopped}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"admod: stopped (interrupted) before '{args.command}' had run.", file=sys.stderr)
+        print(f"admod: '{args.command}' stopped (interrupted); what it was writing in temporary "
+              "folders is removed, nothing half-written is left in place.", file=sys.stderr)
         return 130
     except OSError as error:
         message = disk_full(error)

@@ -91,7 +91,9 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     os.makedirs(pipeline_root, exist_ok=True)
     # A folder of its own, made atomically: runs started together never read each other's.
     run_root = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=pipeline_root)
-    os.chmod(run_root, 0o777 & ~_umask())
+    # The pipeline root's own mode (mkdtemp makes 0700): steps in containers under another
+    # user id write where the root lets them.
+    os.chmod(run_root, os.stat(pipeline_root).st_mode & 0o7777)
     local.init(runner=runner or subprocess_runner(), pipeline_root=os.path.abspath(run_root),
                raise_on_error=True)
     pipeline = components.load_component_from_file(pipeline_file)
@@ -118,12 +120,6 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     run_dir = _run_dir(run_root)
     steps.save(run_dir)
     return run_dir
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
@@ -175,9 +171,9 @@ def _logging_to(stream):
 
 def _run_dir(run_root: str) -> str:
     """The run's folder in its own root: the one kfp.local made, or one for the logs of a run
-    stopped before kfp.local made it."""
+    that ended before kfp.local made it."""
     made = sorted(os.listdir(run_root))
-    return os.path.join(run_root, made[0] if made else "stopped")
+    return os.path.join(run_root, made[0] if made else "logs")
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,6 +1,6 @@
 """Plants each bug a reviewer planted in issue 15 (two in issue 14's Vertex mirror, two in issue
-20's serving export), runs the tests meant to catch it, puts the code back, and prints which
-tests failed: a check that the suite pins those promises.
+20's serving export, the rest from issue 23's promises), runs the tests meant to catch it, puts
+the code back, and prints which tests failed: a check that the suite pins those promises.
 
     .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; ~4 min)
 
@@ -59,6 +59,36 @@ MUTANTS = [
  ("K label at a fixed 0.5 inside the SavedModel", "admod/serving.py",
   "label = tf.where(probability >= threshold,", "label = tf.where(probability >= 0.5,",
   ["tests/admod/test_tf_serving_loader.py"], None),
+ # issue 23: promises kept by the steps a run executes
+ ("L not_allowed split with half the validation fraction", "admod/split.py",
+  "        row[\"split\"] = assign_split(row[\"sha256\"], config.seed, config.val_fraction,",
+  "        row[\"split\"] = assign_split(row[\"sha256\"], config.seed, config.val_fraction / "
+  "(2 if row[\"label\"] == CLASS_NAMES[1] else 1),",
+  ["tests/admod/test_split.py"], None),
+ ("M the fine-tune step never unfreezes", "admod/steps.py",
+  "        trainable = model_lib.unfreeze(model, unfreeze)", "        trainable = 0",
+  ["tests/admod/test_training_step.py"], None),
+ ("N training batches (only) scaled by 1/255", "admod/steps.py",
+  "                                         cache_dir=cache_dir, drop_remainder=drop_remainder)",
+  "                                         cache_dir=cache_dir, drop_remainder=drop_remainder"
+  ").map(lambda x, y: (x / 255.0, y))",
+  ["tests/admod/test_training_step.py"], None),
+ ("O no ReduceLROnPlateau", "admod/training.py",
+  "        keras.callbacks.ReduceLROnPlateau(monitor=\"val_loss\", factor=options.reduce_lr_factor,"
+  "\n                                          patience=options.reduce_lr_patience,\n"
+  "                                          min_lr=options.min_learning_rate, verbose=1),\n", "",
+  ["tests/admod/test_training_step.py"], None),
+ ("P1 a score at its minimum not blessed (> for >=)", "admod/blessing.py",
+  "        ok = scores[name] >= minimum", "        ok = scores[name] > minimum",
+  ["tests/admod/test_blessing.py"], None),
+ ("P2 a challenger at the champion's floor not blessed", "admod/blessing.py",
+  "        ok = scores[metric] >= floor", "        ok = scores[metric] > floor",
+  ["tests/admod/test_blessing.py"], None),
+ ("Q excluded files written with split 'train'", "admod/split.py",
+  "            manifest.writerow({**row, \"uri\": csv_safe(row[\"uri\"])})",
+  "            manifest.writerow({**row, \"split\": row[\"split\"] or \"train\", "
+  "\"uri\": csv_safe(row[\"uri\"])})",
+  ["tests/admod/test_split.py"], None),
 ]
 
 

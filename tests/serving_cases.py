@@ -45,16 +45,22 @@ def spread_outputs(model, image_size: int, raw: list[bytes]) -> None:
 
 
 def small_model(image_size: int = 32, seed: int = 3):
-    """A random-weights model whose scores differ from image to image, and a threshold between
-    them (so both labels are served)."""
+    """A random-weights model whose scores differ from image to image, and a threshold in the
+    widest gap between them above 0.5: both labels are served, some images score between 0.5
+    and the threshold (so a label at 0.5 would differ), none close to it."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model, _ = model_lib.build_model(image_size, weights="none")
     raw = list(kinds().values())
     spread_outputs(model, image_size, raw)
-    p = np.sort(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw))
-    return model, float((p[len(p) // 2 - 1] + p[len(p) // 2]) / 2)
+    p = np.unique(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw))
+    above = p[p >= 0.5]
+    gaps = np.diff(above)
+    if not len(gaps):
+        raise AssertionError(f"the spread model scores too few images above 0.5: {p}")
+    widest = int(np.argmax(gaps))
+    return model, float((above[widest] + above[widest + 1]) / 2)
 
 
 def write_cases(out_dir: str, model, image_size: int, threshold: float,

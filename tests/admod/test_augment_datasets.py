@@ -26,13 +26,13 @@ def test_rotation_within_range():
 def test_shifts_within_range():
     t = _transforms(width_shift=0.2, height_shift=0.1)
     assert np.abs(t[:, 2]).max() <= 0.2 * 64 + 1e-3 and np.abs(t[:, 2]).max() > 0.18 * 64
-    assert np.abs(t[:, 5]).max() <= 0.1 * 64 + 1e-3
+    assert np.abs(t[:, 5]).max() <= 0.1 * 64 + 1e-3 and np.abs(t[:, 5]).max() > 0.09 * 64
 
 
 def test_zoom_within_range():
     t = _transforms(zoom=0.2)
-    assert 0.8 - 1e-6 <= t[:, 0].min() and t[:, 0].max() <= 1.2 + 1e-6
-    assert 0.8 - 1e-6 <= t[:, 4].min() and t[:, 4].max() <= 1.2 + 1e-6
+    for scale in (t[:, 0], t[:, 4]):  # the whole range reached, never exceeded
+        assert 0.8 - 1e-6 <= scale.min() < 0.82 and 1.18 < scale.max() <= 1.2 + 1e-6
 
 
 def test_shear_is_in_degrees():

@@ -46,3 +46,21 @@ def test_no_threshold_at_all_is_never_blessed():
 def test_bad_criteria(criteria, words):
     with pytest.raises(AdmodError, match=words):
         decide(SCORES, criteria)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "roc_auc", "precision", "recall"])
+def test_a_score_exactly_at_its_minimum_is_blessed(name):
+    """0.875 is exact in binary: the comparison is >=, never >."""
+    scores = {**SCORES, name: 0.875}
+    assert decide(scores, Criteria({name: 0.875})).blessed
+    assert not decide(scores, Criteria({name: 0.875 + 2**-20})).blessed
+
+
+def test_a_challenger_exactly_at_the_champion_minus_max_regression_is_blessed():
+    """champion 0.875, max_regression 0.125: the floor is exactly 0.75 (all exact in binary)."""
+    champion = {**SCORES, "roc_auc": 0.875}
+    at_floor = {**SCORES, "roc_auc": 0.75}
+    assert decide(at_floor, Criteria({"accuracy": 0.5}, "roc_auc", 0.125), champion, "v1").blessed
+    below = {**SCORES, "roc_auc": 0.75 - 2**-20}
+    assert not decide(below, Criteria({"accuracy": 0.5}, "roc_auc", 0.125), champion,
+                      "v1").blessed

@@ -226,3 +226,35 @@ def test_split_memory_stays_flat_as_the_listing_grows(tmp_path):
     small = _peak_traced_memory(tmp_path / "small", tmp_path / "out-small")
     large = _peak_traced_memory(tmp_path / "large", tmp_path / "out-large")
     assert large < small * 1.25 + 2**20, (small, large)
+
+
+def _assignment_written_out(sha256: str, seed: int, val_fraction: float,
+                            test_fraction: float) -> str:
+    """The method's assignment, written out here independently of admod.split: a hash of the
+    seed and the content, as a fraction of 2**64, against test, then validation."""
+    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2 ** 64
+    return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction \
+        else "train"
+
+
+def test_the_split_step_assigns_every_image_of_every_class_by_the_method(messy_root, tmp_path,
+                                                                        demo_root):
+    """Through the split as a run executes it, not the assignment helper: each usable image's
+    split is the written-out assignment, whatever its class, so every class is split with the
+    same fractions (stratified)."""
+    for root in (demo_root, messy_root):
+        manifest, _ = _run(root, tmp_path / os.path.basename(str(root)), val_fraction=0.3,
+                           test_fraction=0.1, max_image_pixels=300 * 300)
+        used = manifest[manifest["split"] != ""]
+        assert set(used["label"]) == set(CLASS_NAMES) and len(used) > 20
+        expected = [_assignment_written_out(h, 7, 0.3, 0.1) for h in used["sha256"]]
+        assert used["split"].tolist() == expected
+
+
+def test_a_manifest_row_has_a_split_or_a_reason_never_both(messy_root, tmp_path):
+    manifest, _ = _run(messy_root, tmp_path / "out", max_image_pixels=300 * 300, val_fraction=0.4)
+    excluded = manifest["reason"] != ""
+    assert excluded.sum() >= 8 and (~excluded).sum() >= 20
+    assert (manifest.loc[excluded, "split"] == "").all()
+    assert manifest.loc[~excluded, "split"].isin(split.SPLITS).all()

@@ -95,3 +95,84 @@ def test_training_images_are_augmented(trained):
     augmented = _images(seen["train"])
     assert len(augmented) == len(_labels(manifest, "train"))
     assert sum(image not in unaugmented for image in augmented) > len(augmented) // 2
+
+
+class _Stop(Exception):
+    """Raised by the recording fit: the step got as far as training."""
+
+
+def _fit_arguments(out, monkeypatch, tmp_path, options):
+    """What train_head_step hands to Keras's fit (datasets, callbacks, class weights), with
+    `options`, without training."""
+    import keras
+
+    seen = {}
+
+    def recording_fit(self, x=None, **kwargs):
+        seen.update(kwargs, train=x)
+        raise _Stop
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    with pytest.raises(_Stop):
+        steps.train_head_step(train_dir=out["train"], val_dir=out["validation"],
+                              model_dir=str(tmp_path / "model"), report_path=str(tmp_path / "r"),
+                              image_size=SIZE, weights="none", options=options)
+    return seen
+
+
+def test_with_an_identity_augmentation_training_sees_the_pixels_serving_sees(
+        trained, monkeypatch, tmp_path):
+    """Training batches, augmentation aside, are the source files decoded as serving decodes
+    them: the same set of images as validation's path gives, no other scaling."""
+    _, out, manifest, _, _ = trained
+    identity = augment.AugmentConfig(rotation_degrees=0, width_shift=0, height_shift=0,
+                                     shear_degrees=0, zoom=0, horizontal_flip=False)
+    seen = _fit_arguments(out, monkeypatch, tmp_path,
+                          training.TrainingOptions(epochs=1, batch_size=8, augmentation=identity))
+    batches = list(seen["train"].as_numpy_iterator())
+    assert all(images.dtype == np.float32 and images.max() > 1 for images, _ in batches)
+    assert set(_images(seen["train"])) == _decoded_on_their_own(manifest, "train")
+
+
+def test_the_step_trains_with_the_methods_callbacks(trained, monkeypatch, tmp_path):
+    """EarlyStopping restoring the best weights, ModelCheckpoint on the best val_loss and
+    ReduceLROnPlateau, each on val_loss with the options' values, as the step runs them."""
+    import keras
+
+    _, out, _, _, _ = trained
+    options = training.TrainingOptions(epochs=3, batch_size=8, early_stopping_patience=4,
+                                       reduce_lr_patience=2, reduce_lr_factor=0.25)
+    seen = _fit_arguments(out, monkeypatch, tmp_path, options)
+    by_kind = {type(c): c for c in seen["callbacks"]}
+    plateau = by_kind[keras.callbacks.ReduceLROnPlateau]
+    assert (plateau.monitor, plateau.patience, plateau.factor) == ("val_loss", 2, 0.25)
+    assert plateau.min_lr == options.min_learning_rate
+    stopping = by_kind[keras.callbacks.EarlyStopping]
+    assert (stopping.monitor, stopping.patience, stopping.restore_best_weights) == (
+        "val_loss", 4, True)
+    checkpoint = by_kind[keras.callbacks.ModelCheckpoint]
+    assert (checkpoint.monitor, checkpoint.save_best_only) == ("val_loss", True)
+    assert keras.callbacks.BackupAndRestore in by_kind
+    assert seen["epochs"] == 3 and seen["initial_epoch"] == 0
+
+
+def test_the_fine_tune_step_moves_the_base_kernels_and_never_the_batchnorm_statistics(
+        trained, tmp_path):
+    from admod import model as model_lib
+
+    tmp, out, _, _, _ = trained
+    head = model_lib.load(str(tmp / "model" / registry.MODEL_FILE))
+    steps.fine_tune_step(head_dir=str(tmp / "model"), train_dir=out["train"],
+                         val_dir=out["validation"], model_dir=str(tmp_path / "tuned"),
+                         report_path=str(tmp_path / "r.html"), unfreeze="conv5_block1",
+                         options=training.TrainingOptions(epochs=1, batch_size=8,
+                                                          learning_rate=1e-2))
+    tuned = model_lib.load(str(tmp_path / "tuned" / registry.MODEL_FILE))
+    before = {w.path: w.numpy() for w in head.get_layer(model_lib.BASE_NAME).weights}
+    after = {w.path: w.numpy() for w in tuned.get_layer(model_lib.BASE_NAME).weights}
+    moved = {p for p in before if not np.array_equal(before[p], after[p])}
+    later_kernels = {p for p in before if p.endswith("kernel") and p.split("/")[-2].startswith(
+        ("conv5_block1", "conv5_block2", "conv5_block3"))}
+    assert later_kernels and later_kernels <= moved  # fine-tuning fine-tunes
+    assert not any(p.split("/")[-2].startswith(("conv2", "conv3", "conv4")) for p in moved)
+    assert not any("moving_" in p for p in moved)  # BatchNorm statistics stay
