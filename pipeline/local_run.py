@@ -102,7 +102,8 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     steps = StepLog(echo or sys.stdout, run_root, verbose)
     try:
-        with contextlib.redirect_stdout(steps), _logging_to(steps), _sigterm_interrupts():
+        with contextlib.redirect_stdout(steps), _logging_to(steps), _sigterm_interrupts(), \
+                _print_restored():
             pipeline(**arguments)
     except RuntimeError as error:
         reason = ANSI.sub("", str(error)).splitlines()[0]
@@ -120,6 +121,20 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     run_dir = _run_dir(run_root)
     steps.save(run_dir)
     return run_dir
+
+
+@contextlib.contextmanager
+def _print_restored():
+    """kfp.local indents a task's prints by replacing builtins.print and putting back what it
+    found; two tasks of a ParallelFor in threads can leave the indenting one in place, and every
+    later print of the process indented. The print there was before the run comes back."""
+    import builtins
+
+    original = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = original
 
 
 @contextlib.contextmanager

@@ -74,3 +74,29 @@ def _zombie(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_print_left_indented_by_parallel_tasks_is_put_back(tmp_path, monkeypatch):
+    """kfp.local's indented_print replaces builtins.print per task and restores what it found;
+    two ParallelFor tasks overlapping in threads can leave an indenting print in place (every
+    later line of `admod run` then began with four spaces). The run puts the real one back."""
+    import builtins
+    import contextlib
+
+    from kfp import compiler
+    from kfp.local import logging_utils
+
+    from tests.pipeline.tiny_run import tiny
+
+    @contextlib.contextmanager
+    def left_in_place(num_spaces=4):  # what the overlap amounts to: never restored
+        found = builtins.print
+        builtins.print = lambda *a, **k: (found(" " * num_spaces, end=""), found(*a, **k))[1]
+        yield
+
+    monkeypatch.setattr(logging_utils, "indented_print", left_in_place)
+    original = builtins.print
+    compiler.Compiler().compile(tiny, str(tmp_path / "tiny.yaml"))
+    local_run.run_local(str(tmp_path / "tiny.yaml"), {"marker_dir": str(tmp_path),
+                                                      "sleep_s": 0.0}, str(tmp_path / "runs"))
+    assert builtins.print is original
