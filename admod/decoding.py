@@ -20,7 +20,7 @@ import tensorflow as tf
 JPEG, PNG, GIF, BMP = "jpeg", "png", "gif", "bmp"
 _MAGIC = ((JPEG, b"\xff\xd8\xff"), (PNG, b"\x89PNG"), (GIF, b"GIF8"), (BMP, b"BM"))
 _EXIF_ORIENTATION_TAG = 0x0112
-_ONE_BYTE = tf.constant([bytes([i]) for i in range(256)])
+_ONE_BYTE = [bytes([i]) for i in range(256)]  # a tensor only where used: importing starts no TF
 
 
 def _is(data, kind: str):
@@ -184,7 +184,8 @@ def _gif_transparent_to_white(data):
     entry = table + 3 * _at(b, gce + 6)
 
     def patched():
-        cleared = tf.gather(_ONE_BYTE, _at(b, gce + 3) - 1)  # the transparency flag off
+        # the transparency flag off
+        cleared = tf.gather(tf.constant(_ONE_BYTE), _at(b, gce + 3) - 1)
         return _replace(_replace(data, gce + 3, cleared), entry, b"\xff\xff\xff")
 
     return tf.cond(transparent & (entry + 3 <= n), patched, lambda: data)

@@ -5,10 +5,7 @@ import html
 import io
 import re
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 import pandas as pd  # noqa: E402
 
 from admod.defaults import CLASS_NAMES  # noqa: E402
@@ -108,10 +105,16 @@ def _table(frame: pd.DataFrame, index: bool = False) -> str:
         float_format=lambda value: f"{value:.4f}") + "</div>"
 
 
+def _subplots(width: float, height: float):
+    """A figure and its axes, without pyplot: no backend chosen, no global state (the process
+    that imports admod keeps its matplotlib as it was)."""
+    figure = Figure(figsize=(width, height))
+    return figure, figure.add_subplot()
+
+
 def _figure_html(figure, alt: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode()
     return (f'<div class="plot"><img alt="{html.escape(alt)}" '
             f'src="data:image/png;base64,{data}"/></div>')
@@ -128,7 +131,7 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
     drops = (history["epoch"][history["learning_rate"].diff() < 0]
              if "learning_rate" in history else [])
     for metric in ("loss", "accuracy", "auc"):
-        figure, ax = plt.subplots(figsize=(4.8, 3.4))
+        figure, ax = _subplots(4.8, 3.4)
         for phase, rows in history.groupby("phase", sort=False):
             ax.plot(rows["epoch"], rows[metric], "o-", label=f"{phase} train")
             ax.plot(rows["epoch"], rows[f"val_{metric}"], "s--", label=f"{phase} validation")
@@ -152,7 +155,7 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
 def _roc_figure(labels, probabilities, scores):
     from sklearn import metrics
 
-    figure, ax = plt.subplots(figsize=(4.6, 4))
+    figure, ax = _subplots(4.6, 4)
     fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
     ax.plot(fpr, tpr)
     ax.plot([0, 1], [0, 1], "k:")
@@ -164,7 +167,7 @@ def _roc_figure(labels, probabilities, scores):
 def _precision_recall_figure(labels, probabilities, scores, threshold):
     from sklearn import metrics
 
-    figure, ax = plt.subplots(figsize=(4.6, 4))
+    figure, ax = _subplots(4.6, 4)
     precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
     ax.plot(recall, precision)
     ax.plot([scores["recall"]], [scores["precision"]], "ro", label=f"threshold {threshold:.3f}")
@@ -177,7 +180,7 @@ def _precision_recall_figure(labels, probabilities, scores, threshold):
 def _calibration_figure(labels, probabilities, scores):
     from sklearn.calibration import calibration_curve
 
-    figure, ax = plt.subplots(figsize=(4.6, 4))
+    figure, ax = _subplots(4.6, 4)
     observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
     ax.plot(predicted, observed, "o-")
     ax.plot([0, 1], [0, 1], "k:")
@@ -187,7 +190,7 @@ def _calibration_figure(labels, probabilities, scores):
 
 
 def _confusion_figure(matrix, threshold):
-    figure, ax = plt.subplots(figsize=(4.6, 4))
+    figure, ax = _subplots(4.6, 4)
     ax.imshow(matrix, cmap="Blues")
     darkest = max(map(max, matrix))
     for (i, j), value in pd.DataFrame(matrix).stack().items():

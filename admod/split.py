@@ -33,7 +33,7 @@ import time
 
 import pandas as pd
 
-from admod import defaults, images, records, storage
+from admod import defaults, images, records, resources, storage
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 
@@ -61,7 +61,8 @@ class SplitConfig:
     min_image_side: int = defaults.MIN_IMAGE_SIDE
     max_image_pixels: int = defaults.MAX_IMAGE_PIXELS
     shard_size: int = 1000
-    workers: int = 2 * (os.cpu_count() or 1)  # I/O threads per partition
+    # I/O threads per partition: twice the CPUs of the container (its quota, not the node's)
+    workers: int = dataclasses.field(default_factory=lambda: 2 * resources.cpu_limit())
 
     def validate(self) -> None:
         if not 0 < self.val_fraction < 1:

@@ -58,3 +58,41 @@ def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tm
     assert not cache_dir.startswith(str(tmp_path))  # not under the artifact folders
     assert not os.path.exists(cache_dir)  # removed with the phase
     assert not any("cache" in name for name in os.listdir(model_dir))
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs, rounded up
+    ({"cpu.max": "max 100000\n"}, None),  # v2, no quota
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, none
+    ({"cpu.max": "10000 100000\n"}, 1),  # a tenth of a CPU: at least one
+    ({}, None),
+])
+def test_cpu_limit_is_the_containers_quota_not_the_nodes_cpus(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    available = len(os.sched_getaffinity(0))
+    assert resources.cpu_limit(str(tmp_path)) == min(expected or available, available)
+
+
+def test_the_split_sizes_its_threads_by_the_container(monkeypatch):
+    monkeypatch.setattr(resources, "cpu_limit", lambda: 3)
+    assert split.SplitConfig().workers == 6
+
+
+def test_importing_admod_starts_no_tensorflow_runtime_and_picks_no_plot_backend():
+    """Device settings (logical devices, memory growth) must still be possible after import,
+    and a notebook's matplotlib backend stays its own."""
+    import subprocess
+    import sys
+
+    script = ("import matplotlib; before = matplotlib.get_backend(); "
+              "import admod.decoding, admod.reports, admod.datasets, admod.serving; "
+              "import tensorflow as tf; cpu = tf.config.list_physical_devices('CPU')[0]; "
+              "tf.config.set_logical_device_configuration(cpu, "
+              "[tf.config.LogicalDeviceConfiguration()] * 2); "
+              "assert matplotlib.get_backend() == before, matplotlib.get_backend(); print('ok')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "MPLBACKEND": "svg"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
