@@ -108,8 +108,8 @@ def partition_of(uri: str, partitions: int) -> int:
 
 def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     """Streams every file under each class folder into `partitions` CSV parts under
-    `listing_dir` (a file into part `partition_of` its uri; its index in the whole listing
-    kept); checks the layout; returns each part's fingerprint (sha256 of its files' names,
+    `listing_dir` (a file into part `partition_of` its uri, its uri as its place in the
+    listing); checks the layout; returns each part's fingerprint (sha256 of its files' names,
     sizes, versions and labels), which changes when and only when the part's files do."""
     if partitions < 1:
         raise AdmodError(f"split_workers={partitions} is out of range: use 1 or more.")
@@ -129,7 +129,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     digests = [hashlib.sha256() for _ in range(partitions)]
     for writer in writers:
         writer.writerow(LISTING_COLUMNS)
-    index = 0
+    listed = 0
     try:
         for label, folder in folders.items():
             with_images = False
@@ -138,14 +138,14 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
                 writers[part].writerow([uri, uri, size, label])
                 digests[part].update(order_key(f"{uri}\t{size}\t{version}\t{label}\n"))
                 with_images |= images.has_image_extension(uri)
-                index += 1
+                listed += 1
             if not with_images:
                 raise AdmodError(f"Class folder '{folder}' holds no image files (.jpg, .png, "
                                  ".gif, .bmp, .webp): add images of that class.")
     finally:
         for f in files:
             f.close()
-    log.info("listed %d files under %s into %d part(s)", index, data_root, partitions)
+    log.info("listed %d files under %s into %d part(s)", listed, data_root, partitions)
     return [digest.hexdigest() for digest in digests]
 
 
