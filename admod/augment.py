@@ -12,23 +12,12 @@ degrees, so the default 0.2 reproduces the method exactly (a nearly invisible sh
 shear_degrees=11.46 for a 0.2-radian shear.
 """
 
-import dataclasses
 import math
 import zlib
 
 import tensorflow as tf
 
-from admod import defaults
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    rotation_degrees: float = defaults.ROTATION_DEGREES
-    width_shift: float = defaults.WIDTH_SHIFT
-    height_shift: float = defaults.HEIGHT_SHIFT
-    shear_degrees: float = defaults.SHEAR_DEGREES
-    zoom: float = defaults.ZOOM
-    horizontal_flip: bool = defaults.HORIZONTAL_FLIP
+from admod.options import AugmentOptions
 
 
 def phase_seed(seed: int, phase: str) -> int:
@@ -37,7 +26,7 @@ def phase_seed(seed: int, phase: str) -> int:
     return zlib.crc32(f"{seed}/{phase}".encode())
 
 
-def random_transforms(batch: int, height: int, width: int, config: AugmentConfig, seed):
+def random_transforms(batch: int, height: int, width: int, config: AugmentOptions, seed):
     """[batch, 8] projective transforms mapping output pixels to input pixels, drawn from the
     stateless `seed` (an int tensor of shape [2])."""
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
@@ -70,7 +59,7 @@ def random_transforms(batch: int, height: int, width: int, config: AugmentConfig
     return tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
 
 
-def augment_batch(images, config: AugmentConfig, seed):
+def augment_batch(images, config: AugmentOptions, seed):
     """Randomly transforms a [batch, height, width, 3] float batch, one transform per image,
     drawn from the stateless `seed` (an int tensor of shape [2])."""
     shape = tf.shape(images)

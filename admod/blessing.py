@@ -8,48 +8,7 @@ not blessed, so nothing is ever blessed by accident.
 
 import dataclasses
 
-from admod import defaults
-from admod.errors import AdmodError
-
-GATING_METRICS = defaults.GATING_METRICS
-# The pipeline's value-threshold parameters and the metric each one gates.
-MINIMUM_PARAMETERS = {"min_accuracy": "accuracy", "min_auc": "roc_auc",
-                      "min_precision": "precision", "min_recall": "recall"}
-
-
-def _method_minimums() -> dict[str, float]:
-    return {"accuracy": defaults.MIN_ACCURACY, "roc_auc": defaults.MIN_AUC,
-            "precision": defaults.MIN_PRECISION, "recall": defaults.MIN_RECALL}
-
-
-@dataclasses.dataclass
-class Criteria:
-    minimums: dict[str, float] = dataclasses.field(default_factory=_method_minimums)  # 0: off
-    gating_metric: str = defaults.GATING_METRIC
-    max_regression: float = defaults.MAX_REGRESSION  # absolute; < 0: the challenger must win
-
-    @classmethod
-    def from_parameters(cls, values: dict) -> "Criteria":
-        """From the pipeline's flat parameters: min_accuracy, min_auc, ..., gating_metric and
-        max_regression."""
-        return cls(minimums={metric: values[name] for name, metric in MINIMUM_PARAMETERS.items()},
-                   gating_metric=values["gating_metric"], max_regression=values["max_regression"])
-
-    def validate(self) -> None:
-        for name, value in self.minimums.items():
-            if name not in GATING_METRICS:
-                raise AdmodError(f"Threshold on '{name}' is not a metric admod gates on: use one "
-                                 f"of {', '.join(GATING_METRICS)}.")
-            if not 0 <= value <= 1:
-                parameter = {m: p for p, m in MINIMUM_PARAMETERS.items()}.get(name, f"min_{name}")
-                raise AdmodError(f"{parameter}={value} is out of range: use a value between 0 "
-                                 "(off) and 1.")
-        if self.gating_metric not in GATING_METRICS:
-            raise AdmodError(f"gating_metric='{self.gating_metric}' is unknown: use one of "
-                             f"{', '.join(GATING_METRICS)}.")
-        if not -1 < self.max_regression < 1:
-            raise AdmodError(f"max_regression={self.max_regression} is out of range: use an "
-                             "absolute difference such as 0.005.")
+from admod.options import BlessingOptions
 
 
 @dataclasses.dataclass
@@ -58,10 +17,9 @@ class Decision:
     reasons: list[str]
 
 
-def decide(scores: dict, criteria: Criteria, champion_scores: dict | None = None,
+def decide(scores: dict, criteria: BlessingOptions, champion_scores: dict | None = None,
            champion: str | None = None) -> Decision:
     """Every comparison made, with both values, in `reasons`."""
-    criteria.validate()
     configured = {name: value for name, value in criteria.minimums.items() if value > 0}
     if not configured and champion_scores is None:
         return Decision(False, ["no threshold is configured and there is no champion: "

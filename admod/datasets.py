@@ -13,6 +13,7 @@ import os
 
 import tensorflow as tf
 
+from admod.options import AugmentOptions
 from admod import augment, decoding, records, resources
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def cache_file(count: int, image_size: int, cache_dir: str | None) -> str:
 
 
 def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
-                 augment_config: augment.AugmentConfig | None = None, seed: int | None = None,
+                 augment_config: AugmentOptions | None = None, seed: int | None = None,
                  cache_dir: str | None = None, drop_remainder: bool = False) -> tf.data.Dataset:
     """Batches of (RGB float images 0..255, float labels) from the shards in `folder`;
     `drop_remainder` leaves out the last, short batch (a different one each epoch when

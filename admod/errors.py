@@ -48,6 +48,21 @@ def disk_full(error: Exception) -> str | None:
             "more disk (a larger boot disk, or ephemeral-storage on Kubernetes).")
 
 
+def user_error(error: BaseException) -> str | None:
+    """The one sentence for an error the user can fix (an AdmodError, a full disk), or None
+    for anything else (a bug, which keeps its traceback)."""
+    if isinstance(error, AdmodError):
+        return str(error)
+    return disk_full(error)
+
+
+def say(message: str) -> None:
+    """A user error's sentence on stderr, as every admod command and step prints it."""
+    import sys
+
+    print(f"admod: {message}", file=sys.stderr)
+
+
 def exit_on_user_error(run, *args, **kwargs):
     """Calls `run`; an AdmodError, or a full disk, ends the process with one sentence on stderr
     and exit status USER_ERROR_STATUS."""
@@ -55,11 +70,9 @@ def exit_on_user_error(run, *args, **kwargs):
 
     try:
         return run(*args, **kwargs)
-    except AdmodError as error:
-        message = str(error)
-    except Exception as error:  # noqa: BLE001 - only a full disk is turned into a sentence
-        message = disk_full(error)
+    except Exception as error:  # noqa: BLE001 - only a user's error is turned into a sentence
+        message = user_error(error)
         if message is None:
             raise
-    print(f"admod: {message}", file=sys.stderr)
+    say(message)
     sys.exit(USER_ERROR_STATUS)

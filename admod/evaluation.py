@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from admod import defaults
 from admod.defaults import CLASS_NAMES
-from admod.errors import AdmodError
 
 
 def classification_metrics(labels, probabilities, threshold: float) -> dict:
@@ -55,24 +53,13 @@ def format_confusion_matrix(matrix) -> str:
     return "\n".join(lines)
 
 
-THRESHOLD_RULES = defaults.THRESHOLD_RULES
-
-
-def validate_threshold_rule(rule: str, target: float) -> None:
-    if rule not in THRESHOLD_RULES:
-        raise AdmodError(f"threshold_rule='{rule}' is unknown: use one of "
-                         f"{', '.join(THRESHOLD_RULES)}.")
-    if not 0 < target < 1:
-        raise AdmodError(f"threshold_target={target} is out of range: use a value between 0 and 1.")
-
-
 def choose_threshold(labels, probabilities, rule: str, target: float) -> tuple[float, str]:
     """The operating threshold by `rule`, and how it was chosen.
 
     fixed: `target` itself; min_precision: precision >= target with the highest recall;
-    min_recall: recall >= target with the highest precision; max_f1: the best F1.
+    min_recall: recall >= target with the highest precision; max_f1: the best F1. The rule
+    and target are checked where they are given (admod.options).
     """
-    validate_threshold_rule(rule, target)
     if rule == "fixed":
         return float(target), f"fixed at {target:g}"
     precision, recall, thresholds = metrics.precision_recall_curve(labels, probabilities)
@@ -81,8 +68,8 @@ def choose_threshold(labels, probabilities, rule: str, target: float) -> tuple[f
     if rule == "max_f1":
         best = int(np.argmax(f1))
         return float(thresholds[best]), f"best F1 {f1[best]:.4f} on validation"
-    meets, other, goal = ((precision, recall, "precision") if rule == "min_precision"
-                          else (recall, precision, "recall"))
+    meets, other, goal = {"min_precision": (precision, recall, "precision"),
+                          "min_recall": (recall, precision, "recall")}[rule]
     ok = np.flatnonzero(meets >= target)
     if len(ok) == 0:
         best = int(np.argmax(f1))

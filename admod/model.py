@@ -12,6 +12,7 @@ import keras
 
 from admod import defaults, storage
 from admod.errors import AdmodError
+from admod.options import DEFAULTS
 
 log = logging.getLogger(__name__)
 BASE_NAME = "resnet50"
@@ -86,9 +87,9 @@ def _baked_imagenet_base(shape: tuple, path: str) -> tuple[keras.Model, str]:
     return base, source
 
 
-def build_model(image_size: int, weights: str = defaults.WEIGHTS,
+def build_model(image_size: int, weights: str = DEFAULTS.weights,
                 units=defaults.HEAD_UNITS, dropouts=defaults.HEAD_DROPOUTS,
-                allow_random_init: bool = defaults.ALLOW_RANDOM_INIT) -> tuple[keras.Model, str]:
+                allow_random_init: bool = DEFAULTS.allow_random_init) -> tuple[keras.Model, str]:
     """The method's model with its base frozen, and the weights' source."""
     base, source = load_base(image_size, weights, allow_random_init)
     base.trainable = False
@@ -117,7 +118,7 @@ def residual_blocks(base: keras.Model) -> list[str]:
     return blocks
 
 
-def unfreeze(model: keras.Model, first_block: str = defaults.UNFREEZE) -> int:
+def unfreeze(model: keras.Model, first_block: str = DEFAULTS.unfreeze) -> int:
     """Unfreezes the whole base ('all') or every residual block from `first_block` on.
 
     BatchNormalization layers stay frozen: in Keras 3 a frozen BatchNormalization layer runs

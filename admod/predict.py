@@ -8,8 +8,9 @@ from typing import Iterator
 
 import tensorflow as tf
 
-from admod import defaults, registry, serving, split, storage
+from admod import registry, serving, split, storage
 from admod.errors import AdmodError
+from admod.options import DEFAULTS, ImageRules
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,12 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
                              "prefixes.")
 
 
-def scorable(inputs: list[str], max_pixels: int = defaults.MAX_IMAGE_PIXELS
+def scorable(inputs: list[str], max_pixels: int = DEFAULTS.max_image_pixels
              ) -> Iterator[tuple[str, bytes, str]]:
     """(uri, bytes the serving signature decodes, '') per input, or (uri, b'', reason) for a
     file that cannot be scored: the split's rules and conversions (split.check_file: extension,
     regular file, kind, too small, too many pixels; WebP as PNG...)."""
-    rules = split.SplitConfig(min_image_side=defaults.MIN_IMAGE_SIDE, max_image_pixels=max_pixels)
+    rules = ImageRules(max_image_pixels=max_pixels)
     for uri in input_uris(inputs):
         try:
             checked = split.check_file(uri, rules)
@@ -69,7 +70,7 @@ def predict(model: str, inputs: list[str],
                                      os.path.join(tmp, "saved_model"))
         serve = serving.load(local)
         batch: list[tuple[str, bytes]] = []
-        max_pixels = info.get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
+        max_pixels = info.get("max_image_pixels", DEFAULTS.max_image_pixels)
         for uri, data, reason in scorable(inputs, max_pixels):
             if reason:
                 yield uri, None, reason

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 import pandas as pd  # noqa: E402
 
 from admod.defaults import CLASS_NAMES  # noqa: E402
+from admod.metric_names import PHASE_METRICS, SCORES  # noqa: E402
 from admod.images import DUPLICATE, LABEL_CONFLICT, printable  # noqa: E402
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
@@ -142,8 +143,7 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
         plots.append(_figure_html(figure, metric))
     phase = str(summary["phase"])
     best = pd.DataFrame([{name.replace("_", " "): summary[name] for name in
-                          ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy",
-                           "best_val_auc") if name in summary}])
+                          PHASE_METRICS if name in summary}])
     columns = ["phase", "epoch"] + [c for c in history.columns if c not in ("phase", "epoch")]
     return _page(f"Training: {phase}", (
         f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}"
@@ -239,7 +239,7 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
     and the most confidently wrong images."""
     scores, threshold = result["scores"], result["threshold"]
     labels, probabilities = scored["label"], scored["probability"]
-    names = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")
+    names = SCORES
     champion = result["champion"] or "none yet"
     columns = {f"challenger at {threshold:.3f}": scores,
                "challenger at 0.5": result["scores_at_0_5"]}
@@ -291,8 +291,7 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         f"On {result['split']}, operating threshold {result['threshold']:.4f} "
         f"({html.escape(result['threshold_rule'])}):", "",
         "| metric | value |", "|---|---|",
-        *[f"| {n} | {scores[n]:.4f} |" for n in
-          ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")],
+        *[f"| {n} | {scores[n]:.4f} |" for n in SCORES],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
         "", "## Decision", "", *[f"- {html.escape(r)}" for r in result["reasons"]],
         "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",

@@ -17,8 +17,9 @@ import base64
 import keras
 import tensorflow as tf
 
-from admod import datasets, defaults
+from admod import datasets
 from admod.defaults import CLASS_NAMES
+from admod.options import DEFAULTS
 
 SIGNATURE = "serving_default"
 SERVING_TAG = "serve"  # the MetaGraph tag TF Serving loads
@@ -39,7 +40,7 @@ def _serving_function(model, image_size: int, threshold: float, max_pixels: int)
 
 
 def export(model, image_size: int, threshold: float, path: str,
-           max_pixels: int = defaults.MAX_IMAGE_PIXELS) -> None:
+           max_pixels: int = DEFAULTS.max_image_pixels) -> None:
     # add_endpoint tracks exactly the variables the signature reads (no optimizer state);
     # archive.track(model) as well would store every weight twice.
     archive = keras.export.ExportArchive()

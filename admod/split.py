@@ -5,7 +5,7 @@ its content (sha256) and the seed alone, so images added between runs never move
 image between train and validation.
 
 It runs in three stages, so that the checking fans out over N tasks (the pipeline's
-ParallelFor) or N processes (`admod split --workers N`) through the same code:
+ParallelFor) or N processes (`admod split --split-workers N`) through the same code:
 
   list_images      the listing, streamed into N parts (a file goes to the part its name hashes
                    to, so new files change only the parts they land in), with a fingerprint
@@ -33,7 +33,9 @@ import time
 
 import pandas as pd
 
-from admod import defaults, images, records, resources, storage
+from admod import images, records, storage
+from admod import options as options_lib
+from admod.options import ImageRules, SplitOptions
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 
@@ -51,30 +53,6 @@ PART_SHARDS = "shards"
 REPORTED_URIS = 50  # duplicates and conflicts named in the summary (all are in the manifest)
 # File names that are not UTF-8 travel through the CSVs as they are.
 ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
-
-
-@dataclasses.dataclass
-class SplitConfig:
-    val_fraction: float = defaults.VAL_FRACTION
-    test_fraction: float = defaults.TEST_FRACTION
-    seed: int = defaults.SEED
-    min_image_side: int = defaults.MIN_IMAGE_SIDE
-    max_image_pixels: int = defaults.MAX_IMAGE_PIXELS
-    shard_size: int = 1000
-    # I/O threads per partition: twice the CPUs of the container (its quota, not the node's)
-    workers: int = dataclasses.field(default_factory=lambda: 2 * resources.cpu_limit())
-
-    def validate(self) -> None:
-        if not 0 < self.val_fraction < 1:
-            raise AdmodError(f"val_fraction={self.val_fraction} is out of range: use a value "
-                             "between 0 and 1, such as 0.2.")
-        if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
-            raise AdmodError(f"test_fraction={self.test_fraction} is out of range: use 0 or more, "
-                             "with val_fraction + test_fraction below 1.")
-        if self.min_image_side < 1 or self.max_image_pixels < self.min_image_side ** 2:
-            raise AdmodError(f"min_image_side={self.min_image_side} and max_image_pixels="
-                             f"{self.max_image_pixels} admit no image: use min_image_side >= 1 "
-                             "and max_image_pixels >= min_image_side squared.")
 
 
 @dataclasses.dataclass
@@ -111,8 +89,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     `listing_dir` (a file into part `partition_of` its uri, its uri as its place in the
     listing); checks the layout; returns each part's fingerprint (sha256 of its files' names,
     sizes, versions and labels), which changes when and only when the part's files do."""
-    if partitions < 1:
-        raise AdmodError(f"split_workers={partitions} is out of range: use 1 or more.")
+    options_lib.check("split_workers", partitions)
     if not storage.is_gcs(data_root) and not os.path.isdir(data_root):
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
@@ -166,7 +143,7 @@ def listing_part(listing_dir: str, partition: int) -> str:
 
 # --- 2. check -------------------------------------------------------------------------------
 
-def check_file(uri: str, config: SplitConfig) -> images.CheckedImage:
+def check_file(uri: str, rules: ImageRules) -> images.CheckedImage:
     """One file by the split's rules (name, extension, a regular file, readable, an image of a
     kind admod takes, its size): the bytes to use, or the reason it cannot be used. `admod
     predict` applies the same rules."""
@@ -182,7 +159,7 @@ def check_file(uri: str, config: SplitConfig) -> images.CheckedImage:
         return images.CheckedImage(sha256="", reason=images.NOT_A_FILE)
     except OSError:  # local files only: gs:// errors are AdmodErrors
         return images.CheckedImage(sha256="", reason=images.UNREADABLE)
-    return images.check_image(data, config.min_image_side, config.max_image_pixels)
+    return images.check_image(data, rules.min_image_side, rules.max_image_pixels)
 
 
 def _ordered_map(fn, items, workers: int):
@@ -215,13 +192,12 @@ def _read_csv_rows(path: str):
         yield from csv.DictReader(f)
 
 
-def check_partition(listing_file: str, part_dir: str, config: SplitConfig) -> int:
+def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
     """Checks every file of one listing part; writes the usable images, in listing order, to
     `part_dir`'s shards and one row per file to its manifest. Returns the files checked."""
-    config.validate()
-    shards = records.ShardWriter(os.path.join(part_dir, PART_SHARDS), config.shard_size)
-    checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], config)),
-                                _read_csv_rows(listing_file), config.workers)
+    shards = records.ShardWriter(os.path.join(part_dir, PART_SHARDS), rules.shard_size)
+    checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], rules)),
+                                _read_csv_rows(listing_file), rules.workers)
     progress, done = _Progress(), 0
     with open(os.path.join(part_dir, PART_MANIFEST), "w", newline="", **ENCODING) as f:
         manifest = csv.writer(f)
@@ -278,12 +254,12 @@ def _decisions(db: sqlite3.Connection):
                       "JOIN decision d USING (sha256) ORDER BY u.idx")
 
 
-def _fingerprints(db: sqlite3.Connection, config: SplitConfig) -> dict[str, str]:
+def _fingerprints(db: sqlite3.Connection, options: SplitOptions) -> dict[str, str]:
     """Per split and for all ("data"): sha256 over the sorted content hashes used."""
     digests = {name: hashlib.sha256() for name in (*SPLITS, "data")}
     started = dict.fromkeys(digests, False)
     for (sha256,) in db.execute("SELECT sha256 FROM decision WHERE NOT conflict ORDER BY sha256"):
-        name = assign_split(sha256, config.seed, config.val_fraction, config.test_fraction)
+        name = assign_split(sha256, options.seed, options.val_fraction, options.test_fraction)
         for key in (name, "data"):
             digests[key].update((("\n" if started[key] else "") + sha256).encode())
             started[key] = True
@@ -291,13 +267,13 @@ def _fingerprints(db: sqlite3.Connection, config: SplitConfig) -> dict[str, str]
 
 
 def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
-                config: SplitConfig) -> SplitSummary:
+                options: SplitOptions) -> SplitSummary:
     """Settles duplicates (the first in listing order is kept) and label conflicts (every
     copy excluded) across the parts; writes each kept image into its split's shards under
     `out_dirs[split]` and the manifest (CSV, one row per listed file, in listing order)."""
     from admod.reports import csv_safe
 
-    writers = {name: records.ShardWriter(out_dirs[name], config.shard_size) for name in SPLITS}
+    writers = {name: records.ShardWriter(out_dirs[name], options.shard_size) for name in SPLITS}
     counts = collections.Counter()
     exclusions = collections.Counter()
     named = {images.DUPLICATE: [], images.LABEL_CONFLICT: []}
@@ -312,7 +288,7 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
         rows = heapq.merge(*(_part_rows(i, d) for i, d in enumerate(part_dirs)))
         for index, _, row, record in rows:
             if record is not None:
-                _decide(row, index, next(decisions), config)
+                _decide(row, index, next(decisions), options)
                 if row["split"]:
                     writers[row["split"]].write(record)
                     counts[row["label"], row["split"]] += 1
@@ -322,7 +298,7 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
                     named[row["reason"]].append(row["uri"])
             manifest.writerow({**row, "uri": csv_safe(row["uri"])})
             listed += 1
-        fingerprints = _fingerprints(db, config)
+        fingerprints = _fingerprints(db, options)
         db.close()
     for writer in writers.values():
         writer.close()
@@ -330,11 +306,11 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
         counts=_count_table(counts), exclusions=pd.Series(exclusions, dtype="int64").sort_index(),
         duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
         listed=listed, fingerprints=fingerprints)
-    _check_every_class_in_every_split(summary.counts, config)
+    _check_every_class_in_every_split(summary.counts, options)
     return summary
 
 
-def _decide(row: dict, index: bytes, decision: tuple, config: SplitConfig) -> None:
+def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions) -> None:
     decided_index, kept, conflict = decision
     assert decided_index == index, (decided_index, index)  # both walk the listing order
     if conflict:
@@ -342,8 +318,8 @@ def _decide(row: dict, index: bytes, decision: tuple, config: SplitConfig) -> No
     elif not kept:
         row["reason"] = images.DUPLICATE
     else:
-        row["split"] = assign_split(row["sha256"], config.seed, config.val_fraction,
-                                    config.test_fraction)
+        row["split"] = assign_split(row["sha256"], options.seed, options.val_fraction,
+                                    options.test_fraction)
 
 
 def _count_table(counts: collections.Counter) -> pd.DataFrame:
@@ -351,8 +327,8 @@ def _count_table(counts: collections.Counter) -> pd.DataFrame:
                         index=list(CLASS_NAMES), columns=list(SPLITS))
 
 
-def _check_every_class_in_every_split(counts: pd.DataFrame, config: SplitConfig) -> None:
-    needed = [TRAIN, VALIDATION] + ([TEST] if config.test_fraction > 0 else [])
+def _check_every_class_in_every_split(counts: pd.DataFrame, options: SplitOptions) -> None:
+    needed = [TRAIN, VALIDATION] + ([TEST] if options.test_fraction > 0 else [])
     for label in CLASS_NAMES:
         for name in needed:
             if counts.loc[label, name] == 0:
@@ -365,9 +341,8 @@ def _check_every_class_in_every_split(counts: pd.DataFrame, config: SplitConfig)
 # --- all three, on one machine --------------------------------------------------------------
 
 def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
-              config: SplitConfig, partitions: int = 1) -> SplitSummary:
+              options: SplitOptions, rules: ImageRules, partitions: int = 1) -> SplitSummary:
     """list -> check (one process per partition) -> merge, in a scratch folder on local disk."""
-    config.validate()
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
         started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)
@@ -375,13 +350,13 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
         parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
         listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
         if partitions == 1:
-            check_partition(listings[0], parts[0], config)
+            check_partition(listings[0], parts[0], rules)
         else:
             spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
             with concurrent.futures.ProcessPoolExecutor(partitions, mp_context=spawn) as pool:
-                list(pool.map(check_partition, listings, parts, [config] * partitions))
+                list(pool.map(check_partition, listings, parts, [rules] * partitions))
         checked = time.monotonic()
-        summary = merge_parts(parts, out_dirs, manifest_path, config)
+        summary = merge_parts(parts, out_dirs, manifest_path, options)
         log.info("split stages: list %.1f s, check %.1f s (%d partitions), merge %.1f s",
                  listed - started, checked - listed, partitions, time.monotonic() - checked)
         return summary

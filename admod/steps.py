@@ -5,7 +5,6 @@ returned figures into artifact metadata. Each step also writes those figures as 
 its outputs, so they travel with the artifacts.
 """
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -19,11 +18,12 @@ import pandas as pd
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
                    records, registry, reports, serving, split, storage, training,
                    vertex_experiments, vertex_registry)
+from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
+from admod.options import EvaluationOptions, ImageRules, SplitOptions, TrainingOptions
 from admod.errors import AdmodError, brief, google_cloud_errors
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
-PHASE_METRICS = ("epochs_run", "best_epoch", "best_val_loss", "best_val_accuracy", "best_val_auc")
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -55,11 +55,36 @@ def check_parameters_step(values: dict, checked_path: str | None = None) -> None
 # --- split ---------------------------------------------------------------------------------
 
 def split_step(*, data_root: str, out_dirs: dict[str, str], manifest_path: str, report_path: str,
-               config: split.SplitConfig, partitions: int = 1) -> dict:
+               options: SplitOptions, rules: ImageRules, partitions: int = 1) -> dict:
     """The whole split on one machine, `partitions` processes checking the images: one shard
     folder per split, the manifest (CSV) and the report (Markdown)."""
-    summary = split.run_split(data_root, out_dirs, manifest_path, config, partitions)
-    return _split_outputs(summary, data_root, out_dirs, report_path, config)
+    summary = split.run_split(data_root, out_dirs, manifest_path, options, rules, partitions)
+    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
+
+
+def split_into_folder(*, data_root: str, out: str, options: SplitOptions, rules: ImageRules,
+                      partitions: int = 1) -> None:
+    """split_step into the new or empty folder `out` (shards per split, manifest.csv,
+    report.md): written beside it and moved in whole, so that a killed split leaves no
+    half-written `out`."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise AdmodError(f"--out '{out}' is not an empty folder: pass a new one (a split is "
+                         "never mixed with an earlier one's shards).")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
+    try:
+        split_step(data_root=data_root, out_dirs={name: os.path.join(staging, name)
+                                                  for name in split.SPLITS},
+                   manifest_path=os.path.join(staging, "manifest.csv"),
+                   report_path=os.path.join(staging, "report.md"), options=options, rules=rules,
+                   partitions=partitions)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if os.path.isdir(out):  # empty, as checked
+        os.rmdir(out)
+    os.rename(staging, out)
 
 
 def list_images_step(*, data_root: str, partitions: int) -> list[str]:
@@ -71,7 +96,7 @@ def list_images_step(*, data_root: str, partitions: int) -> list[str]:
 
 
 def check_images_step(*, data_root: str, partition_key: str, partitions: int, part_dir: str,
-                      config: split.SplitConfig) -> int:
+                      rules: ImageRules) -> int:
     """One partition of the split: its files checked, its usable images sharded. The task
     lists the data root itself, so that it takes nothing from the run that listed it but its
     key: a cache can reuse it while its files are unchanged."""
@@ -83,15 +108,16 @@ def check_images_step(*, data_root: str, partition_key: str, partitions: int, pa
         if split.list_images(data_root, listing, partitions)[int(part)] != fingerprint:
             raise AdmodError(f"The files of partition {part} under {data_root} changed while "
                              "the split ran: run the pipeline again (nothing was written).")
-        return split.check_partition(split.listing_part(listing, int(part)), part_dir, config)
+        return split.check_partition(split.listing_part(listing, int(part)), part_dir, rules)
 
 
 def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str, str],
-                     manifest_path: str, report_path: str, config: split.SplitConfig) -> dict:
+                     manifest_path: str, report_path: str, options: SplitOptions,
+                     rules: ImageRules) -> dict:
     """The split's last stage: the checked partitions merged into the same outputs as
     split_step."""
-    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, config)
-    return _split_outputs(summary, data_root, out_dirs, report_path, config)
+    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, options)
+    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
 
 
 def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> None:
@@ -106,7 +132,7 @@ def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> Non
 
 
 def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[str, str],
-                   report_path: str, config: split.SplitConfig) -> dict:
+                   report_path: str, options: SplitOptions, rules: ImageRules) -> dict:
     """Each split's info.json, the report, and the figures for the UI."""
     counts = summary.counts
     for name, folder in out_dirs.items():
@@ -116,7 +142,7 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
             "class_counts": {label: int(counts.loc[label, name]) for label in defaults.CLASS_NAMES},
             "fingerprint": summary.fingerprints[name],
             "data_fingerprint": summary.fingerprints["data"], "data_root": data_root,
-            "seed": config.seed, "max_image_pixels": config.max_image_pixels})
+            "seed": options.seed, "max_image_pixels": rules.max_image_pixels})
     with open(report_path, "w") as f:
         f.write(reports.split_markdown(counts, summary.exclusions, summary.duplicates,
                                        summary.conflicts, summary.listed))
@@ -130,7 +156,7 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
 
 # --- training ------------------------------------------------------------------------------
 
-def _train(model, phase: str, train_dir, val_dir, image_size, options: training.TrainingOptions,
+def _train(model, phase: str, train_dir, val_dir, image_size, options: TrainingOptions,
            setup: accelerators.Setup, model_dir, initial_epoch: int = 0) -> dict:
     info = records.read_info(train_dir)
     counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
@@ -172,7 +198,7 @@ def _save_reports(model_dir, report_path, summary, previous_history=None):
 
 
 def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path: str,
-                    image_size: int, weights: str, options: training.TrainingOptions,
+                    image_size: int, weights: str, options: TrainingOptions,
                     allow_random_init: bool = False) -> dict:
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)  # the same initial head for the same seed
@@ -186,7 +212,7 @@ def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path
 
 
 def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: str,
-                   report_path: str, unfreeze: str, options: training.TrainingOptions) -> dict:
+                   report_path: str, unfreeze: str, options: TrainingOptions) -> dict:
     head = _read_json(os.path.join(head_dir, registry.MODEL_INFO_FILE))
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
@@ -209,21 +235,6 @@ def _model_facts(image_size: int, weights_source: str) -> dict:
 
 
 # --- evaluation ----------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class EvaluationOptions:
-    criteria: blessing.Criteria = dataclasses.field(default_factory=blessing.Criteria)
-    threshold_rule: str = defaults.THRESHOLD_RULE
-    threshold_target: float = defaults.THRESHOLD_TARGET
-    batch_size: int = defaults.BATCH_SIZE
-    gallery_size: int = 12
-    require_gpu: bool = False
-
-    @classmethod
-    def from_parameters(cls, values: dict) -> "EvaluationOptions":
-        """From the evaluate step's flat parameters, the blessing criteria among them."""
-        return parameters.options(cls, values, criteria=blessing.Criteria.from_parameters(values))
-
 
 def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
     """One row per image of `folder`: uri, label, probability of not allowed."""
@@ -251,8 +262,6 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
                   options: EvaluationOptions) -> dict:
     """Scores the held-out images, chooses the operating threshold on validation, compares with
     the champion and decides. Headline figures come from test when it has images."""
-    options.criteria.validate()
-    evaluation.validate_threshold_rule(options.threshold_rule, options.threshold_target)
     accelerators.check_gpu(options.require_gpu, accelerators.accelerator_devices())
     info = _read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
@@ -268,7 +277,7 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     labels, probabilities = headline["label"], headline["probability"]
     scores = evaluation.classification_metrics(labels, probabilities, threshold)
     champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
-    decision = blessing.decide(scores, options.criteria, champion_scores, champion)
+    decision = blessing.decide(scores, options.blessing, champion_scores, champion)
     result = {
         "split": "test" if use_test else "validation", "threshold": threshold,
         "threshold_rule": how, "scores": scores,
@@ -331,7 +340,7 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     version's uri and what the UI shows of it."""
     result = _read_json(evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
-    max_pixels = data["train"].get("max_image_pixels", defaults.MAX_IMAGE_PIXELS)
+    max_pixels = data["train"].get("max_image_pixels", ImageRules.max_image_pixels)
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
     info = {**_read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
@@ -363,15 +372,11 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     return {"uri": uri, "version": version, "new_version": new, **published,
             "champion": registry.champion(registry_root) == version,
             "threshold": result["threshold"], "evaluated_on": result["split"],
-            **{name: scores[name] for name in ("accuracy", "precision", "recall", "roc_auc")},
+            **{name: scores[name] for name in HEADLINE},
             **lineage, "parent_champion": result["champion"] or ""}
 
 
 # --- log-experiment ------------------------------------------------------------------------
-
-EXPERIMENT_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier",
-                      "ece")
-
 
 def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir: str,
                         fine_tune_dir: str, target: vertex_experiments.Target, run_id: str,
@@ -380,7 +385,7 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
     per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.
     `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
     result = _read_json(evaluation_path)
-    metrics = {name: result["scores"][name] for name in EXPERIMENT_METRICS}
+    metrics = {name: result["scores"][name] for name in SCORES}
     metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]))
     histories = []
     for phase, folder in (("head", head_dir), ("fine_tune", fine_tune_dir)):

@@ -6,7 +6,6 @@ TensorBoard, and BackupAndRestore, which saves the full training state every epo
 step killed mid-phase resumes from its last completed epoch.
 """
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -14,67 +13,26 @@ import shutil
 import keras
 import pandas as pd
 
-from admod import augment, defaults, storage
+from admod import options as options_lib, storage
+from admod.options import TrainingOptions
 from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.csv"
 STATE_DIR = "backup"  # BackupAndRestore's folder
 BEST_MODEL_FILE = "best.keras"
+EPOCH_LOG = "epoch"  # the word EpochLog's lines start with
 
 
-@dataclasses.dataclass
-class TrainingOptions:
-    """One training phase's settings, built from its step's parameters
-    (`parameters.options`); every default is the method's (the head phase's epochs and
-    learning rate)."""
-    epochs: int = defaults.HEAD_EPOCHS
-    learning_rate: float = defaults.HEAD_LEARNING_RATE
-    batch_size: int = defaults.BATCH_SIZE
-    augmentation: augment.AugmentConfig = dataclasses.field(default_factory=augment.AugmentConfig)
-    seed: int = defaults.SEED
-    class_weighting: str = defaults.CLASS_WEIGHTING
-    class_weight_minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE
-    early_stopping_patience: int = defaults.EARLY_STOPPING_PATIENCE
-    reduce_lr_patience: int = defaults.REDUCE_LR_PATIENCE
-    reduce_lr_factor: float = defaults.REDUCE_LR_FACTOR
-    min_learning_rate: float = defaults.MIN_LEARNING_RATE
-    mixed_precision: bool = defaults.MIXED_PRECISION
-    xla: bool = defaults.XLA
-    checkpoint_root: str = defaults.CHECKPOINT_ROOT
-    require_gpu: bool = False
-    # Unique to the run and the same on every retry of its step: the step's own output URI,
-    # which every backend makes so (the run's uuid is not substituted before KFP 2.5, and as an
-    # input it would enter the step's cache key).
-    state_key: str = "local"
-
-    @classmethod
-    def from_parameters(cls, values: dict) -> "TrainingOptions":
-        """From a training step's flat parameters, the augmentation ranges among them."""
-        from admod import parameters
-
-        return parameters.options(cls, values,
-                                  augmentation=parameters.options(augment.AugmentConfig, values))
-
-    def durable(self, phase: str) -> str | None:
-        """Where this run's phase mirrors its training state: keyed on `state_key`, never on the
-        display name, which runs share (recurring runs, `admod submit`'s default)."""
-        if not self.checkpoint_root:
-            return None
-        import hashlib
-
-        key = hashlib.sha256(self.state_key.encode()).hexdigest()[:20]
-        return storage.join(self.checkpoint_root, key, phase)
-
-
-def class_weights(counts: list[int], mode: str = defaults.CLASS_WEIGHTING,
-                  minority_share: float = defaults.CLASS_WEIGHT_MINORITY_SHARE) -> dict | None:
+def class_weights(counts: list[int], mode: str = TrainingOptions.class_weighting,
+                  minority_share: float = TrainingOptions.class_weight_minority_share
+                  ) -> dict | None:
     """Weights inversely proportional to class frequency ('balanced'; 'auto' only when the
     minority class's share is under `minority_share`), or None."""
     total = sum(counts)
     if mode == "none" or (mode == "auto" and min(counts) / total >= minority_share):
         return None
-    if mode not in defaults.CLASS_WEIGHTINGS:
+    if mode not in options_lib.CLASS_WEIGHTINGS:
         raise AdmodError(f"class_weighting='{mode}' is unknown: use auto, balanced or none.")
     return {label: total / (len(counts) * n) for label, n in enumerate(counts)}
 
@@ -145,6 +103,20 @@ def callbacks(options: TrainingOptions, phase: str, work_dir: str,
     ] + mirror
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch, the same on a cluster and in a local run (which echoes it):
+    Keras's own epoch line is for people, this one is admod's."""
+
+    def __init__(self, phase: str, last_epoch: int):
+        super().__init__()
+        self.phase, self.last_epoch = phase, last_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = ", ".join(f"{name} {logs[name]:.4f}" for name in ("loss", "val_loss", "val_auc")
+                            if name in (logs or {}))
+        log.info("%s %d/%d: %s", EPOCH_LOG, epoch + 1, self.last_epoch, figures)
+
+
 def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, work_dir: str,
                 class_weight: dict | None, initial_epoch: int = 0,
                 jit_compile: bool = False) -> pd.DataFrame:
@@ -163,7 +135,8 @@ def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, w
              class_weight)
     model.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch,
               epochs=initial_epoch + options.epochs, class_weight=class_weight,
-              callbacks=callbacks(options, phase, work_dir, durable), verbose=2)
+              callbacks=callbacks(options, phase, work_dir, durable)
+              + [EpochLog(phase, initial_epoch + options.epochs)], verbose=2)
     if durable:  # the phase is complete: nothing left to resume
         storage.remove_dir(durable)
     return read_history(work_dir, phase)

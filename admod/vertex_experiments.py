@@ -28,6 +28,12 @@ class Target:
     location: str
     tensorboard: str = ""  # projects/P/locations/L/tensorboards/ID, or none
 
+    @classmethod
+    def from_options(cls, options) -> "Target":
+        """From admod.options.ExperimentOptions."""
+        return cls(options.experiment, options.vertex_project, options.vertex_location,
+                   options.vertex_tensorboard)
+
     def __post_init__(self):
         if not _NAME.match(self.experiment):
             raise AdmodError(f"experiment '{self.experiment}' is not a valid Vertex AI "

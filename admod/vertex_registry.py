@@ -18,6 +18,8 @@ import re
 
 from admod import defaults, registry, storage
 from admod.errors import AdmodError, brief, google_cloud_errors
+from admod.metric_names import GATING_METRICS
+from admod.options import VertexModelOptions
 
 log = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
@@ -34,8 +36,13 @@ class Target:
     model: str
     project: str = ""
     location: str = ""
-    serving_image: str = defaults.VERTEX_SERVING_IMAGE
+    serving_image: str = VertexModelOptions.vertex_serving_image
     make_default: bool = False
+
+    @classmethod
+    def from_options(cls, options: VertexModelOptions) -> "Target":
+        return cls(options.vertex_model, options.vertex_project, options.vertex_location,
+                   options.vertex_serving_image, options.vertex_default_alias)
 
     def __post_init__(self):
         if not self.model.strip():
@@ -64,7 +71,8 @@ def check_target(values: dict) -> None:
     if values.get("vertex_model"):
         Target(values["vertex_model"], values.get("vertex_project", ""),
                values.get("vertex_location", ""))
-        cloud_uri(values.get("registry_root", ""))
+        if "registry_root" in values:
+            cloud_uri(values["registry_root"])
 
 
 def cloud_uri(uri: str) -> str:
@@ -123,8 +131,7 @@ class Version:
 
     def description(self) -> str:
         scores = self.metrics["scores"]
-        figures = ", ".join(f"{name} {scores[name]:.4f}" for name in
-                            ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"))
+        figures = ", ".join(f"{name} {scores[name]:.4f}" for name in GATING_METRICS)
         return (f"admod version {self.name} ({self.uri}). On {self.metrics['split']} "
                 f"({scores['count']} images, positive class not_allowed_ads) at the operating "
                 f"threshold {self.metrics['threshold']:.4f} ({self.metrics['threshold_rule']}): "

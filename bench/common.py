@@ -5,6 +5,7 @@ import tempfile
 
 from admod import split
 from admod.demo_data import write_demo_data
+from tests import splitting
 
 
 def jpeg_folder(count: int, scale: float = 3.0, seed: int = 0) -> str:
@@ -24,9 +25,9 @@ def shards(folder: str) -> dict[str, str]:
     out = folder + "-shards"
     out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
     if not os.path.exists(os.path.join(out, ".complete")):
-        config = split.SplitConfig(seed=0)  # the method's split
+        config = splitting.split_config(seed=0)  # the method's split
         steps.split_step(data_root=folder, out_dirs=out_dirs,
                          manifest_path=os.path.join(out, "manifest.csv"),
-                         report_path=os.path.join(out, "report.md"), config=config)
+                         report_path=os.path.join(out, "report.md"), **config)
         open(os.path.join(out, ".complete"), "w").close()
     return out_dirs

@@ -19,7 +19,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from common import jpeg_folder, shards  # noqa: E402
 
-from admod import augment, datasets, defaults  # noqa: E402
+from admod import datasets  # noqa: E402
+from admod.options import DEFAULTS
+from admod.options import AugmentOptions
 
 
 def images_per_second(batches, count: int) -> float:
@@ -35,9 +37,9 @@ def reference(folder: str, size: int, batch: int):
     from tf_keras.preprocessing.image import ImageDataGenerator
 
     generator = ImageDataGenerator(
-        rotation_range=defaults.ROTATION_DEGREES, width_shift_range=defaults.WIDTH_SHIFT,
-        height_shift_range=defaults.HEIGHT_SHIFT, shear_range=defaults.SHEAR_DEGREES,
-        zoom_range=defaults.ZOOM, horizontal_flip=defaults.HORIZONTAL_FLIP)
+        rotation_range=DEFAULTS.rotation_degrees, width_shift_range=DEFAULTS.width_shift,
+        height_shift_range=DEFAULTS.height_shift, shear_range=DEFAULTS.shear_degrees,
+        zoom_range=DEFAULTS.zoom, horizontal_flip=DEFAULTS.horizontal_flip)
     return generator.flow_from_directory(folder, target_size=(size, size), batch_size=batch,
                                          class_mode="binary", shuffle=True, seed=0)
 
@@ -46,15 +48,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batches", type=int, default=40)
-    parser.add_argument("--size", type=int, default=defaults.IMAGE_SIZE)
-    parser.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE)
+    parser.add_argument("--size", type=int, default=DEFAULTS.image_size)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     args = parser.parse_args()
     folder = jpeg_folder(args.images)
     train_dir = shards(folder)["train"]
 
     ref = images_per_second(reference(folder, args.size, args.batch_size), args.batches)
     ds = datasets.make_dataset(train_dir, args.size, args.batch_size, training=True,
-                               augment_config=augment.AugmentConfig(), seed=0)
+                               augment_config=AugmentOptions(), seed=0)
     started = time.perf_counter()
     first_epoch = sum(len(x) for x, _ in ds)  # epoch 1: decode, resize, fill the cache
     cold = first_epoch / (time.perf_counter() - started)

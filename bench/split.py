@@ -17,6 +17,7 @@ import time
 
 from admod import split, storage
 from admod.demo_data import write_demo_data
+from admod.options import ImageRules, SplitOptions
 
 FORMATS = ("jpg", "png", "gif", "bmp", "webp")
 SCALES = (1.0, 2.0, 3.0, 4.0)  # from ~100 px to ~1200 px on the long side
@@ -30,10 +31,9 @@ def generate(folder: str, count: int) -> None:
 def measure(folder: str, workers: int) -> None:
     with tempfile.TemporaryDirectory() as out:
         out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
-        config = split.SplitConfig()  # the method's split
         started = time.monotonic()
-        summary = split.run_split(folder, out_dirs, os.path.join(out, "manifest.csv"), config,
-                                  partitions=workers)
+        summary = split.run_split(folder, out_dirs, os.path.join(out, "manifest.csv"),
+                                  SplitOptions(), ImageRules(), partitions=workers)
         seconds = time.monotonic() - started
         shard_bytes = sum(os.path.getsize(os.path.join(d, f)) for d in out_dirs.values()
                           for f in os.listdir(d))

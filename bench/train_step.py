@@ -22,8 +22,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import jpeg_folder, shards  # noqa: E402
 
-from admod import augment, datasets, training  # noqa: E402
+from admod import datasets, training  # noqa: E402
 from admod import model as model_lib  # noqa: E402
+from admod.options import AugmentOptions
 
 
 def _images_per_second(model, ds, steps: int, batch: int) -> float:
@@ -40,7 +41,7 @@ def measure(train_dir: str, phase: str, size: int, batch: int, steps: int, mixed
         model_lib.unfreeze(model, "all")
     training.compile_model(model, 1e-4, jit_compile=xla)
     pipeline = datasets.make_dataset(train_dir, size, batch, training=True,
-                                     augment_config=augment.AugmentConfig(), seed=0)
+                                     augment_config=AugmentOptions(), seed=0)
     for _ in pipeline:  # one pass fills the cache, as the first epoch of a run does
         pass
     pipeline = pipeline.repeat()

@@ -27,16 +27,17 @@ def evaluate(
     The decision is the single, default `Output` parameter: kfp.local resolves conditions on
     that name only."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, steps
+    from admod import logs, options, steps
     from admod.defaults import CLASS_NAMES
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    evaluation = exit_on_user_error(options.from_parameters, values, options.EvaluationOptions,
+                                    inputs=("registry_root",))
     result = exit_on_user_error(
         steps.evaluate_step, model_dir=model.path, val_dir=validation.path, test_dir=test.path,
         registry_root=registry_root, metrics_path=metrics.path,
-        predictions_path=predictions.path, report_path=report.path,
-        options=steps.EvaluationOptions.from_parameters(values))
+        predictions_path=predictions.path, report_path=report.path, options=evaluation)
     scores = result["scores"]
     for name, value in scores.items():
         if isinstance(value, float):

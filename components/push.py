@@ -20,18 +20,21 @@ def push(
     Vertex AI model (evaluation imported, `champion` alias). `published` keeps the URI the
     backend gave it (Kubeflow's launcher refuses an output outside the pipeline root); its
     metadata `registry_uri` and its file `version.json` name the registry version."""
+    values = dict(locals())  # first: this component's parameters, nothing else yet
     import json
     import os
     import tempfile
 
-    from admod import logs, steps, vertex_registry
+    from admod import logs, options, steps, vertex_registry
     from admod.errors import exit_on_user_error
 
     logs.setup()
+    vertex_options = exit_on_user_error(options.from_parameters, values,
+                                        options.VertexModelOptions,
+                                        inputs=("registry_root", "run_id"))
     vertex = None
-    if vertex_model:
-        vertex = exit_on_user_error(vertex_registry.Target, vertex_model, vertex_project,
-                                    vertex_location, vertex_serving_image, vertex_default_alias)
+    if vertex_options.vertex_model:
+        vertex = exit_on_user_error(vertex_registry.Target.from_options, vertex_options)
     with tempfile.TemporaryDirectory() as staging:
         version = exit_on_user_error(
             steps.push_step, model_dir=model.path, evaluation_path=evaluation.path,

@@ -9,6 +9,7 @@ def split(
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    min_image_side: int,
     max_image_pixels: int,
     train: Output[Dataset],
     validation: Output[Dataset],
@@ -21,15 +22,17 @@ def split(
     of them, label conflicts excluded) into stratified, stable splits as sharded TFRecords,
     with a manifest of every file and a report."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, parameters, split as split_lib, steps
+    from admod import logs, options, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    config = parameters.options(split_lib.SplitConfig, values)
+    split_options, rules = exit_on_user_error(options.from_parameters, values,
+                                              options.SplitOptions, options.ImageRules,
+                                              inputs=("data_root",))
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
     figures = exit_on_user_error(steps.merge_split_step, part_dirs=[p.path for p in parts],
                                  data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
-                                 config=config)
+                                 options=split_options, rules=rules)
     steps.publish_split_figures(figures, metrics,
                                 {"train": train, "validation": validation, "test": test}, manifest)

@@ -5,10 +5,13 @@ def train_head(
     train: Input[Dataset],
     validation: Input[Dataset],
     image_size: int,
-    epochs: int,
-    learning_rate: float,
     weights: str,
+    allow_random_init: bool,
+    head_epochs: int,
+    head_learning_rate: float,
     batch_size: int,
+    require_gpu: bool,
+    seed: int,
     rotation_degrees: float,
     width_shift: float,
     height_shift: float,
@@ -22,29 +25,28 @@ def train_head(
     reduce_lr_factor: float,
     mixed_precision: bool,
     xla: bool,
-    seed: int,
     checkpoint_root: str,
-    allow_random_init: bool,
-    require_gpu: bool,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
 ):
     """Phase 1: ResNet50 frozen, the method's head trained with early stopping."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, steps, training
+    from admod import logs, options, steps, training
     from admod.errors import exit_on_user_error
+    from admod.metric_names import PHASE_METRICS
 
     logs.setup()
+    head, shared = exit_on_user_error(options.from_parameters, values, options.HeadOptions,
+                                      options.TrainingOptions)
     # Training state is keyed on this step's output: unique to the run, the same on its retries.
-    values["state_key"] = model.uri
     summary = exit_on_user_error(
         steps.train_head_step, train_dir=train.path, val_dir=validation.path,
-        model_dir=model.path, report_path=report.path, image_size=image_size, weights=weights,
-        options=training.TrainingOptions.from_parameters(values),
-        allow_random_init=allow_random_init)
+        model_dir=model.path, report_path=report.path, image_size=head.image_size,
+        weights=head.weights, options=head.phase(shared, state_key=model.uri),
+        allow_random_init=head.allow_random_init)
     model.metadata.update(summary)
     # tensorboard --logdir it
     model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")
-    for name in steps.PHASE_METRICS:
+    for name in PHASE_METRICS:
         metrics.log_metric(name, summary[name])

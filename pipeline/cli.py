@@ -9,25 +9,32 @@ import tempfile
 import time
 
 from admod import defaults
-from admod.errors import AdmodError, disk_full
+from admod.options import DEFAULTS
+from admod.errors import AdmodError, say, user_error
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
 LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
 KFP_EXPERIMENT = "admod"  # the Kubeflow experiment runs are filed under by default
 
 
+def key_values(pairs: list[str], what: str, form: str, example: str) -> dict[str, str]:
+    """['a=1', 'b=x'] -> {'a': '1', 'b': 'x'}; a pair without '=' or a key is one sentence
+    naming `what` it is, its `form` (NAME=VALUE) and an `example`."""
+    found = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AdmodError(f"{what} '{pair}' is not {form}: write it as, e.g., {example}.")
+        found[key.strip()] = value
+    return found
+
+
 def _parse_params(pairs: list[str]) -> dict:
-    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}, values read as YAML scalars."""
+    """-p NAME=VALUE pairs, the values read as YAML scalars (5 is a number, true a boolean)."""
     import yaml
 
-    params = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise AdmodError(f"Parameter '{pair}' is not NAME=VALUE: write it as, e.g., "
-                             "-p head_epochs=5.")
-        params[name.strip()] = yaml.safe_load(value)
-    return params
+    given = key_values(pairs, "Parameter", "NAME=VALUE", "-p head_epochs=5")
+    return {name: yaml.safe_load(value) for name, value in given.items()}
 
 
 def check_demo_data_target(folder: str, count: int, force: bool = False) -> None:
@@ -91,26 +98,33 @@ def cmd_compile(args) -> None:
                            args.kfp_version))
 
 
-def cmd_split(args) -> None:
-    from admod import parameters, split, steps
+SPLIT_OPTIONS = ("SplitOptions", "ImageRules", "ListingOptions")  # admod split's flags
 
-    out = os.path.abspath(args.out)
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise AdmodError(f"--out '{args.out}' is not an empty folder: pass a new one (a split "
-                         "is never mixed with an earlier one's shards).")
-    config = parameters.options(split.SplitConfig, vars(args))
-    # Written beside, then moved in whole: a killed split leaves no half-written --out.
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
-    out_dirs = {name: os.path.join(staging, name) for name in split.SPLITS}
-    steps.split_step(data_root=args.data, out_dirs=out_dirs,
-                     manifest_path=os.path.join(staging, "manifest.csv"),
-                     report_path=os.path.join(staging, "report.md"), config=config,
-                     partitions=args.split_workers)
-    if os.path.isdir(out):  # empty, as checked
-        os.rmdir(out)
-    os.rename(staging, out)
+
+def cmd_split(args) -> None:
+    from admod import options, steps
+
+    classes = [getattr(options, name) for name in SPLIT_OPTIONS]
+    split_options, rules, listing = options.from_parameters(
+        vars(args), *classes, inputs=("data", "out", "command"))
+    steps.split_into_folder(data_root=args.data, out=args.out, options=split_options,
+                            rules=rules, partitions=listing.split_workers)
     print(f"wrote shards, manifest.csv and report.md under {args.out}")
+
+
+def _option_flags(parser, class_names) -> None:
+    """One flag per parameter of the options named, with its default and description:
+    --val-fraction for val_fraction."""
+    from admod import options
+
+    for name in class_names:
+        for parameter, field in options.parameter_fields(getattr(options, name)).items():
+            kind = field.type
+            parser.add_argument(f"--{parameter.replace('_', '-')}", dest=parameter,
+                                default=field.default,
+                                type=None if kind is bool else kind,
+                                action=argparse.BooleanOptionalAction if kind is bool else None,
+                                help=f"{field.metadata['description']} (default %(default)s)")
 
 
 def cmd_registry(args) -> None:
@@ -144,17 +158,14 @@ def cmd_registry(args) -> None:
 
 def cmd_run(args) -> None:
     from admod import parameters
-    from admod.pipeline import local_run
+    from admod.pipeline import compiled, local_run
 
     params = _parse_params(args.param)
     data = args.data or defaults.LOCAL_DEMO_DATA
     data = data if data.startswith("gs://") else os.path.abspath(data)
     registry = (args.registry if args.registry.startswith("gs://")
                 else os.path.abspath(args.registry))
-    arguments = dict(local_run.LOCAL_RUN) if args.full else {**local_run.LOCAL_RUN,
-                                                             **local_run.LOCAL_PROFILE}
-    arguments.update({"data_root": data, "registry_root": registry})
-    arguments.update(params)
+    arguments = local_run.run_arguments(data, registry, params, args.full)
     pipeline_file, runner = args.pipeline_file, None
     image = args.image if args.runner == "docker" else None
     if pipeline_file is None:  # compiled on the fly: runs from any folder, no checkout needed
@@ -164,7 +175,7 @@ def cmd_run(args) -> None:
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' "
                          "first, or drop --pipeline-file to compile on the fly.")
     # Every parameter checked before anything is written (the demo data included).
-    arguments = parameters.check(arguments, parameters.declared_parameters(pipeline_file))
+    arguments = parameters.check(arguments, compiled.declared_parameters(pipeline_file))
     if args.data is None and not os.path.isdir(data):
         from admod.demo_data import write_demo_data
         write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
@@ -247,7 +258,7 @@ def _settings(args, kfp_version: str = ""):
     import yaml
 
     from admod import components, parameters
-    from admod.pipeline import submit
+    from admod.pipeline import compiled, submit
 
     params = {}
     if args.params_file:
@@ -264,11 +275,11 @@ def _settings(args, kfp_version: str = ""):
     elif not os.path.isfile(pipeline_file):
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: pass a file written "
                          "by 'admod compile', or drop --pipeline-file to compile on the fly.")
-    elif args.gpu_type or (args.image and {args.image} != submit.pipeline_images(pipeline_file)):
+    elif args.gpu_type or (args.image and {args.image} != compiled.pipeline_images(pipeline_file)):
         raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image and GPUs: "
                          "drop --image and --gpu-type, or drop --pipeline-file to compile with "
                          "them.")
-    params = parameters.check(params, parameters.declared_parameters(pipeline_file))
+    params = parameters.check(params, compiled.declared_parameters(pipeline_file))
     submit.check_cloud_parameters(params, args.platform)
     submit.check_compiled_for(pipeline_file, args.platform)
     if kfp_version:
@@ -287,14 +298,7 @@ def _vertex_parameters(args, params: dict) -> dict:
 
 
 def _labels(pairs: list[str]) -> dict:
-    labels = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise AdmodError(f"Label '{pair}' is not KEY=VALUE: write it as, e.g., --label "
-                             "team=moderation.")
-        labels[key] = value
-    return labels
+    return key_values(pairs, "Label", "KEY=VALUE", "--label team=moderation")
 
 
 def _kubeflow_client(args):
@@ -445,14 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("split", help="run the split step alone: check a data set")
     p.add_argument("--data", required=True, help="folder or gs:// prefix with the class folders")
     p.add_argument("--out", required=True, help="folder for shards, manifest and report")
-    p.add_argument("--val-fraction", type=float, default=defaults.VAL_FRACTION)
-    p.add_argument("--test-fraction", type=float, default=defaults.TEST_FRACTION)
-    p.add_argument("--seed", type=int, default=defaults.SEED)
-    p.add_argument("--min-image-side", type=int, default=defaults.MIN_IMAGE_SIDE)
-    p.add_argument("--max-image-pixels", type=int, default=defaults.MAX_IMAGE_PIXELS)
-    p.add_argument("--workers", dest="split_workers", type=int, default=defaults.SPLIT_WORKERS,
-                   help="processes checking the images, one listing partition each (the "
-                   "pipeline's split_workers, on this machine)")
+    _option_flags(p, SPLIT_OPTIONS)  # the pipeline's split parameters; split_workers: processes
     p.set_defaults(func=cmd_split)
 
     p = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")
@@ -505,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Vertex model: a display name or projects/P/locations/L/models/ID")
     p.add_argument("--project", help="its Google Cloud project (or in --vertex-model)")
     p.add_argument("--region", help="its region (or in --vertex-model)")
-    p.add_argument("--serving-image", default=defaults.VERTEX_SERVING_IMAGE)
+    p.add_argument("--serving-image", default=DEFAULTS.vertex_serving_image)
     p.add_argument("--default-alias", action="store_true",
                    help="the champion's version also becomes the default version")
     p.set_defaults(func=cmd_registry)
@@ -568,21 +565,18 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     try:
         return args.func(args) or 0
-    except AdmodError as error:
-        print(f"admod: {error}", file=sys.stderr)
-        return 1
     except RunStopped as stopped:
-        print(f"admod: {stopped}", file=sys.stderr)
+        say(str(stopped))
         return 130
     except KeyboardInterrupt:
-        print(f"admod: '{args.command}' stopped (interrupted); what it was writing in temporary "
-              "folders is removed, nothing half-written is left in place.", file=sys.stderr)
+        say(f"'{args.command}' stopped (interrupted); what it was writing in temporary folders "
+            "is removed, nothing half-written is left in place.")
         return 130
-    except OSError as error:
-        message = disk_full(error)
+    except (AdmodError, OSError) as error:
+        message = user_error(error)
         if message is None:
             raise
-        print(f"admod: {message}", file=sys.stderr)
+        say(message)
         return 1
 
 

@@ -20,6 +20,7 @@ import warnings
 
 from admod import logs
 from admod.errors import AdmodError
+from admod.metric_names import HEADLINE
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ LOCAL_PROFILE = {"image_size": 64, "batch_size": 16, "head_epochs": 4, "fine_tun
 LOCAL_DEMO_IMAGES = 500
 
 
+def run_arguments(data_root: str, registry_root: str, given: dict, full: bool = False) -> dict:
+    """A local run's pipeline arguments: every local run's settings, the local profile unless
+    `full` (the method's values), the roots, then what the user `given` (-p)."""
+    return {**LOCAL_RUN, **({} if full else LOCAL_PROFILE), "data_root": data_root,
+            "registry_root": registry_root, **given}
+
+
 def subprocess_runner():
     from kfp import local
 
@@ -44,13 +52,30 @@ def docker_runner(data_root: str, registry_root: str, user: str):
     writable, every step as `user` ("UID:GID"). The pipeline root is mounted by kfp."""
     from docker.types import Mount
     from kfp import local
-    from kfp.local import docker_task_handler
 
     mounts = [Mount(target=registry_root, source=registry_root, type="bind")]
     if not data_root.startswith("gs://"):
         mounts.append(Mount(target=data_root, source=data_root, type="bind", read_only=True))
-    docker_task_handler.run_docker_container = run_container
     return local.DockerRunner(network_mode="none", mounts=mounts, user=user)
+
+
+@contextlib.contextmanager
+def _kfp_adjusted():
+    """For the run only: kfp's container start replaced by run_container, and the warnings
+    that do not apply locally (no container for the subprocess runner, no cloud resources)
+    silenced; both as they were afterwards."""
+    from kfp.local import docker_task_handler
+
+    original = docker_task_handler.run_docker_container
+    docker_task_handler.run_docker_container = run_container
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            warnings.filterwarnings("ignore",
+                                    message=".*have no effect in the current local runner.*")
+            yield
+    finally:
+        docker_task_handler.run_docker_container = original
 
 
 def run_container(client, image: str, command: list, volumes: dict, **run_args) -> int:
@@ -96,14 +121,11 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     os.chmod(run_root, os.stat(pipeline_root).st_mode & 0o7777)
     local.init(runner=runner or subprocess_runner(), pipeline_root=os.path.abspath(run_root),
                raise_on_error=True)
-    pipeline = components.load_component_from_file(pipeline_file)
-    # Expected locally: no container runs, and cloud resource settings do not apply.
-    warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     steps = StepLog(echo or sys.stdout, run_root, verbose)
     try:
-        with contextlib.redirect_stdout(steps), _logging_to(steps), _sigterm_interrupts(), \
-                _print_restored():
+        with _kfp_adjusted(), contextlib.redirect_stdout(steps), _logging_to(steps), \
+                _sigterm_interrupts(), _print_restored():
+            pipeline = components.load_component_from_file(pipeline_file)
             pipeline(**arguments)
     except RuntimeError as error:
         reason = ANSI.sub("", str(error)).splitlines()[0]
@@ -194,8 +216,8 @@ def _run_dir(run_root: str) -> str:
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_START = re.compile(r"Executing task '([\w-]+)'")
 TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
-EPOCH = re.compile(r"^\s*Epoch (\d+)/(\d+)\s*$")
-EPOCH_FIGURES = re.compile(r"\b(loss|val_loss|val_auc): ([0-9.]+)")
+# admod.training.EpochLog's line (its logger's name, then the word it starts with)
+EPOCH_LINE = re.compile(r"admod\.training: (epoch \d+/\d+: .*)$")
 
 
 class StepLog(io.TextIOBase):
@@ -206,7 +228,7 @@ class StepLog(io.TextIOBase):
         super().__init__()
         self.echo, self.pipeline_root, self.verbose = echo, pipeline_root, verbose
         self.lines: dict[str, list[str]] = {}
-        self.task, self.partial, self.started, self.epoch = "_pipeline", "", 0.0, ""
+        self.task, self.partial, self.started = "_pipeline", "", 0.0
         self.failed = None
 
     def write(self, text: str) -> int:
@@ -227,15 +249,8 @@ class StepLog(io.TextIOBase):
             self.task, self.started = start.group(1), time.monotonic()
             self._say(f"{time.strftime('%H:%M:%S')} {self.task} ...")
         self.lines.setdefault(self.task, []).append(line)
-        if epoch := EPOCH.match(line):
-            self.epoch = f"{epoch.group(1)}/{epoch.group(2)}"
-        elif " - loss: " in line and " - val_loss: " in line:  # Keras's line for an epoch
-            figures = dict(EPOCH_FIGURES.findall(line))
-            # Keras prints no "Epoch k/n" header when a fit has a single epoch
-            self._say(f"    {self.task} epoch {self.epoch or '1/1'}: " + ", ".join(
-                f"{name} {figures[name]}" for name in ("loss", "val_loss", "val_auc")
-                if name in figures))
-            self.epoch = ""
+        if epoch := EPOCH_LINE.search(line):
+            self._say(f"    {self.task} {epoch.group(1)}")
         if end := TASK_END.search(line):
             took = time.monotonic() - self.started
             if end.group(2) != "SUCCESS":
@@ -325,12 +340,10 @@ def summary(run_dir: str) -> str:
         scores = evaluation["scores"]
         lines += ["", f"Metrics on {evaluation['split']} at the operating threshold "
                       f"{scores['threshold']:.4f} ({evaluation['threshold_rule']}):"]
-        lines.append("  " + ", ".join(f"{k} {scores[k]:.4f}" for k in
-                                     ("accuracy", "precision", "recall", "f1", "roc_auc")))
+        lines.append("  " + ", ".join(f"{k} {scores[k]:.4f}" for k in HEADLINE))
         from admod.evaluation import format_confusion_matrix
         at_half = evaluation["scores_at_0_5"]
-        lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in
-                                                ("accuracy", "precision", "recall", "f1")))
+        lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in HEADLINE))
         lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
         matrix = format_confusion_matrix(scores["confusion_matrix"])
         lines += ["  " + row for row in matrix.splitlines()]

@@ -15,7 +15,6 @@ KUBEFLOW, VERTEX = "kubeflow", "vertex"
 DEFAULT_GPU_TYPE = {KUBEFLOW: "nvidia-tesla-t4", VERTEX: "NVIDIA_TESLA_T4"}
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 GPU_RESOURCE = "nvidia.com/gpu"
-GPU_STEPS = ("train-head", "fine-tune", "evaluate")
 KUBEFLOW_RETRY_WINDOW = "604800s"  # 7 days: longer than any training step
 VERTEX_RETRY_WINDOW = "3600s"
 
@@ -34,18 +33,35 @@ def version_tuple(version: str) -> tuple[int, ...]:
                          f"number: pass one such as {FAN_IN_KFP}.")
     return tuple(int(p) for p in parts)
 
-# step -> (CPUs, memory)
-RESOURCES = {
-    "check-parameters": ("1", "2G"),
-    "list-images": ("1", "4G"),
-    "check-images": ("4", "8G"),  # bounded: one partition, streamed
-    "split": ("4", "16G"),
-    "train-head": ("8", "32G"),
-    "fine-tune": ("8", "32G"),
-    "evaluate": ("4", "16G"),
-    "push": ("2", "8G"),
-    "log-experiment": ("1", "2G"),
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """A step's policy: CPU and memory limits, whether it runs on GPUs, and whether it may
+    reuse a cached result for identical inputs."""
+    cpu: str
+    memory: str
+    gpu: bool = False
+    cached: bool = False
+
+
+# Every step, by its task name. Cached: check-images, split, train-head and fine-tune, whose
+# inputs an unchanged data root keeps identical (check-images takes its partition's
+# fingerprint, not a fresh listing). Never: list-images (new files), evaluate (a new champion),
+# push (it publishes), check-parameters and log-experiment (each run's own), and the one-task
+# split, which lists the data itself.
+STEPS = {
+    "check-parameters": Step("1", "2G"),
+    "list-images": Step("1", "4G"),
+    "check-images": Step("4", "8G", cached=True),  # bounded: one partition, streamed
+    "split": Step("4", "16G", cached=True),
+    "split-in-one-task": Step("4", "16G"),
+    "train-head": Step("8", "32G", gpu=True, cached=True),
+    "fine-tune": Step("8", "32G", gpu=True, cached=True),
+    "evaluate": Step("4", "16G", gpu=True),
+    "push": Step("2", "8G"),
+    "log-experiment": Step("1", "2G"),
 }
+CACHEABLE_STEPS = tuple(name for name, step in STEPS.items() if step.cached)
+GPU_STEPS = tuple(name for name, step in STEPS.items() if step.gpu)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +103,15 @@ class Platform:
                 "backend admod runs on (it does not substitute the run's id and drops retries): "
                 f"upgrade the backend (Kubeflow 1.10 ships {OLDEST_KFP}).")
 
-    def place(self, task, step: str):
-        """Applies this platform's settings for `step` to `task`; returns the task."""
-        cpu, memory = RESOURCES[step]
-        task.set_cpu_limit(cpu).set_memory_limit(memory)
+    def place(self, task, name: str):
+        """Applies the step `name`'s policy and this platform's settings to `task`; returns
+        the task."""
+        step = STEPS[name]
+        task.set_cpu_limit(step.cpu).set_memory_limit(step.memory)
         if self.name == KUBEFLOW:
-            task.set_cpu_request(cpu).set_memory_request(memory)
-        if step in GPU_STEPS:
+            task.set_cpu_request(step.cpu).set_memory_request(step.memory)
+        task.set_caching_options(step.cached)
+        if step.gpu:
             self._on_gpus(task)
         return task
 

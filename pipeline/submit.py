@@ -6,9 +6,10 @@ import os
 import tempfile
 import time
 
-from admod import defaults
+from admod.options import DEFAULTS
 from admod.errors import AdmodError
-from admod.pipeline.platform import (FAN_IN_KFP, GPU_RESOURCE, KUBEFLOW, OLDEST_KFP, VERTEX,
+from admod.pipeline import compiled
+from admod.pipeline.platform import (CACHEABLE_STEPS, FAN_IN_KFP, KUBEFLOW, OLDEST_KFP, VERTEX,
                                      version_tuple)
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,6 @@ class RunSettings:
     service_account: str | None = None
 
 
-# Only these may reuse a cached result (keyed, through check-images, on the fingerprints of the
-# data's partitions): list-images (new files), evaluate (a new champion) and push (publishing)
-# always run, whatever --cache says.
-CACHEABLE_STEPS = ("check-images", "split", "train-head", "fine-tune")
-
-
 def pipeline_to_submit(settings: RunSettings) -> str:
     """The pipeline file to send: the compiled one, or a copy whose training steps' caching is
     set to `settings.training_cache`. Never a run-level override: Vertex and kfp.Client apply
@@ -39,8 +34,7 @@ def pipeline_to_submit(settings: RunSettings) -> str:
         return settings.pipeline_file
     import yaml
 
-    with open(settings.pipeline_file) as f:
-        documents = list(yaml.safe_load_all(f))
+    documents = compiled.documents(settings.pipeline_file)
     spec = documents[0]
     dags = [spec["root"]] + [c for c in spec["components"].values() if "dag" in c]
     for dag in dags:
@@ -67,7 +61,7 @@ VERTEX_MAX_FAN_IN = 100
 def check_cloud_parameters(parameters: dict, platform: str = KUBEFLOW) -> None:
     """Refuses a cloud run whose data or registry is not in Cloud Storage, or that fans out
     wider than its platform collects."""
-    workers = parameters.get("split_workers", defaults.SPLIT_WORKERS)
+    workers = parameters.get("split_workers", DEFAULTS.split_workers)
     if platform == VERTEX and workers > VERTEX_MAX_FAN_IN:
         raise AdmodError(f"split_workers={workers} is more than Vertex AI collects into one step "
                          f"({VERTEX_MAX_FAN_IN} artifacts): pass -p split_workers="
@@ -82,18 +76,9 @@ def check_cloud_parameters(parameters: dict, platform: str = KUBEFLOW) -> None:
                              "write it inside a pod and lose it; use gs://BUCKET/PATH.")
 
 
-def pipeline_images(pipeline_file: str) -> set[str]:
-    import yaml
-
-    with open(pipeline_file) as f:
-        spec = next(yaml.safe_load_all(f))
-    executors = spec["deploymentSpec"]["executors"].values()
-    return {e["container"]["image"] for e in executors if "container" in e}
-
-
 def check_image(pipeline_file: str, placeholder: str, explicit_image: str | None) -> None:
     """Refuses to run the steps in the placeholder image unless it was asked for by name."""
-    if placeholder in pipeline_images(pipeline_file) and explicit_image != placeholder:
+    if placeholder in compiled.pipeline_images(pipeline_file) and explicit_image != placeholder:
         raise AdmodError(
             f"The steps would run in the placeholder image {placeholder}: build and push the "
             "trainer image (make images IMAGE=REGISTRY/PATH TAG=TAG) and pass --image "
@@ -112,23 +97,8 @@ def to_kfp_cron(cron: str) -> str:
 
 # --- Vertex AI ----------------------------------------------------------------------------
 
-def compiled_for(pipeline_file: str) -> str:
-    """The platform a pipeline file was compiled for, from what its GPU steps request: Kubeflow
-    asks Kubernetes for `nvidia.com/gpu` and carries a second (platform) document; Vertex AI
-    names the accelerator (NVIDIA_TESLA_T4...)."""
-    import yaml
-
-    with open(pipeline_file) as f:
-        documents = list(yaml.safe_load_all(f))
-    accelerators = {executor.get("container", {}).get("resources", {}).get("accelerator", {})
-                    .get("resourceType") for executor in
-                    documents[0]["deploymentSpec"]["executors"].values()} - {None}
-    kubeflow = len(documents) > 1 or accelerators == {GPU_RESOURCE}
-    return KUBEFLOW if kubeflow else VERTEX
-
-
 def check_compiled_for(pipeline_file: str, platform: str) -> None:
-    found = compiled_for(pipeline_file)
+    found = compiled.compiled_for(pipeline_file)
     if found != platform:
         raise AdmodError(f"'{pipeline_file}' was compiled for {found}, not {platform}: compile "
                          f"it with 'admod compile --platform {platform}' (admod submit does so "
@@ -240,15 +210,6 @@ def backend_version(client, host: str) -> str:
     return tag.lstrip("v")
 
 
-def fans_in(pipeline_file: str) -> bool:
-    """Whether the spec collects a loop's artifacts (the fanned-out split)."""
-    import yaml
-
-    with open(pipeline_file) as f:
-        spec = next(yaml.safe_load_all(f))
-    return "exec-check-images" in spec["deploymentSpec"]["executors"]
-
-
 def check_backend(pipeline_file: str, version: str) -> None:
     """Refuses a backend older than admod supports, or a fanned-out spec for a backend that
     cannot collect a loop's artifacts; both before anything is sent."""
@@ -256,7 +217,7 @@ def check_backend(pipeline_file: str, version: str) -> None:
         raise AdmodError(f"Kubeflow Pipelines {version} is older than {OLDEST_KFP}, the oldest "
                          "backend admod runs on (it does not substitute the run's id and drops "
                          f"retries): upgrade the backend (Kubeflow 1.10 ships {OLDEST_KFP}).")
-    if version_tuple(version) < version_tuple(FAN_IN_KFP) and fans_in(pipeline_file):
+    if version_tuple(version) < version_tuple(FAN_IN_KFP) and compiled.fans_in(pipeline_file):
         raise AdmodError(f"'{pipeline_file}' fans the split out, which Kubeflow Pipelines "
                          f"{version} cannot collect (from {FAN_IN_KFP}): compile it with "
                          f"'admod compile --kfp-version {version}', or drop --pipeline-file.")

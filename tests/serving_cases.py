@@ -15,9 +15,10 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from admod import datasets, defaults, registry, serving
+from admod import datasets, registry, serving
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
+from admod.options import DEFAULTS
 from tests import tf_serving
 from tests.image_kinds import kinds
 
@@ -35,7 +36,7 @@ def spread_outputs(model, image_size: int, raw: list[bytes]) -> None:
     """Rescales the output layer so the probabilities on `raw` spread over about 0.1-0.9: a
     random-weights model scores every image near one value, which no comparison could tell
     apart."""
-    p = np.clip(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw).astype(
+    p = np.clip(keras_probabilities(model, image_size, DEFAULTS.max_image_pixels, raw).astype(
         np.float64), 1e-12, 1 - 1e-12)
     logits = np.log(p / (1 - p))
     scale = 1.5 / max(logits.std(), 1e-9)
@@ -54,7 +55,7 @@ def small_model(image_size: int = 32, seed: int = 3):
     model, _ = model_lib.build_model(image_size, weights="none")
     raw = list(kinds().values())
     spread_outputs(model, image_size, raw)
-    p = np.unique(keras_probabilities(model, image_size, defaults.MAX_IMAGE_PIXELS, raw))
+    p = np.unique(keras_probabilities(model, image_size, DEFAULTS.max_image_pixels, raw))
     above = p[p >= 0.5]
     gaps = np.diff(above)
     if not len(gaps):
@@ -80,7 +81,7 @@ def write_cases(out_dir: str, model, image_size: int, threshold: float,
 
 def export_with_cases(out_dir: str, model, threshold: float, image_size: int = 32) -> dict:
     serving.export(model, image_size, threshold, os.path.join(out_dir, tf_serving.SAVED_MODEL))
-    return write_cases(out_dir, model, image_size, threshold, defaults.MAX_IMAGE_PIXELS)
+    return write_cases(out_dir, model, image_size, threshold, DEFAULTS.max_image_pixels)
 
 
 def from_version(out_dir: str, version: str) -> dict:
@@ -90,7 +91,7 @@ def from_version(out_dir: str, version: str) -> dict:
                     os.path.join(out_dir, tf_serving.SAVED_MODEL))
     model = model_lib.load(os.path.join(version, registry.MODEL_FILE))
     return write_cases(out_dir, model, info["image_size"], info["threshold"],
-                       info.get("max_image_pixels", defaults.MAX_IMAGE_PIXELS))
+                       info.get("max_image_pixels", DEFAULTS.max_image_pixels))
 
 
 def main() -> None:

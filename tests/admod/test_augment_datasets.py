@@ -6,6 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from admod import augment, datasets, records
+from admod.options import AugmentOptions
 
 NONE = dict(rotation_degrees=0.0, width_shift=0.0, height_shift=0.0, shear_degrees=0.0, zoom=0.0,
             horizontal_flip=False)
@@ -13,7 +14,7 @@ N = 4000
 
 
 def _transforms(**overrides):
-    config = augment.AugmentConfig(**{**NONE, **overrides})
+    config = AugmentOptions(**{**NONE, **overrides})
     return augment.random_transforms(N, 64.0, 64.0, config, tf.constant([7, 11])).numpy()
 
 
@@ -50,7 +51,7 @@ def test_flip_rate_is_one_half():
 
 def test_identity_config_changes_nothing():
     image = tf.random.uniform([2, 16, 16, 3], 0, 255)
-    out = augment.augment_batch(image, augment.AugmentConfig(**NONE), tf.constant([1, 2]))
+    out = augment.augment_batch(image, AugmentOptions(**NONE), tf.constant([1, 2]))
     np.testing.assert_allclose(out.numpy(), image.numpy(), atol=1e-3)
 
 
@@ -70,14 +71,14 @@ def one_image_shards(tmp_path):
 
 def test_no_caching_after_augmentation(one_image_shards):
     ds = datasets.make_dataset(one_image_shards, 32, 1, training=True,
-                               augment_config=augment.AugmentConfig(), seed=1)
+                               augment_config=AugmentOptions(), seed=1)
     epochs = [next(iter(ds))[0].numpy() for _ in range(3)]
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
 
 
 def _epochs(folder, seed, count=3):
     ds = datasets.make_dataset(folder, 32, 1, training=True,
-                               augment_config=augment.AugmentConfig(), seed=seed)
+                               augment_config=AugmentOptions(), seed=seed)
     return [next(iter(ds))[0].numpy() for _ in range(count)]
 
 

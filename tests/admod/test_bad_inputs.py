@@ -13,6 +13,8 @@ from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error
 from tests.splitting import run_split
+from admod.options import ImageRules
+from tests import splitting
 
 
 def _data_root(tmp_path, demo_root):
@@ -28,7 +30,7 @@ def test_odd_files_are_excluded_with_a_reason(tmp_path, demo_root):
     os.symlink(folder / "gone.png", folder / "dangling.png")
     os.symlink(folder / "loop.png", folder / "loop.png")
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7)
     manifest = run_split(str(root), out, config)
     reasons = dict(zip(manifest["uri"].map(os.path.basename), manifest["reason"], strict=True))
@@ -50,10 +52,10 @@ def test_gcs_without_credentials_is_one_sentence(monkeypatch, tmp_path):
 
 def test_a_corrupt_shard_is_named(tmp_path, demo_root):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7, shard_size=5)
     steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp_path / "m.csv"),
-                     report_path=str(tmp_path / "r.md"), config=config)
+                     report_path=str(tmp_path / "r.md"), **config)
     shards = sorted(f for f in os.listdir(out["validation"]) if f.endswith(".tfrecord"))
     victim = os.path.join(out["validation"], shards[1])
     data = bytearray(open(victim, "rb").read())
@@ -107,8 +109,9 @@ def test_pipes_sockets_and_folders_are_never_opened_and_each_has_a_reason(tmp_pa
     root = _data_root(tmp_path, demo_root)
     server = _odd_entries(root / CLASS_NAMES[0])
     try:
-        script = ("import sys; from admod import split; from tests.splitting import run_split; "
-                  "c = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, "
+        script = ("import sys; from admod import split; "
+                  "from tests.splitting import run_split, split_config; "
+                  "c = split_config(val_fraction=0.3, test_fraction=0.0, seed=1, "
                   "min_image_side=32, max_image_pixels=10**7); "
                   f"m = run_split({str(root)!r}, {{n: {str(tmp_path)!r} + '/' + n for n in "
                   "split.SPLITS}, c); m.to_csv(sys.argv[1])")
@@ -142,7 +145,7 @@ def test_an_unreadable_folder_is_listed_and_named_not_skipped(tmp_path, monkeypa
     monkeypatch.setattr(os, "scandir", scandir)
     listed = [uri for uri, _, _ in storage.list_file_versions(str(tmp_path))]
     assert listed == [str(tmp_path / "locked") + "/", str(tmp_path / "ok" / "a.png")]
-    checked = split.check_file(listed[0], split.SplitConfig())
+    checked = split.check_file(listed[0], ImageRules())
     assert checked.reason == images.UNREADABLE
 
 

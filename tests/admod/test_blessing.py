@@ -1,7 +1,17 @@
 import pytest
 
-from admod.blessing import Criteria, decide
+from admod.blessing import decide
 from admod.errors import AdmodError
+from admod.options import BlessingOptions
+
+MINIMUM = {"accuracy": "min_accuracy", "roc_auc": "min_auc", "precision": "min_precision",
+           "recall": "min_recall"}
+
+
+def Criteria(minimums: dict, gating_metric: str = "roc_auc", max_regression: float = 0.005):
+    """BlessingOptions with only `minimums` (metric -> least value) on, the others off."""
+    return BlessingOptions(**{name: minimums.get(metric, 0.0) for metric, name in MINIMUM.items()},
+                           gating_metric=gating_metric, max_regression=max_regression)
 
 SCORES = {"accuracy": 0.90, "roc_auc": 0.95, "precision": 0.8, "recall": 0.7, "f1": 0.75,
           "pr_auc": 0.9}
@@ -38,14 +48,19 @@ def test_no_threshold_at_all_is_never_blessed():
     assert not decision.blessed and "never blessed by accident" in decision.reasons[0]
 
 
-@pytest.mark.parametrize("criteria, words", [
-    (Criteria({"accuracy": 1.5}), "min_accuracy=1.5 is out of range"),
-    (Criteria({"loss": 0.5}), "'loss' is not a metric"),
-    (Criteria({"accuracy": 0.5}, gating_metric="speed"), "gating_metric='speed'"),
+@pytest.mark.parametrize("given, words", [
+    ({"min_accuracy": 1.5}, "min_accuracy=1.5 is out of range"),
+    ({"gating_metric": "speed"}, "gating_metric='speed' is unknown"),
+    ({"max_regression": 1.0}, "max_regression=1.0 is out of range"),
 ])
-def test_bad_criteria(criteria, words):
+def test_bad_criteria_are_refused_when_given(given, words):
     with pytest.raises(AdmodError, match=words):
-        decide(SCORES, criteria)
+        BlessingOptions(**given)
+
+
+def test_each_minimum_gates_the_metric_its_parameter_names():
+    assert Criteria({"accuracy": 0.1, "roc_auc": 0.2, "precision": 0.3, "recall": 0.4}).minimums \
+        == {"accuracy": 0.1, "roc_auc": 0.2, "precision": 0.3, "recall": 0.4}
 
 
 @pytest.mark.parametrize("name", ["accuracy", "roc_auc", "precision", "recall"])

@@ -15,10 +15,12 @@ from kfp.dsl import Dataset, Metrics, Model
 from PIL import Image
 from sklearn.metrics import f1_score
 
-from admod import blessing, datasets, registry, serving, split, steps
+from admod import datasets, registry, serving, split, steps
 from admod.components import push as push_component
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError
+from admod.options import BlessingOptions, EvaluationOptions
+from tests import splitting
 
 SIZE = 32
 PER_CLASS = 24
@@ -68,18 +70,18 @@ def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("colour")
     _write_colour_ads(tmp / "ads")
     out = {name: str(tmp / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.3, seed=3, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.3, seed=3, min_image_side=32,
                                shard_size=3)
     steps.split_step(data_root=str(tmp / "ads"), out_dirs=out,
                      manifest_path=str(tmp / "manifest.csv"), report_path=str(tmp / "r.md"),
-                     config=config)
+                     **config)
     return tmp, out, pd.read_csv(tmp / "manifest.csv")
 
 
 def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5):
-    criteria = blessing.Criteria({"accuracy": 0.01})
-    options = steps.EvaluationOptions(criteria, threshold_rule=rule, threshold_target=target,
-                                      batch_size=4)
+    criteria = BlessingOptions(min_accuracy=0.01, min_auc=0)
+    options = EvaluationOptions(blessing=criteria, threshold_rule=rule, threshold_target=target,
+                                batch_size=4, require_gpu=False)
     paths = {p: str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report")}
     result = steps.evaluate_step(
         model_dir=_model_folder(tmp / "challenger", CHALLENGER), val_dir=out["validation"],

@@ -6,8 +6,10 @@ import os
 import pandas as pd
 import pytest
 
-from admod import blessing, registry, split, steps
+from admod import registry, split, steps
 from admod import model as model_lib
+from admod.options import BlessingOptions, EvaluationOptions
+from tests import splitting
 
 SIZE = 32
 
@@ -16,10 +18,10 @@ SIZE = 32
 def setup(demo_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evaluate")
     out = {name: str(tmp / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.3, seed=5, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.3, seed=5, min_image_side=32,
                                max_image_pixels=10**7)
     steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp / "manifest.csv"),
-                     report_path=str(tmp / "report.md"), config=config)
+                     report_path=str(tmp / "report.md"), **config)
     model_dir = tmp / "model"
     model_dir.mkdir()
     model, source = model_lib.build_model(SIZE, weights="none")
@@ -30,7 +32,9 @@ def setup(demo_root, tmp_path_factory):
 
 
 def _evaluate(tmp, out, model_dir, registry_root, name):
-    options = steps.EvaluationOptions(blessing.Criteria({"accuracy": 0.01}), "max_f1", 0.5, 8)
+    options = EvaluationOptions(blessing=BlessingOptions(min_accuracy=0.01, min_auc=0),
+                                threshold_rule="max_f1", threshold_target=0.5, batch_size=8,
+                                require_gpu=False)
     paths = [str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report.html")]
     result = steps.evaluate_step(model_dir=model_dir, val_dir=out["validation"],
                                  test_dir=out["test"], registry_root=registry_root,
@@ -78,7 +82,9 @@ def test_a_one_class_split_is_refused_never_scored_as_nan(setup, tmp_path):
             count += 1
     writer.close()
     records.write_info(one_class, {"count": count})
-    options = steps.EvaluationOptions(blessing.Criteria({"accuracy": 0.01}), "max_f1", 0.5, 8)
+    options = EvaluationOptions(blessing=BlessingOptions(min_accuracy=0.01, min_auc=0),
+                                threshold_rule="max_f1", threshold_target=0.5, batch_size=8,
+                                require_gpu=False)
     metrics_path = tmp_path / "metrics.json"
     with pytest.raises(AdmodError, match="validation split holds allowed_ads images only"):
         steps.evaluate_step(model_dir=model_dir, val_dir=one_class, test_dir=one_class,

@@ -4,6 +4,7 @@ from sklearn import metrics
 
 from admod import evaluation
 from admod.errors import AdmodError
+from admod.options import EvaluationOptions
 
 RNG = np.random.default_rng(0)
 LABELS = (RNG.random(400) < 0.3).astype(int)
@@ -46,8 +47,8 @@ def test_unreachable_target_falls_back_to_best_f1_and_says_so():
 
 @pytest.mark.parametrize("rule, target", [("median", 0.5), ("fixed", 1.5)])
 def test_bad_threshold_parameters(rule, target):
-    with pytest.raises(AdmodError):
-        evaluation.choose_threshold(LABELS, PROBS, rule, target)
+    with pytest.raises(AdmodError, match="threshold_"):
+        EvaluationOptions(threshold_rule=rule, threshold_target=target)
 
 
 def test_expected_calibration_error():

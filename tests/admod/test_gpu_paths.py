@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from admod import split, steps
+from tests import splitting
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_on_logical_devices.py")
 
@@ -20,7 +21,7 @@ def _split(demo_root, work):
     out = {name: str(work / "split" / name) for name in split.SPLITS}
     steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(work / "m.csv"),
                      report_path=str(work / "r.md"),
-                     config=split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5,
+                     **splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5,
                                               shard_size=8))
     return out
 

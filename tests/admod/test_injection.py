@@ -6,6 +6,7 @@ import pytest
 
 from admod import reports, split, steps
 from admod.defaults import CLASS_NAMES
+from tests import splitting
 
 HOSTILE = "x`<img src=x onerror=alert(2)>`y.jpg"
 
@@ -32,10 +33,10 @@ def test_the_manifest_quotes_formula_like_names(tmp_path, demo_root, monkeypatch
     monkeypatch.chdir(tmp_path)
     shutil.copytree(demo_root, "=ads")  # a relative data root: every uri starts with "="
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7)
     steps.split_step(data_root="=ads", out_dirs=out, manifest_path="manifest.csv",
-                     report_path="r.md", config=config)
+                     report_path="r.md", **config)
     uris = pd.read_csv("manifest.csv")["uri"]
     assert len(uris) > 0 and all(u.startswith("'=ads/") for u in uris)
 

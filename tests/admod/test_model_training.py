@@ -210,11 +210,11 @@ def test_a_gpu_step_without_a_gpu_fails_at_once(monkeypatch):
 
 
 def test_the_block_names_parameters_accept_are_resnet50s():
-    from admod import parameters
+    from admod import options
 
     model, _ = model_lib.build_model(SIZE, weights="none")
     base = model.get_layer(model_lib.BASE_NAME)
-    assert parameters.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(base))
+    assert options.RESNET50_BLOCKS == tuple(model_lib.residual_blocks(base))
 
 
 def test_the_weights_digest_survives_save_and_load(tmp_path):

@@ -4,11 +4,12 @@ import inspect
 
 import pytest
 
-from admod import parameters
+from admod import options, parameters
+from admod.pipeline import compiled
 from admod.errors import USER_ERROR_STATUS, AdmodError, exit_on_user_error
 from tests.pipeline.test_compile import COMMITTED
 
-DECLARED = parameters.declared_parameters(COMMITTED)
+DECLARED = compiled.declared_parameters(COMMITTED)
 ROOTS = {"data_root": "gs://b/ads", "registry_root": "gs://b/models"}
 
 
@@ -21,7 +22,7 @@ def _problems(**given):
 def test_every_pipeline_parameter_has_a_rule_and_the_check_step_takes_them_all():
     from admod.components import check_parameters
 
-    assert set(parameters.RULES) == set(DECLARED)
+    assert set(options.PARAMETERS) == set(DECLARED)
     assert set(inspect.signature(check_parameters).parameters) == set(DECLARED) | {"checked"}
 
 

@@ -5,6 +5,8 @@ import os
 import pytest
 
 from admod import datasets, resources, split, steps, training
+from admod.options import ImageRules
+from tests import splitting
 
 GIB = 2**30
 
@@ -34,11 +36,11 @@ def test_images_that_do_not_fit_the_limit_are_cached_on_disk(monkeypatch, tmp_pa
 def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tmp_path,
                                                                     monkeypatch):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5, min_image_side=32,
                                max_image_pixels=10**7)
     steps.split_step(data_root=demo_root, out_dirs=out,
                      manifest_path=str(tmp_path / "manifest.csv"),
-                     report_path=str(tmp_path / "r.md"), config=config)
+                     report_path=str(tmp_path / "r.md"), **config)
     monkeypatch.setattr(resources, "memory_limit", lambda: 1024)  # nothing fits: a file cache
     used = []
     make_dataset = datasets.make_dataset
@@ -50,7 +52,7 @@ def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tm
 
     monkeypatch.setattr(datasets, "make_dataset", recording)
     model_dir = tmp_path / "model"
-    options = training.TrainingOptions(epochs=1, batch_size=8)
+    options = training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False)
     steps.train_head_step(train_dir=out["train"], val_dir=out["validation"],
                           model_dir=str(model_dir), report_path=str(tmp_path / "r.html"),
                           image_size=32, weights="none", options=options)
@@ -78,7 +80,7 @@ def test_cpu_limit_is_the_containers_quota_not_the_nodes_cpus(tmp_path, files, e
 
 def test_the_split_sizes_its_threads_by_the_container(monkeypatch):
     monkeypatch.setattr(resources, "cpu_limit", lambda: 3)
-    assert split.SplitConfig().workers == 6
+    assert ImageRules().workers == 6
 
 
 def test_importing_admod_starts_no_tensorflow_runtime_and_picks_no_plot_backend():
@@ -95,4 +97,28 @@ def test_importing_admod_starts_no_tensorflow_runtime_and_picks_no_plot_backend(
               "assert matplotlib.get_backend() == before, matplotlib.get_backend(); print('ok')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "MPLBACKEND": "svg"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_importing_admod_and_its_kfp_layers_changes_no_process_state():
+    """No environment variable, warning filter, logging handler or patched kfp function comes
+    with an import: a notebook that imports admod keeps its own."""
+    import subprocess
+    import sys
+
+    # The libraries first: some add warning filters of their own when imported.
+    script = ("import tensorflow, keras, sklearn.metrics, pandas, matplotlib.figure, yaml; "
+              "import kfp.dsl, kfp.local, google.cloud.storage, docker; "
+              "import os, warnings, logging; env = dict(os.environ); "
+              "filters = list(warnings.filters); handlers = list(logging.getLogger().handlers); "
+              "from kfp.local import docker_task_handler as d; run = d.run_docker_container; "
+              "import admod, admod.options, admod.steps, admod.training; "
+              "import admod.pipeline.cli, admod.pipeline.local_run, admod.pipeline.pipeline; "
+              "assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items()); "
+              "assert list(warnings.filters) == filters; "
+              "assert logging.getLogger().handlers == handlers; "
+              "assert d.run_docker_container is run; print('ok')")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -11,13 +11,14 @@ from admod import images, records, split
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 from tests.splitting import run_split
+from tests import splitting
 
 
 def _config(**overrides):
     values = dict(val_fraction=0.2, test_fraction=0.0, seed=7, min_image_side=32,
                   max_image_pixels=10**7)
     values.update(overrides)
-    return split.SplitConfig(**values)
+    return splitting.split_config(**values)
 
 
 def _run(root, out, **overrides):
@@ -181,8 +182,8 @@ def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path):
     for partitions in (1, 3):
         out = tmp_path / f"n{partitions}"
         out_dirs = {name: str(out / name) for name in split.SPLITS}
-        summary = split.run_split(str(messy_root), out_dirs, str(out / "manifest.csv"), config,
-                                  partitions)
+        summary = split.run_split(str(messy_root), out_dirs, str(out / "manifest.csv"),
+                                  **config, partitions=partitions)
         results[partitions] = (summary, _split_files(out))
     (one, one_files), (three, three_files) = results[1], results[3]
     assert one_files == three_files  # manifest and every shard, byte for byte
@@ -213,7 +214,7 @@ def _peak_traced_memory(root, out) -> int:
     tracemalloc.start()
     try:
         split.run_split(str(root), out_dirs, str(out / "manifest.csv"),
-                        _config(val_fraction=0.5, workers=1))
+                        **_config(val_fraction=0.5, workers=1))
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

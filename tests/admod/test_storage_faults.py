@@ -12,6 +12,7 @@ from tests.admod.test_registry import _FakeBlob, _FakeBucket
 from tests.conftest import upload_folder
 from tests.fault_proxy import fault_proxy
 from tests.splitting import run_split
+from tests import splitting
 
 
 @contextlib.contextmanager
@@ -37,7 +38,7 @@ def _short_retries(monkeypatch):
 def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, monkeypatch,
                                                  tmp_path):
     data = upload_folder(demo_root, bucket, "ads")
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7, workers=1)
     clean = run_split(data, {n: str(tmp_path / "a" / n) for n in split.SPLITS}, config)
     _short_retries(monkeypatch)

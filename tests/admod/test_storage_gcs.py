@@ -9,6 +9,7 @@ from admod.errors import AdmodError
 from tests.conftest import upload_folder
 from tests.gcs_emulator import PAGE_SIZE
 from tests.splitting import run_split
+from tests import splitting
 
 
 def test_listing_spans_several_pages(bucket):
@@ -46,7 +47,7 @@ def test_uri_without_bucket():
 def test_split_reads_a_bucket_like_a_folder(bucket, demo_root, tmp_path):
     uri = upload_folder(demo_root, bucket, "ads")
     out = {name: str(tmp_path / "gcs" / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.2, test_fraction=0.0, seed=3, min_image_side=32,
+    config = splitting.split_config(val_fraction=0.2, test_fraction=0.0, seed=3, min_image_side=32,
                                max_image_pixels=10**7)
     from_bucket = run_split(uri, out, config)
     out_local = {name: str(tmp_path / "local" / name) for name in split.SPLITS}

@@ -11,8 +11,10 @@ import pytest
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
-from admod import augment, datasets, registry, split, steps, training
+from admod import datasets, registry, split, steps, training
 from admod.defaults import CLASS_NAMES
+from admod.options import AugmentOptions
+from tests import splitting
 
 SIZE = 32
 
@@ -21,9 +23,9 @@ SIZE = 32
 def trained(demo_root, tmp_path_factory, monkeypatch_module):
     tmp = tmp_path_factory.mktemp("train-head")
     out = {name: str(tmp / name) for name in split.SPLITS}
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5, shard_size=4)
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5, shard_size=4)
     steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp / "manifest.csv"),
-                     report_path=str(tmp / "r.md"), config=config)
+                     report_path=str(tmp / "r.md"), **config)
     seen = {}
     real_train_phase = training.train_phase
 
@@ -32,8 +34,9 @@ def trained(demo_root, tmp_path_factory, monkeypatch_module):
         return real_train_phase(model, train_ds, val_ds, *args, **kwargs)
 
     monkeypatch_module.setattr(training, "train_phase", recording)
-    options = training.TrainingOptions(epochs=1, batch_size=8, class_weighting="balanced",
-                                       augmentation=augment.AugmentConfig())
+    options = training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False,
+                                       class_weighting="balanced",
+                                       augmentation=AugmentOptions())
     summary = steps.train_head_step(train_dir=out["train"], val_dir=out["validation"],
                                     model_dir=str(tmp / "model"), report_path=str(tmp / "r.html"),
                                     image_size=SIZE, weights="none", options=options)
@@ -125,10 +128,11 @@ def test_with_an_identity_augmentation_training_sees_the_pixels_serving_sees(
     """Training batches, augmentation aside, are the source files decoded as serving decodes
     them: the same set of images as validation's path gives, no other scaling."""
     _, out, manifest, _, _ = trained
-    identity = augment.AugmentConfig(rotation_degrees=0, width_shift=0, height_shift=0,
+    identity = AugmentOptions(rotation_degrees=0, width_shift=0, height_shift=0,
                                      shear_degrees=0, zoom=0, horizontal_flip=False)
     seen = _fit_arguments(out, monkeypatch, tmp_path,
-                          training.TrainingOptions(epochs=1, batch_size=8, augmentation=identity))
+                          training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False,
+                                                   augmentation=identity))
     batches = list(seen["train"].as_numpy_iterator())
     assert all(images.dtype == np.float32 and images.max() > 1 for images, _ in batches)
     assert set(_images(seen["train"])) == _decoded_on_their_own(manifest, "train")
@@ -140,7 +144,8 @@ def test_the_step_trains_with_the_methods_callbacks(trained, monkeypatch, tmp_pa
     import keras
 
     _, out, _, _, _ = trained
-    options = training.TrainingOptions(epochs=3, batch_size=8, early_stopping_patience=4,
+    options = training.TrainingOptions(epochs=3, batch_size=8, require_gpu=False,
+                                       early_stopping_patience=4,
                                        reduce_lr_patience=2, reduce_lr_factor=0.25)
     seen = _fit_arguments(out, monkeypatch, tmp_path, options)
     by_kind = {type(c): c for c in seen["callbacks"]}
@@ -165,7 +170,7 @@ def test_the_fine_tune_step_moves_the_base_kernels_and_never_the_batchnorm_stati
     steps.fine_tune_step(head_dir=str(tmp / "model"), train_dir=out["train"],
                          val_dir=out["validation"], model_dir=str(tmp_path / "tuned"),
                          report_path=str(tmp_path / "r.html"), unfreeze="conv5_block1",
-                         options=training.TrainingOptions(epochs=1, batch_size=8,
+                         options=training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False,
                                                           learning_rate=1e-2))
     tuned = model_lib.load(str(tmp_path / "tuned" / registry.MODEL_FILE))
     before = {w.path: w.numpy() for w in head.get_layer(model_lib.BASE_NAME).weights}

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from admod import parameters, registry, steps, vertex_experiments
+from admod import options, registry, steps, vertex_experiments
+from admod.metric_names import SCORES
 from admod.errors import AdmodError
 from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex
 
@@ -48,7 +49,7 @@ def _phase_folder(folder, phase, epochs):
 def run_files(tmp_path):
     values = {"data_root": "gs://ads/data", "head_epochs": 15, "horizontal_flip": True,
               "experiment": "admod-ads"}
-    scores = {name: 0.9 for name in steps.EXPERIMENT_METRICS}
+    scores = {name: 0.9 for name in SCORES}
     evaluation = {"scores": scores, "threshold": 0.61, "blessed": True}
     paths = {"parameters_path": str(tmp_path / "parameters.json"),
              "evaluation_path": str(tmp_path / "metrics.json")}
@@ -122,7 +123,7 @@ def test_a_refused_call_ends_in_one_sentence(vertex, run_files):
 ])
 def test_an_experiment_that_cannot_be_logged_to_is_refused_before_anything_runs(values,
                                                                                 problem):
-    assert any(problem in p for p in parameters.range_problems(values))
+    assert any(problem in p for p in options.problems(values))
 
 
 def test_the_run_name_fits_vertex(tmp_path):

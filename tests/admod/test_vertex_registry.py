@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from admod import defaults, parameters, registry, vertex_registry
+from admod import defaults, options, registry, vertex_registry
 from admod.errors import AdmodError
+from admod.options import DEFAULTS
 from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
 TARGET = vertex_registry.Target("admod-ads", PROJECT, LOCATION)
@@ -60,7 +61,7 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
     model = upload["model"]
     assert model["displayName"] == "admod-ads"
     assert model["artifactUri"] == f"{root}/{first}/saved_model/1"
-    assert model["containerSpec"] == {"imageUri": defaults.VERTEX_SERVING_IMAGE}
+    assert model["containerSpec"] == {"imageUri": DEFAULTS.vertex_serving_image}
     assert model["labels"] == {"admod_version": first, "admod_run": "run-first",
                                "admod_data": "ab" * 8}
     assert "accuracy 0.9000" in model["description"]
@@ -136,7 +137,7 @@ def test_a_model_resource_name_is_created_with_its_id_and_name_clashes_are_refus
 ])
 def test_a_vertex_model_that_cannot_be_resolved_is_refused_before_anything_runs(values,
                                                                                  problem):
-    assert any(problem in p for p in parameters.range_problems(values))
+    assert any(problem in p for p in options.problems(values))
 
 
 def test_registry_sync_from_the_command_line(tmp_path, bucket, vertex, monkeypatch, capsys):

@@ -1,32 +1,116 @@
-"""The components are thin: their parameters map onto the logic's options, nothing is lost."""
+"""One home per parameter: the options dataclasses, the pipeline's signature and the
+components' signatures say the same, and each component builds its options from exactly its
+parameters (admod.options.from_parameters refuses a missing or unknown name).
 
-import dataclasses
+Adding a parameter means adding it to its options, to the pipeline's signature and to the
+signatures of the components that build those options (check-parameters takes them all): a
+forgotten one fails here, naming it."""
+
 import inspect
+import logging
 
+import pytest
 from kfp.dsl import Artifact
 
-from admod import steps, training
-from admod.components import fine_tune, train_head
+from admod import options, steps
+from admod.components import STEP_FUNCTIONS, check_parameters, fine_tune, train_head
+from admod.options import DEFAULTS, PARAMETERS
+from admod.pipeline import pipeline, platform
+
+PLAIN = (str, int, float, bool)
 
 
-def _parameters(component) -> dict:
-    """A stand-in value for each parameter of `component`'s Python function."""
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A component sets logging up on the test's captured stderr, closed after the test: later
+    tests in this process log where they did before."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _plain_parameters(function) -> dict[str, type]:
+    return {name: p.annotation for name, p in inspect.signature(function).parameters.items()
+            if p.annotation in PLAIN}
+
+
+def _pipeline_signature() -> inspect.Signature:
+    built = pipeline.build(platform.Platform())
+    return inspect.signature(built.pipeline_func)
+
+
+def test_the_pipeline_signature_is_the_options_parameters_with_their_types_and_defaults():
+    signature = _pipeline_signature()
+    assert list(signature.parameters) and set(signature.parameters) == set(PARAMETERS), (
+        set(signature.parameters) ^ set(PARAMETERS))
+    for name, declared in signature.parameters.items():
+        field = PARAMETERS[name]
+        assert declared.annotation is field.type, name
+        expected = inspect.Parameter.empty if field.default is options.REQUIRED else field.default
+        assert declared.default == expected, name
+
+
+def test_the_run_form_describes_every_parameter_from_its_options():
+    documented = pipeline.build(platform.Platform()).pipeline_spec.root.input_definitions
+    for name, field in PARAMETERS.items():
+        assert documented.parameters[name].description == field.metadata["description"], name
+
+
+def test_check_parameters_takes_every_parameter_with_the_options_type():
+    assert _plain_parameters(check_parameters) == {n: f.type for n, f in PARAMETERS.items()}
+
+
+def _stand_ins(function, tmp_path) -> dict:
+    """The defaults for a component's parameters (a valid run), artifacts under tmp_path."""
     values = {}
-    for name, parameter in inspect.signature(component).parameters.items():
-        annotation = parameter.annotation
-        values[name] = {int: 1, float: 0.5, bool: True, str: "x"}.get(annotation, Artifact())
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.annotation in PLAIN:
+            values[name] = getattr(DEFAULTS, name, "gs://bucket/x")
+        else:
+            values[name] = Artifact(uri=str(tmp_path / function.__name__ / name))
+            values[name].path = str(tmp_path / function.__name__ / name)
     return values
 
 
-def test_training_components_feed_every_training_option():
-    for component in (train_head, fine_tune):
-        parameters = _parameters(component)
-        options = training.TrainingOptions.from_parameters(parameters)
-        for field in dataclasses.fields(options):
-            # the method's, fixed; state_key is the step's output URI (the next test)
-            if field.name not in ("augmentation", "min_learning_rate", "state_key"):
-                assert getattr(options, field.name) == parameters[field.name], field.name
-        assert options.augmentation.rotation_degrees == parameters["rotation_degrees"]
+class Built(Exception):
+    """Raised by the spy once the component has built its options."""
+
+
+@pytest.mark.parametrize("component", [f for f in STEP_FUNCTIONS if f is not check_parameters],
+                         ids=lambda f: f.__name__)
+def test_each_component_builds_its_options_from_exactly_its_parameters(component, tmp_path,
+                                                                       monkeypatch):
+    """from_parameters raises TypeError when the component lacks one of its options'
+    parameters, or takes a plain value no options (nor its declared inputs) have; the types in
+    the signature are the options' types."""
+    built = []
+    real = options.from_parameters
+
+    def spy(values, *classes, **kwargs):
+        real(values, *classes, **kwargs)
+        built.extend(classes)
+        raise Built
+
+    monkeypatch.setattr(options, "from_parameters", spy)
+    with pytest.raises(Built):
+        component(**_stand_ins(component, tmp_path))
+    assert built, f"{component.__name__} builds no options"
+    declared = _plain_parameters(component)
+    for cls in built:
+        for name, field in options.parameter_fields(cls).items():
+            assert declared[name] is field.type, (component.__name__, name)
+
+
+def test_a_misspelt_or_missing_parameter_is_an_error_not_a_default():
+    values = {name: getattr(DEFAULTS, name) for name in options.parameter_fields(
+        options.HeadOptions)}
+    with pytest.raises(TypeError, match="head_epoch: not a parameter of HeadOptions"):
+        options.from_parameters({**values, "head_epoch": 3}, options.HeadOptions)
+    del values["head_epochs"]
+    with pytest.raises(TypeError, match="needs the parameter 'head_epochs'"):
+        options.from_parameters(values, options.HeadOptions)
 
 
 def test_training_state_is_keyed_on_the_steps_own_model_output(monkeypatch, tmp_path):
@@ -37,51 +121,16 @@ def test_training_state_is_keyed_on_the_steps_own_model_output(monkeypatch, tmp_
     seen = []
 
     def record(**kwargs):
-        seen.append(kwargs["options"].state_key)
-        raise SystemExit(0)
+        seen.append((kwargs["options"].state_key, kwargs["options"].epochs))
+        raise Built
 
     monkeypatch.setattr(steps, "train_head_step", record)
     monkeypatch.setattr(steps, "fine_tune_step", record)
     for component in (train_head, fine_tune):
-        parameters = _parameters(component)
+        parameters = _stand_ins(component, tmp_path)
         parameters["model"] = Model(uri=str(tmp_path / component.__name__ / "model"))
         assert "run_id" not in parameters
-        try:
+        with pytest.raises(Built):
             component(**parameters)
-        except SystemExit:
-            pass
-    assert seen == [str(tmp_path / "train_head" / "model"), str(tmp_path / "fine_tune" / "model")]
-
-
-def test_both_phases_take_the_same_training_parameters():
-    head = set(_parameters(train_head)) - {"image_size", "weights", "allow_random_init"}
-    fine = set(_parameters(fine_tune)) - {"head_model", "unfreeze"}
-    assert head == fine
-
-
-
-def test_the_evaluate_component_feeds_every_evaluation_option():
-    from admod import blessing
-    from admod.components import evaluate
-
-    parameters = _parameters(evaluate)
-    parameters.update(min_accuracy=0.1, min_auc=0.2, min_precision=0.3, min_recall=0.4,
-                      gating_metric="pr_auc", max_regression=0.01)
-    options = steps.EvaluationOptions.from_parameters(parameters)
-    assert options.criteria == blessing.Criteria(
-        {"accuracy": 0.1, "roc_auc": 0.2, "precision": 0.3, "recall": 0.4}, "pr_auc", 0.01)
-    for name in ("threshold_rule", "threshold_target", "batch_size", "require_gpu"):
-        assert getattr(options, name) == parameters[name], name
-
-
-def test_the_split_components_feed_every_split_option():
-    from admod import parameters as parameters_lib, split as split_lib
-    from admod.components import check_images, split
-
-    for component, names in ((check_images, ("min_image_side", "max_image_pixels")),
-                             (split, ("val_fraction", "test_fraction", "seed",
-                                      "max_image_pixels"))):
-        parameters = _parameters(component)
-        config = parameters_lib.options(split_lib.SplitConfig, parameters)
-        for name in names:
-            assert getattr(config, name) == parameters[name], name
+    assert seen == [(str(tmp_path / "train_head" / "model"), DEFAULTS.head_epochs),
+                    (str(tmp_path / "fine_tune" / "model"), DEFAULTS.fine_tune_epochs)]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from admod.errors import AdmodError
+from admod.pipeline import compiled as compiled_file
 from admod.pipeline import platform, submit
 from admod.pipeline.cli import compile_pipeline
 
@@ -175,12 +176,12 @@ def test_the_split_fans_in_only_where_the_backend_collects_a_loop(specs, compile
     """dsl.Collected of artifacts reaches the backend in 2.14.0 (kubeflow/pipelines #11725);
     before, the split is one task."""
     for target in (NEWEST, platform.FAN_IN_KFP, platform.VERTEX):
-        assert submit.fans_in(compiled[target]), target
+        assert compiled_file.fans_in(compiled[target]), target
         item = _loop_inputs(specs[target])["pipelinechannel--list-images-Output-loop-item"]
         wanted = specs[target]["components"]["comp-check-images"]["inputDefinitions"]
         assert item["parameterType"] == wanted["parameters"]["partition"]["parameterType"]
     oldest = specs[platform.OLDEST_KFP]
-    assert not submit.fans_in(compiled[platform.OLDEST_KFP])
+    assert not compiled_file.fans_in(compiled[platform.OLDEST_KFP])
     assert not any(name.startswith("comp-for-loop") for name in oldest["components"])
     assert {"split-in-one-task", "train-head"} <= set(oldest["root"]["dag"]["tasks"])
 
@@ -214,8 +215,8 @@ def test_vertex_refuses_a_fan_in_wider_than_it_collects():
 def test_a_spec_is_submitted_only_to_the_platform_it_was_compiled_for(tmp_path):
     vertex = str(tmp_path / "vertex.yaml")
     compile_pipeline(vertex, None, platform.VERTEX, None, 1)
-    assert submit.compiled_for(COMMITTED) == platform.KUBEFLOW
-    assert submit.compiled_for(vertex) == platform.VERTEX
+    assert compiled_file.compiled_for(COMMITTED) == platform.KUBEFLOW
+    assert compiled_file.compiled_for(vertex) == platform.VERTEX
     with pytest.raises(AdmodError, match="was compiled for vertex, not kubeflow"):
         submit.check_compiled_for(vertex, platform.KUBEFLOW)
     with pytest.raises(AdmodError, match="was compiled for kubeflow, not vertex"):

@@ -16,6 +16,8 @@ from PIL import Image
 
 from admod import split, steps
 from tests.pipeline.test_compile import COMMITTED, _spec
+from admod.options import ImageRules
+from tests import splitting
 
 PARTITIONS = 3
 
@@ -56,13 +58,13 @@ def test_a_partition_checked_in_an_earlier_run_merges_as_if_checked_now(demo_roo
     checked after, merge to exactly what a fresh split of all files gives."""
     root = tmp_path / "data"
     shutil.copytree(demo_root, root)
-    config = split.SplitConfig(val_fraction=0.3, test_fraction=0.0, seed=5, shard_size=7)
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5, shard_size=7)
     before = _keys(str(root))
     cached = {}
     for key in before:
         part = tmp_path / "before" / key.split(":")[0]
         steps.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
-                                part_dir=str(part), config=config)
+                                part_dir=str(part), rules=config["rules"])
         cached[key] = str(part)
     Image.new("RGB", (64, 64), "blue").save(root / "allowed_ads" / "zz_new.png")
     parts = []
@@ -70,12 +72,14 @@ def test_a_partition_checked_in_an_earlier_run_merges_as_if_checked_now(demo_roo
         if key not in cached:  # the changed partition is checked again, the others are hits
             cached[key] = str(tmp_path / "after" / key.split(":")[0])
             steps.check_images_step(data_root=str(root), partition_key=key,
-                                    partitions=PARTITIONS, part_dir=cached[key], config=config)
+                                    partitions=PARTITIONS, part_dir=cached[key],
+                                    rules=config["rules"])
         parts.append(cached[key])
     merged = {n: str(tmp_path / "merged" / n) for n in split.SPLITS}
-    split.merge_parts(parts, merged, str(tmp_path / "merged.csv"), config)
+    split.merge_parts(parts, merged, str(tmp_path / "merged.csv"), config["options"])
     fresh = {n: str(tmp_path / "fresh" / n) for n in split.SPLITS}
-    split.run_split(str(root), fresh, str(tmp_path / "fresh.csv"), config, PARTITIONS)
+    split.run_split(str(root), fresh, str(tmp_path / "fresh.csv"), **config,
+                    partitions=PARTITIONS)
     assert open(tmp_path / "merged.csv").read() == open(tmp_path / "fresh.csv").read()
     for name in split.SPLITS:
         for shard in sorted((tmp_path / "fresh" / name).iterdir()):
@@ -95,8 +99,8 @@ def test_files_changed_while_the_split_runs_are_refused(demo_root, tmp_path):
     victim.write_bytes(victim.read_bytes() + b"\0")  # its size changes
     with pytest.raises(AdmodError, match="changed while the split ran"):
         steps.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
-                                part_dir=str(tmp_path / "part"), config=split.SplitConfig())
+                                part_dir=str(tmp_path / "part"), rules=ImageRules())
     with pytest.raises(AdmodError, match="is not a key list-images wrote"):
         steps.check_images_step(data_root=str(root), partition_key="7:abc",
                                 partitions=PARTITIONS, part_dir=str(tmp_path / "p"),
-                                config=split.SplitConfig())
+                                rules=ImageRules())

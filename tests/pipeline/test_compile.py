@@ -6,7 +6,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from admod import defaults
+from admod.options import DEFAULTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMITTED = os.path.join(REPO, "pipeline.yaml")
@@ -68,15 +68,15 @@ def test_five_steps_with_push_under_the_blessing_condition_and_logging_under_an_
 def test_every_method_value_is_a_parameter_default():
     spec = _spec(COMMITTED)
     params = spec.root.input_definitions.parameters
-    expected = {"image_size": defaults.IMAGE_SIZE, "batch_size": defaults.BATCH_SIZE,
-                "head_epochs": defaults.HEAD_EPOCHS, "fine_tune_epochs": defaults.FINE_TUNE_EPOCHS,
-                "head_learning_rate": defaults.HEAD_LEARNING_RATE,
-                "fine_tune_learning_rate": defaults.FINE_TUNE_LEARNING_RATE,
-                "early_stopping_patience": defaults.EARLY_STOPPING_PATIENCE,
-                "val_fraction": defaults.VAL_FRACTION, "seed": defaults.SEED,
-                "weights": defaults.WEIGHTS, "min_accuracy": defaults.MIN_ACCURACY,
-                "min_auc": defaults.MIN_AUC, "rotation_degrees": defaults.ROTATION_DEGREES,
-                "shear_degrees": defaults.SHEAR_DEGREES, "zoom": defaults.ZOOM}
+    expected = {"image_size": DEFAULTS.image_size, "batch_size": DEFAULTS.batch_size,
+                "head_epochs": DEFAULTS.head_epochs, "fine_tune_epochs": DEFAULTS.fine_tune_epochs,
+                "head_learning_rate": DEFAULTS.head_learning_rate,
+                "fine_tune_learning_rate": DEFAULTS.fine_tune_learning_rate,
+                "early_stopping_patience": DEFAULTS.early_stopping_patience,
+                "val_fraction": DEFAULTS.val_fraction, "seed": DEFAULTS.seed,
+                "weights": DEFAULTS.weights, "min_accuracy": DEFAULTS.min_accuracy,
+                "min_auc": DEFAULTS.min_auc, "rotation_degrees": DEFAULTS.rotation_degrees,
+                "shear_degrees": DEFAULTS.shear_degrees, "zoom": DEFAULTS.zoom}
     for name, value in expected.items():
         default = json_format.MessageToDict(params[name].default_value)
         assert default == value or float(default) == value, name

@@ -28,8 +28,9 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 
-from admod import accelerators, augment, steps, training  # noqa: E402
+from admod import accelerators, steps, training  # noqa: E402
 from admod import model as model_lib  # noqa: E402
+from admod.options import AugmentOptions  # noqa: E402
 
 work, step, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mixed, xla = sys.argv[4] == "1", sys.argv[5] == "1"
@@ -52,7 +53,7 @@ data = {name: os.path.join(work, "split", name) for name in ("train", "validatio
 step_dir = os.path.join(work, step)
 options = training.TrainingOptions(
     epochs=2, batch_size=4, class_weighting="balanced", early_stopping_patience=99,
-    mixed_precision=mixed, xla=xla, augmentation=augment.AugmentConfig(),
+    mixed_precision=mixed, xla=xla, augmentation=AugmentOptions(),
     checkpoint_root=os.path.join(work, "durable"), state_key=step_dir)
 if step == "train-head":
     steps.train_head_step(train_dir=data["train"], val_dir=data["validation"],
