@@ -61,8 +61,8 @@ MUTANTS = [
   ["tests/admod/test_tf_serving_loader.py"], None),
  # issue 23: promises kept by the steps a run executes
  ("L not_allowed split with half the validation fraction", "admod/split.py",
-  "        row[\"split\"] = assign_split(row[\"sha256\"], config.seed, config.val_fraction,",
-  "        row[\"split\"] = assign_split(row[\"sha256\"], config.seed, config.val_fraction / "
+  "        row[\"split\"] = assign_split(row[\"sha256\"], options.seed, options.val_fraction,",
+  "        row[\"split\"] = assign_split(row[\"sha256\"], options.seed, options.val_fraction / "
   "(2 if row[\"label\"] == CLASS_NAMES[1] else 1),",
   ["tests/admod/test_split.py"], None),
  ("M the fine-tune step never unfreezes", "admod/steps.py",
