@@ -143,4 +143,8 @@ def _arguments(scope: dict, *classes) -> dict:
     """The pipeline parameters of the options `classes`, from `scope` (the pipeline function's
     locals): what a step that builds those options takes."""
     names = set().union(*(options.parameter_fields(cls) for cls in classes))
+    missing = sorted(names - set(scope))
+    if missing:
+        raise TypeError(f"{', '.join(missing)}: not in the pipeline function's signature: add "
+                        "each with its type and default d.<name>.")
     return {name: scope[name] for name in names}
