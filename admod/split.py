@@ -228,7 +228,7 @@ def order_key(uri: str) -> bytes:
 def _part_rows(part: int, part_dir: str):
     """(index, part, manifest row, record or None) for each file of a part, in listing order:
     the part's shards hold its usable images in that same order."""
-    shard_records = records.iterate(os.path.join(part_dir, PART_SHARDS))
+    shard_records = records.iterate(os.path.join(part_dir, PART_SHARDS), framed=True)
     for row in _read_csv_rows(os.path.join(part_dir, PART_MANIFEST)):
         record = next(shard_records) if not row["reason"] else None
         yield order_key(row["index"]), part, row, record
@@ -290,7 +290,7 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
             if record is not None:
                 _decide(row, index, next(decisions), options)
                 if row["split"]:
-                    writers[row["split"]].write(record)
+                    writers[row["split"]].write_framed(record)
                     counts[row["label"], row["split"]] += 1
             if row["reason"]:
                 exclusions[row["reason"]] += 1
@@ -342,7 +342,10 @@ def _check_every_class_in_every_split(counts: pd.DataFrame, options: SplitOption
 
 def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
               options: SplitOptions, rules: ImageRules, partitions: int = 1) -> SplitSummary:
-    """list -> check (one process per partition) -> merge, in a scratch folder on local disk."""
+    """list -> check (one process per partition) -> merge, in a scratch folder on local disk.
+    The partitions share this machine: each process gets its share of `rules.workers`
+    threads (more only contend for the same cores)."""
+    rules = dataclasses.replace(rules, workers=max(1, rules.workers // partitions))
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
         started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)

@@ -20,13 +20,13 @@ def jpeg_folder(count: int, scale: float = 3.0, seed: int = 0) -> str:
 
 def shards(folder: str) -> dict[str, str]:
     """The split step's shards of `folder`, made once."""
-    from admod import steps
+    from admod import split_steps
 
     out = folder + "-shards"
     out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
     if not os.path.exists(os.path.join(out, ".complete")):
         config = splitting.split_config(seed=0)  # the method's split
-        steps.split_step(data_root=folder, out_dirs=out_dirs,
+        split_steps.split_step(data_root=folder, out_dirs=out_dirs,
                          manifest_path=os.path.join(out, "manifest.csv"),
                          report_path=os.path.join(out, "report.md"), **config)
         open(os.path.join(out, ".complete"), "w").close()

@@ -1,34 +1,72 @@
-"""Benchmark: images checked and sharded per second (per worker and per core), and peak memory
-per task, for the split on a generated folder of mixed sizes and formats.
+"""Benchmark: the split against its floor, on the same files with the same process count.
 
-    .venv/bin/python bench/split.py [--images 20000] [--workers 1,2] [--folder DIR]
+    .venv/bin/python bench/split.py [--images 10000] [--workers 2] [--mix current,realistic]
+                                    [--repeat 3]
 
---workers runs the split once per count (partitions, one process each, as `admod split
---workers` does). The folder is generated once and reused. Record the figures in
-docs/benchmarks.md and docs/scaling.md.
+The floor is what checking every image cannot avoid: read the file, hash it (sha256), decode it
+fully to RGB with Pillow; here in N processes over the whole folder. The split is
+`split.run_split` with N workers (partitions, one process each, as `admod split
+--split-workers N` does): list, check, merge. Both run on the same generated folder, one after
+the other, alternately (--repeat times), and the ratio of the medians split / floor is printed
+for each worker count and mix.
+
+Two mixes of generated ads, 100 to 1,200 px on the long side:
+  current    JPEG, PNG, GIF, BMP and WebP in equal shares (the mix earlier figures used)
+  realistic  60% JPEG, 32% PNG, 4% GIF, 4% WebP, no BMP: display-ad creatives are photos (JPEG)
+             and flat graphics (PNG); animated banners (GIF) and WebP from newer ad servers are
+             a few percent each; BMP is not an ad format.
+Each folder is generated once and reused. Record the figures in docs/benchmarks.md.
 """
 
 import argparse
+import hashlib
+import io
 import logging
+import multiprocessing
 import os
 import resource
+import statistics
 import tempfile
 import time
 
-from admod import split, storage
+from PIL import Image
+
+from admod import images, split, storage
 from admod.demo_data import write_demo_data
 from admod.options import ImageRules, SplitOptions
 
-FORMATS = ("jpg", "png", "gif", "bmp", "webp")
+MIXES = {
+    "current": ("jpg", "png", "gif", "bmp", "webp"),
+    "realistic": ("jpg",) * 15 + ("png",) * 8 + ("gif", "webp"),  # 60/32/4/4 %
+}
 SCALES = (1.0, 2.0, 3.0, 4.0)  # from ~100 px to ~1200 px on the long side
 
 
-def generate(folder: str, count: int) -> None:
+def generate(folder: str, count: int, formats: tuple[str, ...]) -> None:
     """`count` demo ads, each scale and each format in turn."""
-    write_demo_data(folder, count, scales=SCALES, formats=FORMATS)
+    write_demo_data(folder, count, scales=SCALES, formats=formats)
 
 
-def measure(folder: str, workers: int) -> None:
+def floor_one(path: str) -> int:
+    """Read, hash, decode fully to RGB: the work no check of an image can skip."""
+    with open(path, "rb") as f:
+        data = f.read()
+    hashlib.sha256(data).hexdigest()
+    with Image.open(io.BytesIO(data)) as image:
+        image.convert("RGB")
+    return 1
+
+
+def measure_floor(paths: list[str], processes: int) -> float:
+    """Images per second of the floor over `paths` in `processes` processes."""
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        done = sum(pool.imap_unordered(floor_one, paths, chunksize=64))
+    return done / (time.monotonic() - started)
+
+
+def measure_split(folder: str, workers: int) -> tuple[float, str]:
+    """Images per second of the whole split (list, check, merge), and a line of its figures."""
     with tempfile.TemporaryDirectory() as out:
         out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
         started = time.monotonic()
@@ -37,36 +75,54 @@ def measure(folder: str, workers: int) -> None:
         seconds = time.monotonic() - started
         shard_bytes = sum(os.path.getsize(os.path.join(d, f)) for d in out_dirs.values()
                           for f in os.listdir(d))
-        manifest_bytes = os.path.getsize(os.path.join(out, "manifest.csv"))
+    rate = summary.listed / seconds
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    rate = summary.listed / seconds
-    print(f"workers {workers}: {summary.listed} images in {seconds:.1f} s, {rate:.0f} images/s "
-          f"({rate / workers:.0f} per worker, {rate / os.cpu_count():.0f} per core); usable "
-          f"{int(summary.counts.values.sum())}; shards {shard_bytes / 2**20:.0f} MiB, manifest "
-          f"{manifest_bytes / 2**20:.1f} MiB; peak RSS: list+merge"
-          f"{'+check' if workers == 1 else ''} {parent:.0f} MiB"
-          + (f", largest check process {child:.0f} MiB" if workers > 1 else ""), flush=True)
+    return rate, (f"{summary.listed} images in {seconds:.1f} s, usable "
+                  f"{int(summary.counts.values.sum())}, shards {shard_bytes / 2**20:.0f} MiB, "
+                  f"peak RSS {parent:.0f} MiB (largest child {child:.0f} MiB)")
+
+
+def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int) -> None:
+    folder = os.path.join(root, f"admod-bench-split-{name}-{count}")
+    marker = os.path.join(folder, f".generated-{count}")
+    if not os.path.exists(marker):
+        generate(folder, count, MIXES[name])
+        open(marker, "w").close()
+    paths = [uri for uri, _ in storage.list_files(folder) if images.has_image_extension(uri)]
+    megabytes = sum(os.path.getsize(p) for p in paths) / 2**20
+    print(f"mix {name}: {len(paths)} images, {megabytes:.0f} MiB, {os.cpu_count()} cores",
+          flush=True)
+    for n in workers:
+        floors, splits = [], []
+        for _ in range(repeat):  # alternated, so that both see the same machine
+            floors.append(measure_floor(paths, n))
+            rate, figures = measure_split(folder, n)
+            splits.append(rate)
+        floor, rate = statistics.median(floors), statistics.median(splits)
+        print(f"  {n} process(es): floor {floor:.0f} images/s, split {rate:.0f} images/s, "
+              f"ratio {rate / floor:.2f} (medians of {repeat}; floor "
+              f"{' '.join(f'{f:.0f}' for f in floors)}, split "
+              f"{' '.join(f'{r:.0f}' for r in splits)}; last split: {figures})", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=20_000)
-    parser.add_argument("--workers", default="1", help="comma-separated worker counts")
-    parser.add_argument("--folder", default=None)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--workers", default="2", help="comma-separated process counts")
+    parser.add_argument("--mix", default="current,realistic",
+                        help=f"comma-separated, of {', '.join(MIXES)}")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, medians printed")
+    parser.add_argument("--root", default=tempfile.gettempdir(),
+                        help="where the generated folders are kept")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("admod.split").setLevel(logging.INFO)
-    folder = args.folder or os.path.join(tempfile.gettempdir(), f"admod-bench-split-{args.images}")
-    marker = os.path.join(folder, f".generated-{args.images}")
-    if not os.path.exists(marker):
-        generate(folder, args.images)
-        open(marker, "w").close()
-    total_bytes = sum(size for _, size in storage.list_files(folder))
-    print(f"{args.images} images, {total_bytes / 2**20:.0f} MiB, {os.cpu_count()} cores",
-          flush=True)
-    for workers in (int(n) for n in args.workers.split(",")):
-        measure(folder, workers)
+    logging.basicConfig(level=logging.WARNING, format="    %(message)s")
+    stages = logging.getLogger("admod.split")  # its one line of stage times per split
+    stages.setLevel(logging.INFO)
+    stages.addFilter(lambda record: record.getMessage().startswith("split stages"))
+    workers = [int(n) for n in args.workers.split(",")]
+    for name in args.mix.split(","):
+        bench_mix(name, args.images, workers, args.root, args.repeat)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ def check_images(data_root: str, partition: str, split_workers: int, min_image_s
     files checked (format, size, pixels, orientation, colour), its usable images written to
     TFRecord shards in listing order. Cached while the partition's files are unchanged."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, steps
+    from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
     listing, rules = exit_on_user_error(options.from_parameters, values, options.ListingOptions,
                                         options.ImageRules, inputs=("data_root", "partition"))
-    count = exit_on_user_error(steps.check_images_step, data_root=data_root,
+    count = exit_on_user_error(split_steps.check_images_step, data_root=data_root,
                                partition_key=partition, partitions=listing.split_workers,
                                part_dir=part.path, rules=rules)
     part.metadata["checked"] = count

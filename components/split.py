@@ -22,7 +22,7 @@ def split(
     of them, label conflicts excluded) into stratified, stable splits as sharded TFRecords,
     with a manifest of every file and a report."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, steps
+    from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
@@ -30,9 +30,9 @@ def split(
                                               options.SplitOptions, options.ImageRules,
                                               inputs=("data_root",))
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
-    figures = exit_on_user_error(steps.merge_split_step, part_dirs=[p.path for p in parts],
+    figures = exit_on_user_error(split_steps.merge_split_step, part_dirs=[p.path for p in parts],
                                  data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
                                  options=split_options, rules=rules)
-    steps.publish_split_figures(figures, metrics,
+    split_steps.publish_split_figures(figures, metrics,
                                 {"train": train, "validation": validation, "test": test}, manifest)

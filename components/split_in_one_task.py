@@ -20,7 +20,7 @@ def split_in_one_task(
     collect a ParallelFor's artifacts): listed, checked by split_workers processes in this pod,
     merged; the same outputs as the fanned-out split."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, steps
+    from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
@@ -28,9 +28,9 @@ def split_in_one_task(
         options.from_parameters, values, options.SplitOptions, options.ImageRules,
         options.ListingOptions, inputs=("data_root",))
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
-    figures = exit_on_user_error(steps.split_step, data_root=data_root, out_dirs=out_dirs,
+    figures = exit_on_user_error(split_steps.split_step, data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
                                  options=split_options, rules=rules,
                                  partitions=listing.split_workers)
-    steps.publish_split_figures(figures, metrics,
+    split_steps.publish_split_figures(figures, metrics,
                                 {"train": train, "validation": validation, "test": test}, manifest)

@@ -102,12 +102,12 @@ SPLIT_OPTIONS = ("SplitOptions", "ImageRules", "ListingOptions")  # admod split'
 
 
 def cmd_split(args) -> None:
-    from admod import options, steps
+    from admod import options, split_steps
 
     classes = [getattr(options, name) for name in SPLIT_OPTIONS]
     split_options, rules, listing = options.from_parameters(
         vars(args), *classes, inputs=("data", "out", "command"))
-    steps.split_into_folder(data_root=args.data, out=args.out, options=split_options,
+    split_steps.split_into_folder(data_root=args.data, out=args.out, options=split_options,
                             rules=rules, partitions=listing.split_workers)
     print(f"wrote shards, manifest.csv and report.md under {args.out}")
 

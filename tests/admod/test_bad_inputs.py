@@ -14,6 +14,7 @@ from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error
 from tests.splitting import run_split
 from admod.options import ImageRules
+from admod import split_steps
 from tests import splitting
 
 
@@ -54,7 +55,7 @@ def test_a_corrupt_shard_is_named(tmp_path, demo_root):
     out = {name: str(tmp_path / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7, shard_size=5)
-    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp_path / "m.csv"),
+    split_steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp_path / "m.csv"),
                      report_path=str(tmp_path / "r.md"), **config)
     shards = sorted(f for f in os.listdir(out["validation"]) if f.endswith(".tfrecord"))
     victim = os.path.join(out["validation"], shards[1])

@@ -20,6 +20,7 @@ from admod.components import push as push_component
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError
 from admod.options import BlessingOptions, EvaluationOptions
+from admod import split_steps
 from tests import splitting
 
 SIZE = 32
@@ -72,7 +73,7 @@ def data(tmp_path_factory):
     out = {name: str(tmp / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.3, seed=3, min_image_side=32,
                                shard_size=3)
-    steps.split_step(data_root=str(tmp / "ads"), out_dirs=out,
+    split_steps.split_step(data_root=str(tmp / "ads"), out_dirs=out,
                      manifest_path=str(tmp / "manifest.csv"), report_path=str(tmp / "r.md"),
                      **config)
     return tmp, out, pd.read_csv(tmp / "manifest.csv")

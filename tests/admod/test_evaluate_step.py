@@ -9,6 +9,7 @@ import pytest
 from admod import registry, split, steps
 from admod import model as model_lib
 from admod.options import BlessingOptions, EvaluationOptions
+from admod import split_steps
 from tests import splitting
 
 SIZE = 32
@@ -20,8 +21,9 @@ def setup(demo_root, tmp_path_factory):
     out = {name: str(tmp / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.3, seed=5, min_image_side=32,
                                max_image_pixels=10**7)
-    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp / "manifest.csv"),
-                     report_path=str(tmp / "report.md"), **config)
+    split_steps.split_step(data_root=demo_root, out_dirs=out,
+                           manifest_path=str(tmp / "manifest.csv"),
+                           report_path=str(tmp / "report.md"), **config)
     model_dir = tmp / "model"
     model_dir.mkdir()
     model, source = model_lib.build_model(SIZE, weights="none")

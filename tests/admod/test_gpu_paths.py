@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from admod import split, steps
+from admod import split
+from admod import split_steps
 from tests import splitting
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_on_logical_devices.py")
@@ -19,7 +20,7 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_on_logical_de
 def _split(demo_root, work):
     # 41 training images: a batch of one is left over after 5 global batches of 8
     out = {name: str(work / "split" / name) for name in split.SPLITS}
-    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(work / "m.csv"),
+    split_steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(work / "m.csv"),
                      report_path=str(work / "r.md"),
                      **splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5,
                                               shard_size=8))

@@ -27,7 +27,7 @@ def _check(data):
 
 
 @pytest.mark.parametrize("fmt, stored_as", [("JPEG", "JPEG"), ("PNG", "PNG"), ("GIF", "GIF"),
-                                             ("BMP", "PNG"), ("WEBP", "PNG")])
+                                             ("BMP", "BMP"), ("WEBP", "PNG")])
 def test_accepted_formats_are_stored_as_the_decoder_reads_them(fmt, stored_as):
     data = _encode(Image.new("RGB", (40, 50), (200, 10, 10)), fmt)
     checked = _check(data)
@@ -37,6 +37,20 @@ def test_accepted_formats_are_stored_as_the_decoder_reads_them(fmt, stored_as):
     assert (checked.data == data) == (fmt == stored_as)  # never a second lossy encoding
     decoded = _decode(checked)
     assert decoded.mode == "RGB" and decoded.size == (40, 50)
+
+
+@pytest.mark.parametrize("mode, as_is", [("RGB", True), ("P", False), ("L", False),
+                                         ("RGBA", False), ("1", False)])
+def test_only_bmps_tensorflow_decodes_alike_are_stored_as_they_are(mode, as_is):
+    """24-bit BMP as is (TensorFlow's BMP decoder reads it as Pillow does); palette, grey,
+    32-bit and 1-bit BMPs as PNG. Either way training sees Pillow's normalised pixels."""
+    rng = np.random.default_rng(0)
+    picture = Image.fromarray(rng.integers(0, 256, (45, 61, 3), dtype=np.uint8)).convert(mode)
+    data = _encode(picture, "BMP")
+    checked = _check(data)
+    assert checked.reason == "" and (checked.data == data) == as_is
+    expected = images.normalise(Image.open(io.BytesIO(data)))
+    assert np.array_equal(np.asarray(_decode(checked)), np.asarray(expected))
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "L", "P", "I;16"])
@@ -128,3 +142,11 @@ def test_transparent_palette_entries_become_white_and_opaque_ones_keep_their_col
     for decoded in (pillow, _decode(stored)):
         assert decoded.getpixel((5, 20)) == (255, 255, 255)
         assert decoded.getpixel((30, 20)) == (0, 0, 255)
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (45, 61), (300, 7)])
+def test_the_split_png_is_read_back_exactly_by_pillow_and_tensorflow(height, width):
+    pixels = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    data = images.rgb_png(pixels)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
+    assert np.array_equal(decoding.decode_rgb(tf.constant(data)).numpy(), pixels)

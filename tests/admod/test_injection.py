@@ -4,8 +4,9 @@ import markdown
 import pandas as pd
 import pytest
 
-from admod import reports, split, steps
+from admod import reports, split
 from admod.defaults import CLASS_NAMES
+from admod import split_steps
 from tests import splitting
 
 HOSTILE = "x`<img src=x onerror=alert(2)>`y.jpg"
@@ -35,7 +36,7 @@ def test_the_manifest_quotes_formula_like_names(tmp_path, demo_root, monkeypatch
     out = {name: str(tmp_path / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7)
-    steps.split_step(data_root="=ads", out_dirs=out, manifest_path="manifest.csv",
+    split_steps.split_step(data_root="=ads", out_dirs=out, manifest_path="manifest.csv",
                      report_path="r.md", **config)
     uris = pd.read_csv("manifest.csv")["uri"]
     assert len(uris) > 0 and all(u.startswith("'=ads/") for u in uris)

@@ -6,6 +6,7 @@ import pytest
 
 from admod import datasets, resources, split, steps, training
 from admod.options import ImageRules
+from admod import split_steps
 from tests import splitting
 
 GIB = 2**30
@@ -38,7 +39,7 @@ def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tm
     out = {name: str(tmp_path / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5, min_image_side=32,
                                max_image_pixels=10**7)
-    steps.split_step(data_root=demo_root, out_dirs=out,
+    split_steps.split_step(data_root=demo_root, out_dirs=out,
                      manifest_path=str(tmp_path / "manifest.csv"),
                      report_path=str(tmp_path / "r.md"), **config)
     monkeypatch.setattr(resources, "memory_limit", lambda: 1024)  # nothing fits: a file cache

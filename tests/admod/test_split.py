@@ -259,3 +259,15 @@ def test_a_manifest_row_has_a_split_or_a_reason_never_both(messy_root, tmp_path)
     assert excluded.sum() >= 8 and (~excluded).sum() >= 20
     assert (manifest.loc[excluded, "split"] == "").all()
     assert manifest.loc[~excluded, "split"].isin(split.SPLITS).all()
+
+
+def test_the_split_steps_never_import_tensorflow():
+    """A check-images task starts without TensorFlow's seconds and hundreds of MiB."""
+    import subprocess
+    import sys
+
+    code = ("import sys, admod.split_steps, admod.options, admod.logs; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]

@@ -14,6 +14,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from admod import datasets, registry, split, steps, training
 from admod.defaults import CLASS_NAMES
 from admod.options import AugmentOptions
+from admod import split_steps
 from tests import splitting
 
 SIZE = 32
@@ -24,8 +25,9 @@ def trained(demo_root, tmp_path_factory, monkeypatch_module):
     tmp = tmp_path_factory.mktemp("train-head")
     out = {name: str(tmp / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=5, shard_size=4)
-    steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp / "manifest.csv"),
-                     report_path=str(tmp / "r.md"), **config)
+    split_steps.split_step(data_root=demo_root, out_dirs=out,
+                           manifest_path=str(tmp / "manifest.csv"),
+                           report_path=str(tmp / "r.md"), **config)
     seen = {}
     real_train_phase = training.train_phase
 
