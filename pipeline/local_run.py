@@ -5,6 +5,7 @@ Two runners: `subprocess` (each step a Python process on this machine, the defau
 mounted read-only, the pipeline root and the registry writable, under a chosen user id).
 """
 
+import collections
 import contextlib
 import glob
 import io
@@ -230,6 +231,7 @@ class StepLog(io.TextIOBase):
         self.lines: dict[str, list[str]] = {}
         self.task, self.partial, self.started = "_pipeline", "", 0.0
         self.failed = None
+        self.finished = collections.Counter()  # per task name: a ParallelFor's runs share it
 
     def write(self, text: str) -> int:
         if self.verbose:
@@ -255,7 +257,9 @@ class StepLog(io.TextIOBase):
             took = time.monotonic() - self.started
             if end.group(2) != "SUCCESS":
                 self.failed = end.group(1)
-            figure = key_figure(self.pipeline_root, end.group(1)) if not self.failed else ""
+            self.finished[end.group(1)] += 1
+            figure = (key_figure(self.pipeline_root, end.group(1), self.finished[end.group(1)])
+                      if not self.failed else "")
             self._say(f"{time.strftime('%H:%M:%S')} {end.group(1)} {end.group(2).lower()} in "
                       f"{took:.0f} s{figure}")
 
@@ -279,13 +283,14 @@ class StepLog(io.TextIOBase):
             self._say("  | " + line)
 
 
-def key_figure(pipeline_root: str, task: str) -> str:
-    """', ' and the figure a person wants from a finished step, read from its executor output."""
+def key_figure(pipeline_root: str, task: str, nth: int = 1) -> str:
+    """', ' and the figure a person wants from the `nth` finished run of a step (a ParallelFor
+    runs one step several times), read from its executor output, the nth written."""
     pattern = os.path.join(pipeline_root, "*", "**", task, "executor_output.json")
     outputs = sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime)
     if not outputs:
         return ""
-    with open(outputs[-1]) as f:
+    with open(outputs[min(nth, len(outputs)) - 1]) as f:
         output = json.load(f)
     try:
         if task == "check-images":

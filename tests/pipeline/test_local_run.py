@@ -114,3 +114,17 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     summary = local_run.summary(run_dir)
     assert "Decision: NOT BLESSED" in summary and "registry is unchanged" in summary
     assert "| Validation" in summary  # the split report
+
+
+def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
+    """Two check-images tasks of one ParallelFor: the first to finish says its own count, the
+    second its own (both said the newest one's)."""
+    for i, (checked, mtime) in enumerate(((233, 1_000), (267, 2_000))):
+        folder = tmp_path / "run" / "for-loop" / f"iteration-{i}" / "check-images"
+        folder.mkdir(parents=True)
+        output = folder / "executor_output.json"
+        output.write_text(json.dumps({"artifacts": {"part": {"artifacts": [
+            {"metadata": {"checked": checked}}]}}}))
+        os.utime(output, (mtime, mtime))
+    assert local_run.key_figure(str(tmp_path), "check-images", 1) == ", 233 files checked"
+    assert local_run.key_figure(str(tmp_path), "check-images", 2) == ", 267 files checked"
