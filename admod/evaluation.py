@@ -1,20 +1,27 @@
-"""Metrics on held-out images, with scikit-learn, and the blessing decision.
+"""Metrics on held-out images, with scikit-learn, and the operating point: the calibration
+and threshold chosen on validation.
 
 Positive class = not allowed (label 1).
 """
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics
 
+from admod import calibration as calibration_lib
+from admod.calibration import Calibration
 from admod.defaults import CLASS_NAMES
 
 
-def classification_metrics(labels, probabilities, threshold: float) -> dict:
-    """Scalar metrics and the confusion matrix at `threshold`."""
+def classification_metrics(labels, probabilities, threshold: float, predicted=None) -> dict:
+    """Scalar metrics and the confusion matrix at `threshold`, or of the decisions
+    `predicted` (0/1) when given (those of a raw score at its raw threshold)."""
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities)
-    predicted = (probabilities >= threshold).astype(int)
+    predicted = (probabilities >= threshold if predicted is None else np.asarray(predicted)
+                 ).astype(int)
     both_classes = len(np.unique(labels)) == 2
     return {
         "threshold": float(threshold),
@@ -27,14 +34,54 @@ def classification_metrics(labels, probabilities, threshold: float) -> dict:
                     else float("nan")),
         "pr_auc": (float(metrics.average_precision_score(labels, probabilities)) if both_classes
                    else float("nan")),
-        "brier": float(metrics.brier_score_loss(labels, probabilities)),
-        "ece": expected_calibration_error(labels, probabilities),
+        **calibration_scores(labels, probabilities),
         # rows: actual allowed / not allowed; columns: predicted
         "confusion_matrix": metrics.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
         "per_class": metrics.classification_report(labels, predicted, labels=[0, 1],
                                                    target_names=list(CLASS_NAMES),
                                                    output_dict=True, zero_division=0),
     }
+
+
+def calibration_scores(labels, probabilities) -> dict:
+    """How far the probabilities are from the observed shares: Brier score and ECE."""
+    return {"brier": float(metrics.brier_score_loss(labels, probabilities)),
+            "ece": expected_calibration_error(labels, probabilities)}
+
+
+@dataclasses.dataclass
+class OperatingPoint:
+    """What validation sets for serving: the calibration of the score and the threshold, on the
+    raw and on the calibrated score."""
+    calibration: Calibration
+    raw_threshold: float
+    threshold: float
+    rule: str  # how the threshold was chosen
+    held_out: np.ndarray  # validation's probabilities, each calibrated by a fit on other folds
+    refused: str = ""  # why the calibration asked for was not made
+
+    def facts(self) -> dict:
+        return {**self.calibration.facts(), "raw_threshold": self.raw_threshold,
+                "refused": self.refused}
+
+
+def operating_point(labels, raw_probabilities, method: str, rule: str,
+                    target: float) -> OperatingPoint:
+    """The calibration by `method` (fitted on all of validation) and the threshold by `rule`.
+    The rules other than fixed rank images only, so they are applied to the raw score and the
+    threshold is mapped; a fixed threshold is one on the served, calibrated probability."""
+    raw = np.asarray(raw_probabilities, dtype=np.float64)
+    try:
+        calibration = calibration_lib.fit(labels, raw, method)
+        held_out, refused = calibration_lib.cross_fitted(labels, raw, method), ""
+    except calibration_lib.CannotCalibrate as error:
+        calibration, held_out, refused = Calibration(), raw, str(error)
+    if rule == "fixed":
+        return OperatingPoint(calibration, calibration.inverse(target), float(target),
+                              f"fixed at {target:g}", held_out, refused)
+    raw_threshold, how = choose_threshold(labels, raw, rule, target)
+    return OperatingPoint(calibration, raw_threshold,
+                          float(calibration.apply([raw_threshold])[0]), how, held_out, refused)
 
 
 def roc_points(labels, probabilities, max_points: int = 200) -> dict:

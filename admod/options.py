@@ -25,6 +25,7 @@ RESNET50_BLOCKS = tuple(f"conv{stage}_block{block}" for stage, blocks in
                         ((2, 3), (3, 4), (4, 6), (5, 3)) for block in range(1, blocks + 1))
 CLASS_WEIGHTINGS = ("auto", "balanced", "none")
 THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
+CALIBRATIONS = ("platt", "temperature", "none")  # admod.calibration's methods
 REQUIRED = dataclasses.MISSING  # a parameter without a default: the user must pass it
 SHARD_SIZE = 1000  # images per TFRecord file
 
@@ -277,12 +278,23 @@ class BlessingOptions(Checked):
     max_regression: float = parameter(
         0.005, within(-1, 1, low_open=True, high_open=True),
         "Blessing: how far the champion may beat the new model on it.")
+    max_ece: float = parameter(
+        0.0, SHARE, "Blessing: the most expected calibration error of the served probability, "
+        "on images calibration was not fitted on (0 turns it off).", caps="ece")
 
     @property
     def minimums(self) -> dict[str, float]:
         """metric -> the least value blessing accepts (0: off)."""
-        return {field.metadata["gates"]: getattr(self, field.name)
-                for field in dataclasses.fields(self) if "gates" in field.metadata}
+        return self._limits("gates")
+
+    @property
+    def maximums(self) -> dict[str, float]:
+        """metric -> the most blessing accepts (0: off)."""
+        return self._limits("caps")
+
+    def _limits(self, kind: str) -> dict[str, float]:
+        return {field.metadata[kind]: getattr(self, field.name)
+                for field in dataclasses.fields(self) if kind in field.metadata}
 
 
 @dataclasses.dataclass
@@ -292,7 +304,12 @@ class EvaluationOptions(OnDevice):
         "min_precision", one_of(THRESHOLD_RULES),
         "Operating threshold rule: min_precision, min_recall, max_f1 or fixed.")
     threshold_target: float = parameter(
-        0.9, FRACTION, "The precision or recall the rule must reach, or the fixed threshold.")
+        0.9, FRACTION, "The precision or recall the rule must reach, or the fixed threshold "
+        "(on the served, calibrated probability).")
+    calibration: str = parameter(
+        "platt", one_of(CALIBRATIONS),
+        "Calibration of the served probability, fitted on validation: platt, temperature or "
+        "none.")
     gallery_size: int = 12
 
 

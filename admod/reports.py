@@ -177,16 +177,43 @@ def _precision_recall_figure(labels, probabilities, scores, threshold):
     return figure
 
 
-def _calibration_figure(labels, probabilities, scores):
+def _calibration_figure(labels, curves: dict):
+    """Reliability curves, one per {name: (probabilities, ECE)}."""
     from sklearn.calibration import calibration_curve
 
     figure, ax = _subplots(4.6, 4)
-    observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
-    ax.plot(predicted, observed, "o-")
+    for name, (probabilities, ece) in curves.items():
+        observed, predicted = calibration_curve(labels, probabilities, n_bins=10,
+                                                strategy="uniform")
+        ax.plot(predicted, observed, "o-", label=f"{name} (ECE {ece:.3f})")
     ax.plot([0, 1], [0, 1], "k:")
     ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
-           title=f"Calibration (Brier {scores['brier']:.3f}, ECE {scores['ece']:.3f})")
+           title="Calibration (reliability)")
+    ax.legend(fontsize=8)
     return figure
+
+
+def _calibration_html(result: dict, scored: pd.DataFrame) -> str:
+    """The calibration's map and figures, and the reliability curves before and after."""
+    calibration, scores = result["calibration"], result["scores"]
+    held_out = ("test" if result["split"] == "test" else
+                "validation, each image calibrated by a fit on the other folds")
+    table = pd.DataFrame([
+        {"": "raw score", "Brier": calibration["brier_raw"], "ECE": calibration["ece_raw"]},
+        {"": f"served ({calibration['method']})", "Brier": scores["brier"], "ECE": scores["ece"]}])
+    refused = (f'<p class="note">Calibration refused: {html.escape(calibration["refused"])}</p>'
+               if calibration["refused"] else "")
+    curves = {"raw": (scored["raw_probability"], calibration["ece_raw"])}
+    if calibration["method"] != "none":
+        curves[f"calibrated ({calibration['method']})"] = (scored["held_out_probability"],
+                                                           scores["ece"])
+    return (f"<p>Method {html.escape(calibration['method'])}: slope {calibration['slope']:.4g} "
+            f"(temperature {calibration['temperature']:.4g}), intercept "
+            f"{calibration['intercept']:.4g}, fitted on validation; raw threshold "
+            f"{calibration['raw_threshold']:.4f}. Figures on {held_out}.</p>{refused}"
+            + _plots(f"<div>{_table(table)}</div>",
+                     _figure_html(_calibration_figure(scored["label"], curves),
+                                  "reliability curves")))
 
 
 def _confusion_figure(matrix, threshold):
@@ -264,13 +291,24 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
         + "<h2>Curves</h2>"
         + _plots(_figure_html(_roc_figure(labels, probabilities, scores), "ROC curve"),
                  _figure_html(_precision_recall_figure(labels, probabilities, scores, threshold),
-                              "precision-recall curve"),
-                 _figure_html(_calibration_figure(labels, probabilities, scores),
-                              "calibration curve"))
+                              "precision-recall curve"))
+        + f"<h2>Calibration</h2>{_calibration_html(result, scored)}"
         + f"<h2>Per class</h2>{_table(per_class)}"
         + f"<h2>Thresholds</h2>{_table(table)}"
         + f"<h2>Most confidently wrong</h2>{_gallery_html(gallery)}")
     return _page(f"Evaluation: {verdict}", body)
+
+
+def _calibration_line(result: dict) -> str:
+    calibration, scores = result["calibration"], result["scores"]
+    line = (f"The served probability is calibrated by {calibration['method']} (slope "
+            f"{calibration['slope']:.4g}, intercept {calibration['intercept']:.4g}, fitted on "
+            f"validation): ECE {scores['ece']:.4f} (raw score {calibration['ece_raw']:.4f}), "
+            f"Brier {scores['brier']:.4f} (raw {calibration['brier_raw']:.4f}), on images the "
+            "calibration was not fitted on.")
+    if calibration["refused"]:
+        line += f" Calibration refused: {html.escape(calibration['refused'])}"
+    return line
 
 
 def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
@@ -293,6 +331,7 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         "| metric | value |", "|---|---|",
         *[f"| {n} | {scores[n]:.4f} |" for n in SCORES],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
+        "", "## Calibration", "", _calibration_line(result),
         "", "## Decision", "", *[f"- {html.escape(r)}" for r in result["reasons"]],
         "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",
     ]

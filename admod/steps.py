@@ -19,6 +19,7 @@ from admod import (accelerators, augment, blessing, datasets, defaults, evaluati
                    records, registry, reports, serving, storage, training,
                    vertex_experiments, vertex_registry)
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
+from admod.calibration import Calibration
 from admod.options import EvaluationOptions, ImageRules, TrainingOptions
 from admod.errors import AdmodError, brief, google_cloud_errors
 from admod import model as model_lib
@@ -144,42 +145,71 @@ def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame
 
 
 def _champion(registry_root: str, headline_dir: str, batch_size: int):
-    """(champion version, its scores on the headline images at its own threshold) or
+    """(champion version, its scores on the headline images as it serves them) or
     (None, None)."""
     champion = registry.load_champion(registry_root)
     if champion is None:
         return None, None
     scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)
-    threshold = champion.info.get("threshold", defaults.DECISION_THRESHOLD)
-    return champion.version, evaluation.classification_metrics(scored["label"],
-                                                               scored["probability"], threshold)
+    served = _as_served(scored, Calibration.from_facts(champion.info.get("calibration")),
+                        champion.info.get("raw_threshold",
+                                          champion.info.get("threshold",
+                                                            defaults.DECISION_THRESHOLD)))
+    return champion.version, _scores(served, champion.info.get("threshold",
+                                                               defaults.DECISION_THRESHOLD))
+
+
+def _as_served(scored: pd.DataFrame, calibration: Calibration,
+               raw_threshold: float) -> pd.DataFrame:
+    """`scored` with the probability the model serves (calibrated; the raw one beside it) and
+    the label it serves (1: not allowed), decided by the raw score at the raw threshold."""
+    return scored.assign(raw_probability=scored["probability"],
+                         probability=calibration.apply(scored["probability"]),
+                         decision=(scored["probability"] >= raw_threshold).astype(int))
+
+
+def _scores(served: pd.DataFrame, threshold: float) -> dict:
+    return evaluation.classification_metrics(served["label"], served["probability"], threshold,
+                                             predicted=served["decision"])
 
 
 def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root: str,
                   metrics_path: str, predictions_path: str, report_path: str,
                   options: EvaluationOptions) -> dict:
-    """Scores the held-out images, chooses the operating threshold on validation, compares with
-    the champion and decides. Headline figures come from test when it has images."""
+    """Scores the held-out images, calibrates the score and chooses the operating threshold on
+    validation, compares with the champion and decides. Headline figures come from test when
+    it has images; calibration figures (Brier, ECE) always from images the calibration was not
+    fitted on (test, or validation's held-out folds)."""
     accelerators.check_gpu(options.require_gpu, accelerators.accelerator_devices())
     info = _read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
-    threshold, how = evaluation.choose_threshold(validation["label"], validation["probability"],
-                                                 options.threshold_rule, options.threshold_target)
+    _require_both_classes(validation, "validation")
+    point = evaluation.operating_point(validation["label"], validation["probability"],
+                                       options.calibration, options.threshold_rule,
+                                       options.threshold_target)
     use_test = records.read_info(test_dir)["count"] > 0
     headline_dir = test_dir if use_test else val_dir
     headline = (_score(model, test_dir, info["image_size"], options.batch_size) if use_test
                 else validation)
-    _require_both_classes(validation, "validation")
     _require_both_classes(headline, "test" if use_test else "validation")
+    headline = _as_served(headline, point.calibration, point.raw_threshold)
+    # Calibration figures on probabilities the calibration was not fitted on: test's, or
+    # validation's from the fits on its other folds.
+    headline["held_out_probability"] = (headline["probability"] if use_test
+                                        else point.held_out)
     labels, probabilities = headline["label"], headline["probability"]
-    scores = evaluation.classification_metrics(labels, probabilities, threshold)
+    scores = {**_scores(headline, point.threshold),
+              **evaluation.calibration_scores(labels, headline["held_out_probability"])}
+    raw = evaluation.calibration_scores(labels, headline["raw_probability"])
     champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
-    decision = blessing.decide(scores, options.blessing, champion_scores, champion)
+    decision = blessing.decide(scores, options.blessing, champion_scores, champion,
+                               refusals=[point.refused] if point.refused else [])
     result = {
-        "split": "test" if use_test else "validation", "threshold": threshold,
-        "threshold_rule": how, "scores": scores,
+        "split": "test" if use_test else "validation", "threshold": point.threshold,
+        "threshold_rule": point.rule, "scores": scores,
         "scores_at_0_5": evaluation.classification_metrics(labels, probabilities, 0.5),
+        "calibration": {**point.facts(), "brier_raw": raw["brier"], "ece_raw": raw["ece"]},
         "champion": champion, "champion_scores": champion_scores,
         "blessed": decision.blessed, "reasons": decision.reasons,
         "roc": evaluation.roc_points(labels, probabilities),
@@ -187,10 +217,11 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     }
     _write_json(metrics_path, result)
     os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
-    headline.assign(split=result["split"], uri=headline["uri"].map(reports.csv_safe)).to_csv(
+    headline.drop(columns=["decision", "held_out_probability"]).assign(
+        split=result["split"], uri=headline["uri"].map(reports.csv_safe)).to_csv(
         predictions_path, index=False)
-    gallery = _confidently_wrong(headline, headline_dir, threshold, options.gallery_size)
-    table = evaluation.threshold_table(headline["label"], headline["probability"], threshold)
+    gallery = _confidently_wrong(headline, headline_dir, options.gallery_size)
+    table = evaluation.threshold_table(labels, probabilities, point.threshold)
     with open(report_path, "w") as f:
         f.write(reports.evaluation_html(result, headline, table, gallery))
     _log_evaluation(result)
@@ -208,8 +239,8 @@ def _require_both_classes(scored: pd.DataFrame, split_name: str) -> None:
                          "there (or a larger val_fraction/test_fraction).")
 
 
-def _confidently_wrong(scored: pd.DataFrame, folder: str, threshold: float, count: int) -> list:
-    wrong = scored[(scored["probability"] >= threshold) != (scored["label"] == 1)]
+def _confidently_wrong(scored: pd.DataFrame, folder: str, count: int) -> list:
+    wrong = scored[scored["decision"] != scored["label"]]
     worst = (wrong["probability"] - wrong["label"]).abs().sort_values(ascending=False).head(count)
     data = datasets.image_bytes_at(folder, set(worst.index))
     return [(data[i], scored.loc[i, "uri"], int(scored.loc[i, "label"]),
@@ -221,6 +252,11 @@ def _log_evaluation(result: dict) -> None:
     log.info("%s at threshold %.4f (%s): %s", result["split"], result["threshold"],
              result["threshold_rule"],
              {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)})
+    calibration = result["calibration"]
+    log.info("calibration %s (slope %.4g, intercept %.4g)%s: ECE %.4f, raw %.4f",
+             calibration["method"], calibration["slope"], calibration["intercept"],
+             f", refused: {calibration['refused']}" if calibration["refused"] else "",
+             scores["ece"], calibration["ece_raw"])
     log.info("confusion matrix:\n%s",
              evaluation.format_confusion_matrix(scores["confusion_matrix"]))
     log.info("decision: %s (%s)", "blessed" if result["blessed"] else "not blessed",
@@ -241,24 +277,31 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     max_pixels = data["train"].get("max_image_pixels", ImageRules.max_image_pixels)
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
+    calibration = result["calibration"]
     info = {**_read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
             "threshold": result["threshold"], "threshold_rule": result["threshold_rule"],
+            "raw_threshold": calibration["raw_threshold"], "calibration": calibration,
+            "ece": result["scores"]["ece"], "ece_raw": calibration["ece_raw"],
             "max_image_pixels": max_pixels, "lineage": lineage}
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
-    serving.export(model, info["image_size"], result["threshold"],
+    serving.export(model, info["image_size"], calibration["raw_threshold"],
                    os.path.join(staging_dir, registry.SAVED_MODEL_DIR, registry.SERVING_VERSION),
-                   max_pixels)
+                   max_pixels, Calibration.from_facts(calibration))
     shutil.copy(os.path.join(model_dir, registry.MODEL_FILE), staging_dir)
     _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info)
     _write_json(os.path.join(staging_dir, registry.METRICS_FILE),
                 {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
-                                        "scores_at_0_5", "champion", "champion_scores", "reasons")})
+                                        "scores_at_0_5", "calibration", "champion",
+                                        "champion_scores", "reasons")})
     with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
-    # The version's identity is what it serves (its weights, threshold and input size), not
-    # the bytes of its exports, which differ between two exports of one model.
+    # The version's identity is what it serves (its weights, threshold, input size and
+    # calibration), not the bytes of its exports, which differ between two exports of one model.
+    # Without calibration, the key versions had before calibration existed.
     identity = f"{model_lib.weights_digest(model)}|{result['threshold']!r}|{info['image_size']}"
+    if calibration["method"] != "none":
+        identity += f"|{Calibration.from_facts(calibration)!r}"
     uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"],
                              key=hashlib.sha256(identity.encode()).hexdigest())
     version = os.path.basename(uri.rstrip("/"))
@@ -284,7 +327,8 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
     `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
     result = _read_json(evaluation_path)
     metrics = {name: result["scores"][name] for name in SCORES}
-    metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]))
+    metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]),
+                   ece_raw=result["calibration"]["ece_raw"])
     histories = []
     for phase, folder in (("head", head_dir), ("fine_tune", fine_tune_dir)):
         info = _read_json(os.path.join(folder, registry.MODEL_INFO_FILE))

@@ -135,7 +135,13 @@ class Version:
         return (f"admod version {self.name} ({self.uri}). On {self.metrics['split']} "
                 f"({scores['count']} images, positive class not_allowed_ads) at the operating "
                 f"threshold {self.metrics['threshold']:.4f} ({self.metrics['threshold_rule']}): "
-                f"{figures}.")
+                f"{figures}; {_calibration_text(self.metrics)}.")
+
+
+def _calibration_text(metrics: dict) -> str:
+    facts = evaluation_metadata(metrics)
+    return (f"probability calibration {facts['calibration']}, ECE {facts['ece']:.4f} "
+            f"(raw {facts['ece_raw']:.4f})")
 
 
 def _model_proto(version: Version, target: Target, display_name: str):
@@ -164,6 +170,17 @@ def evaluation_metrics(metrics: dict, class_names: list[str]) -> dict:
                 "annotationSpecs": [{"id": str(i), "displayName": name}
                                     for i, name in enumerate(class_names)],
                 "rows": scores["confusion_matrix"]}}
+
+
+def evaluation_metadata(metrics: dict) -> dict:
+    """What the classification schema has no field for: the calibration of the served
+    probability, with its Brier score and ECE before and after."""
+    calibration = metrics.get("calibration") or {}
+    scores = metrics["scores"]
+    return {"calibration": calibration.get("method", "none"),
+            "ece": scores["ece"], "ece_raw": calibration.get("ece_raw", scores["ece"]),
+            "brier": scores["brier"], "brier_raw": calibration.get("brier_raw", scores["brier"]),
+            "raw_threshold": calibration.get("raw_threshold", metrics["threshold"])}
 
 
 class Publisher:
@@ -225,10 +242,13 @@ class Publisher:
                for e in self.api.list_model_evaluations(parent=name)):
             return
         class_names = version.info.get("class_names") or list(defaults.CLASS_NAMES)
-        metrics = json_format.ParseDict(evaluation_metrics(version.metrics, class_names),
-                                        struct_pb2.Value())
+        metrics, metadata = (
+            json_format.ParseDict(value, struct_pb2.Value())
+            for value in (evaluation_metrics(version.metrics, class_names),
+                          evaluation_metadata(version.metrics)))
         self.api.import_model_evaluation(parent=name, model_evaluation=types.ModelEvaluation(
-            display_name=display_name, metrics_schema_uri=CLASSIFICATION_SCHEMA, metrics=metrics))
+            display_name=display_name, metrics_schema_uri=CLASSIFICATION_SCHEMA, metrics=metrics,
+            metadata=metadata))
         log.info("imported the evaluation of %s into %s", version.name, name)
 
     def publish(self, version: Version, champion: bool) -> str:

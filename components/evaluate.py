@@ -9,20 +9,22 @@ def evaluate(
     batch_size: int,
     threshold_rule: str,
     threshold_target: float,
+    calibration: str,
     min_accuracy: float,
     min_auc: float,
     min_precision: float,
     min_recall: float,
     gating_metric: str,
     max_regression: float,
+    max_ece: float,
     require_gpu: bool,
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
     predictions: Output[Dataset],
     report: Output[HTML],
 ) -> bool:
-    """Scores the held-out images, compares with the registry's champion and returns whether
-    the model is blessed for push.
+    """Scores the held-out images, calibrates the score on validation, compares with the
+    registry's champion and returns whether the model is blessed for push.
 
     The decision is the single, default `Output` parameter: kfp.local resolves conditions on
     that name only."""
@@ -42,10 +44,12 @@ def evaluate(
     for name, value in scores.items():
         if isinstance(value, float):
             metrics.log_metric(name, value)
+    metrics.log_metric("ece_raw", result["calibration"]["ece_raw"])
     classification.log_confusion_matrix(list(CLASS_NAMES), scores["confusion_matrix"])
     roc = result["roc"]
     classification.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
     metrics.metadata.update({"blessed": result["blessed"], "reasons": result["reasons"],
-                             "champion": result["champion"] or "", "split": result["split"]})
+                             "champion": result["champion"] or "", "split": result["split"],
+                             "calibration": result["calibration"]["method"]})
     predictions.metadata["split"] = result["split"]
     return result["blessed"]

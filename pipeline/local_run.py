@@ -349,6 +349,9 @@ def summary(run_dir: str) -> str:
         from admod.evaluation import format_confusion_matrix
         at_half = evaluation["scores_at_0_5"]
         lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in HEADLINE))
+        calibration = evaluation["calibration"]
+        lines.append(f"  Calibration {calibration['method']}: ECE {scores['ece']:.4f} "
+                     f"(raw score {calibration['ece_raw']:.4f}) on images it was not fitted on")
         lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
         matrix = format_confusion_matrix(scores["confusion_matrix"])
         lines += ["  " + row for row in matrix.splitlines()]

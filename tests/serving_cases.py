@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from admod import datasets, registry, serving
 from admod import model as model_lib
+from admod.calibration import Calibration
 from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
 from tests import tf_serving
@@ -64,24 +65,37 @@ def small_model(image_size: int = 32, seed: int = 3):
     return model, float((above[widest] + above[widest + 1]) / 2)
 
 
-def write_cases(out_dir: str, model, image_size: int, threshold: float,
-                max_pixels: int) -> dict:
+# The export under test is calibrated, so that the loaders run the calibration's ops too: a map
+# that moves every probability (none is left where it was), increasing.
+CALIBRATION = Calibration("platt", 0.8, 0.3)
+
+
+def write_cases(out_dir: str, model, image_size: int, raw_threshold: float, max_pixels: int,
+                calibration: Calibration) -> dict:
+    """The request for every image kind, and the answers: the Keras model's probability
+    calibrated, the label by the raw probability at `raw_threshold`."""
     images = kinds()
-    probability = keras_probabilities(model, image_size, max_pixels, list(images.values()))
+    raw = keras_probabilities(model, image_size, max_pixels, list(images.values()))
     cases = {"request": serving.request_body(list(images.values())),
              "expected": {"kinds": list(images),
-                          "probability": [float(p) for p in probability],
-                          "label": [CLASS_NAMES[int(p >= threshold)] for p in probability]},
-             "threshold": threshold, "tolerance": TOLERANCE}
+                          "raw_probability": [float(p) for p in raw],
+                          "probability": [float(p) for p in calibration.apply(raw)],
+                          "label": [CLASS_NAMES[int(p >= raw_threshold)] for p in raw]},
+             "raw_threshold": raw_threshold,
+             "threshold": float(calibration.apply([raw_threshold])[0]),
+             "calibration": calibration.facts(), "tolerance": TOLERANCE}
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, tf_serving.CASES_FILE), "w") as f:
         json.dump(cases, f)
     return cases
 
 
-def export_with_cases(out_dir: str, model, threshold: float, image_size: int = 32) -> dict:
-    serving.export(model, image_size, threshold, os.path.join(out_dir, tf_serving.SAVED_MODEL))
-    return write_cases(out_dir, model, image_size, threshold, DEFAULTS.max_image_pixels)
+def export_with_cases(out_dir: str, model, raw_threshold: float, image_size: int = 32,
+                      calibration: Calibration = CALIBRATION) -> dict:
+    serving.export(model, image_size, raw_threshold,
+                   os.path.join(out_dir, tf_serving.SAVED_MODEL), calibration=calibration)
+    return write_cases(out_dir, model, image_size, raw_threshold, DEFAULTS.max_image_pixels,
+                       calibration)
 
 
 def from_version(out_dir: str, version: str) -> dict:
@@ -90,8 +104,10 @@ def from_version(out_dir: str, version: str) -> dict:
     shutil.copytree(registry.serving_model_dir(version),
                     os.path.join(out_dir, tf_serving.SAVED_MODEL))
     model = model_lib.load(os.path.join(version, registry.MODEL_FILE))
-    return write_cases(out_dir, model, info["image_size"], info["threshold"],
-                       info.get("max_image_pixels", DEFAULTS.max_image_pixels))
+    return write_cases(out_dir, model, info["image_size"],
+                       info.get("raw_threshold", info["threshold"]),
+                       info.get("max_image_pixels", DEFAULTS.max_image_pixels),
+                       Calibration.from_facts(info.get("calibration")))
 
 
 def main() -> None:

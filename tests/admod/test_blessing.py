@@ -79,3 +79,19 @@ def test_a_challenger_exactly_at_the_champion_minus_max_regression_is_blessed():
     below = {**SCORES, "roc_auc": 0.75 - 2**-20}
     assert not decide(below, Criteria({"accuracy": 0.5}, "roc_auc", 0.125), champion,
                       "v1").blessed
+
+
+def test_max_ece_gates_like_a_minimum_and_is_off_by_default():
+    assert BlessingOptions().max_ece == 0.0
+    calibrated, miscalibrated = {**SCORES, "ece": 0.03}, {**SCORES, "ece": 0.2}
+    criteria = BlessingOptions(min_accuracy=0, min_auc=0, max_ece=0.05)
+    assert decide(calibrated, criteria).blessed
+    refused = decide(miscalibrated, criteria)
+    assert not refused.blessed and "ece 0.2000 > maximum 0.0500" in refused.reasons
+    assert decide(miscalibrated, Criteria({"accuracy": 0.5})).blessed  # off: ECE not read
+
+
+def test_a_refusal_refuses_whatever_the_figures():
+    decision = decide(SCORES, Criteria({"accuracy": 0.5}), refusals=["calibration failed"])
+    assert not decision.blessed and decision.reasons[0] == "refused: calibration failed"
+    assert "accuracy 0.9000 >= minimum 0.5000" in decision.reasons

@@ -16,6 +16,7 @@ from PIL import Image
 from sklearn.metrics import f1_score
 
 from admod import datasets, registry, serving, split, steps
+from admod.calibration import Calibration
 from admod.components import push as push_component
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError
@@ -24,7 +25,7 @@ from admod import split_steps
 from tests import splitting
 
 SIZE = 32
-PER_CLASS = 24
+PER_CLASS = 40
 
 
 def _write_colour_ads(root) -> None:
@@ -55,6 +56,8 @@ def _colour_model(red: float, green: float, blue: float, bias: float) -> keras.M
 SEPARATING = (0.05, 0.0, -0.05, 0.0)  # ROC-AUC 1 by construction
 INVERTED = (-0.05, 0.0, 0.05, 0.0)  # ROC-AUC 0 by construction
 CHALLENGER = (0.01, 0.03, -0.01, -3.84)
+# Ranks well but over-confident and shifted towards not allowed, as class weighting leaves it.
+MISCALIBRATED = (0.04, 0.03, -0.04, -1.0)
 
 
 def _model_folder(folder, weights, threshold=0.5) -> str:
@@ -79,17 +82,23 @@ def data(tmp_path_factory):
     return tmp, out, pd.read_csv(tmp / "manifest.csv")
 
 
-def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5):
+def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5, calibration="none",
+              weights=CHALLENGER):
     criteria = BlessingOptions(min_accuracy=0.01, min_auc=0)
     options = EvaluationOptions(blessing=criteria, threshold_rule=rule, threshold_target=target,
-                                batch_size=4, require_gpu=False)
+                                calibration=calibration, batch_size=4, require_gpu=False)
     paths = {p: str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report")}
     result = steps.evaluate_step(
-        model_dir=_model_folder(tmp / "challenger", CHALLENGER), val_dir=out["validation"],
+        model_dir=_model_folder(tmp / _folder_name(weights), weights),
+        val_dir=out["validation"],
         test_dir=out["test"], registry_root=str(registry_root),
         metrics_path=paths["metrics.json"], predictions_path=paths["predictions.csv"],
         report_path=paths["report"], options=options)
     return result, paths
+
+
+def _folder_name(weights) -> str:
+    return "challenger" if weights == CHALLENGER else "model-" + "_".join(map(str, weights))
 
 
 def _champion_registry(tmp, name, weights) -> str:
@@ -151,8 +160,9 @@ def test_a_better_and_a_worse_champion_scored_on_the_same_images(data, champion,
     assert any("champion" in reason for reason in result["reasons"])
 
 
-def _push(tmp, out, metrics_path, root, name, **vertex):
-    return steps.push_step(model_dir=str(tmp / "challenger"), evaluation_path=metrics_path,
+def _push(tmp, out, metrics_path, root, name, weights=CHALLENGER, **vertex):
+    return steps.push_step(model_dir=str(tmp / _folder_name(weights)),
+                           evaluation_path=metrics_path,
                            train_dir=out["train"], val_dir=out["validation"],
                            registry_root=str(root), run_id=f"run-{name}",
                            staging_dir=str(tmp / f"staging-{name}"), **vertex)
@@ -246,3 +256,50 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket
                                  "admod_data": fingerprint[:16]}
     assert version["versionAliases"] == ["default", "champion"]
     assert f"roc_auc {result['scores']['roc_auc']:.4f}" in version["description"]
+
+
+def test_the_calibrated_model_serves_calibrated_probabilities_and_the_same_labels(data):
+    """The same model evaluated and pushed with calibration=platt and =none: the validation
+    images get the same labels from both exports; only the probabilities differ, and the
+    calibrated ones are the stored map of the raw ones. Both ECEs reach the model card,
+    model_info.json and metrics.json; the next evaluation scores the champion calibrated."""
+    tmp, out, manifest = data
+    served, results = {}, {}
+    uris = list(manifest.loc[manifest["split"] == "validation", "uri"])
+    for method in ("platt", "none"):
+        root = tmp / f"registry-calibration-{method}"
+        result, paths = _evaluate(tmp, out, root, f"cal-{method}", calibration=method,
+                                  weights=MISCALIBRATED)
+        assert result["blessed"], result["reasons"]
+        version = _push(tmp, out, paths["metrics.json"], root, method, MISCALIBRATED)["uri"]
+        serve = serving.load(registry.serving_model_dir(version))
+        outputs = serve(image_bytes=tf.constant([open(uri, "rb").read() for uri in uris]))
+        served[method] = ([label.decode() for label in outputs["label"].numpy()],
+                          outputs["probability"].numpy())
+        results[method] = result, version
+    (platt, platt_version), (none, _) = results["platt"], results["none"]
+    assert served["platt"][0] == served["none"][0]
+    assert len(set(served["platt"][0])) == 2  # both labels are served
+    calibration = platt["calibration"]
+    assert calibration["method"] == "platt" and not calibration["refused"]
+    np.testing.assert_allclose(
+        served["platt"][1], Calibration.from_facts(calibration).apply(served["none"][1]),
+        atol=1e-5)
+    assert np.abs(served["platt"][1] - served["none"][1]).max() > 0.05
+    # Ranking and decisions unchanged, calibration figures moved.
+    for name in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "confusion_matrix"):
+        assert platt["scores"][name] == none["scores"][name], name
+    assert platt["scores"]["accuracy"] < 1  # the classes overlap: the labels could differ
+    assert calibration["ece_raw"] == pytest.approx(none["scores"]["ece"])
+    assert platt["scores"]["ece"] != pytest.approx(calibration["ece_raw"])
+    info = json.load(open(os.path.join(platt_version, registry.MODEL_INFO_FILE)))
+    assert info["calibration"]["slope"] == calibration["slope"]
+    assert (info["ece"], info["ece_raw"]) == (platt["scores"]["ece"], calibration["ece_raw"])
+    card = open(os.path.join(platt_version, registry.MODEL_CARD_FILE)).read()
+    assert f"ECE {platt['scores']['ece']:.4f} (raw score {calibration['ece_raw']:.4f})" in card
+    stored = json.load(open(os.path.join(platt_version, registry.METRICS_FILE)))
+    assert stored["calibration"] == calibration
+    again, _ = _evaluate(tmp, out, tmp / "registry-calibration-platt", "cal-again",
+                         calibration="platt", weights=MISCALIBRATED)
+    assert again["champion_scores"]["ece"] == pytest.approx(again["scores"]["ece"], abs=0.05)
+    assert again["champion_scores"]["confusion_matrix"] == again["scores"]["confusion_matrix"]

@@ -33,9 +33,10 @@ def setup(demo_root, tmp_path_factory):
     return tmp, out, str(model_dir), model
 
 
-def _evaluate(tmp, out, model_dir, registry_root, name):
+def _evaluate(tmp, out, model_dir, registry_root, name, calibration="none"):
     options = EvaluationOptions(blessing=BlessingOptions(min_accuracy=0.01, min_auc=0),
                                 threshold_rule="max_f1", threshold_target=0.5, batch_size=8,
+                                calibration=calibration,
                                 require_gpu=False)
     paths = [str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report.html")]
     result = steps.evaluate_step(model_dir=model_dir, val_dir=out["validation"],
@@ -86,6 +87,7 @@ def test_a_one_class_split_is_refused_never_scored_as_nan(setup, tmp_path):
     records.write_info(one_class, {"count": count})
     options = EvaluationOptions(blessing=BlessingOptions(min_accuracy=0.01, min_auc=0),
                                 threshold_rule="max_f1", threshold_target=0.5, batch_size=8,
+                                calibration="none",
                                 require_gpu=False)
     metrics_path = tmp_path / "metrics.json"
     with pytest.raises(AdmodError, match="validation split holds allowed_ads images only"):

@@ -59,7 +59,8 @@ def test_a_model_held_in_a_tf_module_fails_every_request_through_the_loader(case
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
         def serve(self, image_bytes):
-            return serving._serving_function(model, 32, threshold, 10**8)(image_bytes)
+            return serving._serving_function(model, 32, threshold, 10**8,
+                                             serving_cases.CALIBRATION)(image_bytes)
 
     module = Module()
     path = str(tmp_path / "module")
@@ -88,15 +89,23 @@ def test_the_export_carries_the_weights_once_and_no_optimizer_state(tmp_path):
         int(np.prod(w.shape)) for w in model.weights)
 
 
-def test_the_threshold_travels_inside_the_graph(cases_dir):
+def test_the_threshold_and_the_calibration_travel_inside_the_graph(cases_dir):
     cases = _cases(cases_dir)
     outputs = tf_serving.predict(os.path.join(cases_dir, tf_serving.SAVED_MODEL),
                                  cases["request"])
-    threshold = cases["threshold"]
+    raw, raw_threshold = cases["expected"]["raw_probability"], cases["raw_threshold"]
     # some images score between 0.5 and the threshold: a label at 0.5 would differ
-    assert any(0.5 <= p < threshold for p in outputs["probability"])
+    assert any(0.5 <= p < raw_threshold for p in raw)
     assert [label.decode() for label in outputs["label"]] == [
-        "not_allowed_ads" if p >= threshold else "allowed_ads" for p in outputs["probability"]]
+        "not_allowed_ads" if p >= raw_threshold else "allowed_ads" for p in raw]
+    # every served probability is moved by the calibration, to the calibrated one
+    assert np.abs(outputs["probability"] - np.asarray(raw)).min() > 0.01
+    np.testing.assert_allclose(outputs["probability"], cases["expected"]["probability"],
+                               atol=cases["tolerance"])
+    # the served label is the calibrated probability at the calibrated threshold
+    assert [label.decode() for label in outputs["label"]] == [
+        "not_allowed_ads" if p >= cases["threshold"] else "allowed_ads"
+        for p in outputs["probability"]]
 
 
 def test_the_request_body_admod_prints_is_answered_as_admod_predict_scores(small, tmp_path,

@@ -50,7 +50,8 @@ def run_files(tmp_path):
     values = {"data_root": "gs://ads/data", "head_epochs": 15, "horizontal_flip": True,
               "experiment": "admod-ads"}
     scores = {name: 0.9 for name in SCORES}
-    evaluation = {"scores": scores, "threshold": 0.61, "blessed": True}
+    evaluation = {"scores": scores, "threshold": 0.61, "blessed": True,
+                  "calibration": {"method": "platt", "ece_raw": 0.3}}
     paths = {"parameters_path": str(tmp_path / "parameters.json"),
              "evaluation_path": str(tmp_path / "metrics.json")}
     for key, data in (("parameters_path", values), ("evaluation_path", evaluation)):
@@ -83,6 +84,7 @@ def test_a_run_is_logged_with_its_parameters_metrics_and_curves(vertex, run_file
                                               "experiment": "admod-ads"}
     logged = context["metadata"]["_metrics"]
     assert logged["roc_auc"] == 0.9 and logged["blessed"] == 1 and logged["threshold"] == 0.61
+    assert logged["ece"] == 0.9 and logged["ece_raw"] == 0.3
     assert logged["head_epochs_run"] == 3 and logged["fine_tune_epochs_run"] == 2
     assert server.store[f"{STORE}/contexts/admod-ads"]["metadata"][
         "backing_tensorboard_resource"] == TENSORBOARD

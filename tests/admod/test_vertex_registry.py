@@ -19,13 +19,15 @@ def _version_files(folder, accuracy: float, run: str) -> str:
     """What push writes that Vertex reads: model_info.json (lineage) and metrics.json."""
     os.makedirs(folder)
     scores = {"threshold": 0.62, "count": 40, "accuracy": accuracy, "precision": 0.9,
-              "recall": 0.8, "f1": 0.847, "roc_auc": 0.95, "pr_auc": 0.91,
-              "confusion_matrix": [[25, 2], [3, 10]]}
+              "recall": 0.8, "f1": 0.847, "roc_auc": 0.95, "pr_auc": 0.91, "brier": 0.08,
+              "ece": 0.031, "confusion_matrix": [[25, 2], [3, 10]]}
     info = {"image_size": 64, "class_names": list(defaults.CLASS_NAMES), "threshold": 0.62,
             "lineage": {"pipeline_run_id": run, "data_fingerprint": "ab" * 32,
                         "parent_champion": None}}
     metrics = {"split": "test", "threshold": 0.62, "threshold_rule": "min_precision>=0.9",
-               "scores": scores, "scores_at_0_5": {**scores, "threshold": 0.5, "precision": 0.85}}
+               "scores": scores, "scores_at_0_5": {**scores, "threshold": 0.5, "precision": 0.85},
+               "calibration": {"method": "platt", "slope": 0.5, "intercept": -0.8,
+                               "raw_threshold": 0.83, "ece_raw": 0.212, "brier_raw": 0.11}}
     for name, data in ((registry.MODEL_INFO_FILE, info), (registry.METRICS_FILE, metrics)):
         with open(os.path.join(folder, name), "w") as f:
             json.dump(data, f)
@@ -66,6 +68,7 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
                                "admod_data": "ab" * 8}
     assert "accuracy 0.9000" in model["description"]
     assert "operating threshold 0.6200" in model["description"]
+    assert "calibration platt, ECE 0.0310 (raw 0.2120)" in model["description"]
     (imported,) = _posts(server, "evaluations:import")
     evaluation = imported["modelEvaluation"]
     assert evaluation["metricsSchemaUri"] == vertex_registry.CLASSIFICATION_SCHEMA
@@ -74,6 +77,8 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
         "annotationSpecs"]] == list(defaults.CLASS_NAMES)
     assert [c["confidenceThreshold"] for c in evaluation["metrics"]["confidenceMetrics"]] == [
         0.5, 0.62]
+    assert evaluation["metadata"] == {"calibration": "platt", "ece": 0.031, "ece_raw": 0.212,
+                                      "brier": 0.08, "brier_raw": 0.11, "raw_threshold": 0.83}
     assert _posts(server, "@1:mergeVersionAliases") == [{"versionAliases": ["champion"]}]
 
     second = _push(tmp_path, root, "second", accuracy=0.95)
