@@ -1,9 +1,9 @@
 """The blessing decision behind the conditional push, as TFX's Evaluator makes it.
 
-Value thresholds: a minimum per gating metric and a maximum ECE (0 disables one). Change threshold: the current
-champion, scored on the same images, may not beat the challenger on `gating_metric` by more
-than `max_regression`. No champion yet: value thresholds alone. No threshold configured at all:
-not blessed, so nothing is ever blessed by accident.
+Value thresholds: a minimum per gating metric and a maximum ECE (0 disables one). Change
+threshold: the current champion, scored on the same images, may not beat the challenger on
+`gating_metric` by more than `max_regression`. No champion yet: value thresholds alone. No
+threshold configured at all: not blessed, so nothing is ever blessed by accident.
 """
 
 import dataclasses

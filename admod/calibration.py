@@ -73,6 +73,9 @@ class Calibration:
         return cls(facts["method"], float(facts["slope"]), float(facts["intercept"]))
 
 
+UNCALIBRATED = Calibration()
+
+
 def logit(probabilities) -> np.ndarray:
     p = np.clip(np.asarray(probabilities, dtype=np.float64), EPSILON, 1 - EPSILON)
     return np.log(p) - np.log1p(-p)

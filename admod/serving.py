@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from admod import datasets
-from admod.calibration import EPSILON, Calibration
+from admod.calibration import EPSILON, UNCALIBRATED, Calibration
 from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
 
@@ -55,7 +55,7 @@ def _serving_function(model, image_size: int, raw_threshold: float, max_pixels: 
 
 def export(model, image_size: int, raw_threshold: float, path: str,
            max_pixels: int = DEFAULTS.max_image_pixels,
-           calibration: Calibration = Calibration()) -> None:
+           calibration: Calibration = UNCALIBRATED) -> None:
     """The SavedModel at `path`: `probability` calibrated by `calibration`, `label` by the raw
     score at `raw_threshold`."""
     # add_endpoint tracks exactly the variables the signature reads (no optimizer state);

@@ -199,8 +199,8 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     headline["held_out_probability"] = (headline["probability"] if use_test
                                         else point.held_out)
     labels, probabilities = headline["label"], headline["probability"]
-    scores = {**_scores(headline, point.threshold),
-              **evaluation.calibration_scores(labels, headline["held_out_probability"])}
+    calibrated = evaluation.calibration_scores(labels, headline["held_out_probability"])
+    scores = {**_scores(headline, point.threshold), **calibrated}
     raw = evaluation.calibration_scores(labels, headline["raw_probability"])
     champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
     decision = blessing.decide(scores, options.blessing, champion_scores, champion,
@@ -208,7 +208,8 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     result = {
         "split": "test" if use_test else "validation", "threshold": point.threshold,
         "threshold_rule": point.rule, "scores": scores,
-        "scores_at_0_5": evaluation.classification_metrics(labels, probabilities, 0.5),
+        "scores_at_0_5": {**evaluation.classification_metrics(labels, probabilities, 0.5),
+                          **calibrated},
         "calibration": {**point.facts(), "brier_raw": raw["brier"], "ece_raw": raw["ece"]},
         "champion": champion, "champion_scores": champion_scores,
         "blessed": decision.blessed, "reasons": decision.reasons,

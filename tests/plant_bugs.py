@@ -1,6 +1,7 @@
 """Plants each bug a reviewer planted in issue 15 (two in issue 14's Vertex mirror, two in issue
-20's serving export, the rest from issue 23's promises), runs the tests meant to catch it, puts
-the code back, and prints which tests failed: a check that the suite pins those promises.
+20's serving export, the rest from issue 23's and issue 26's promises), runs the tests meant to
+catch it, puts the code back, and prints which tests failed: a check that the suite pins those
+promises.
 
     .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; ~4 min)
 
@@ -39,7 +40,7 @@ MUTANTS = [
   ["tests/admod/test_registry.py::"
    "test_two_pushes_racing_leave_one_champion_and_both_versions"], None),
  ("F threshold not exported (0.5 served)", "admod/steps.py",
-  'serving.export(model, info["image_size"], result["threshold"],',
+  'serving.export(model, info["image_size"], calibration["raw_threshold"],',
   'serving.export(model, info["image_size"], 0.5,',
   ["tests/admod/test_evaluate_push_steps.py"], None),
  ("G champion check ignored at push", "admod/registry.py",
@@ -57,7 +58,7 @@ MUTANTS = [
   "    archive = keras.export.ExportArchive()\n    archive.track(model)\n",
   ["tests/admod/test_tf_serving_loader.py"], None),
  ("K label at a fixed 0.5 inside the SavedModel", "admod/serving.py",
-  "label = tf.where(probability >= threshold,", "label = tf.where(probability >= 0.5,",
+  "label = tf.where(raw >= raw_threshold,", "label = tf.where(raw >= 0.5,",
   ["tests/admod/test_tf_serving_loader.py"], None),
  # issue 23: promises kept by the steps a run executes
  ("L not_allowed split with half the validation fraction", "admod/split.py",
@@ -89,6 +90,27 @@ MUTANTS = [
   "            manifest.writerow({**row, \"split\": row[\"split\"] or \"train\", "
   "\"uri\": csv_safe(row[\"uri\"])})",
   ["tests/admod/test_split.py"], None),
+ # issue 26: the calibrated score
+ ("R1 the served probability left uncalibrated", "admod/serving.py",
+  'return {"probability": _calibrated(raw, calibration), "label": label}',
+  'return {"probability": raw, "label": label}',
+  ["tests/admod/test_tf_serving_loader.py", "tests/admod/test_evaluate_push_steps.py"], None),
+ ("R2 the label from the calibrated probability at the raw threshold", "admod/serving.py",
+  "label = tf.where(raw >= raw_threshold,",
+  "label = tf.where(_calibrated(raw, calibration) >= raw_threshold,",
+  ["tests/admod/test_tf_serving_loader.py", "tests/admod/test_evaluate_push_steps.py"], None),
+ ("R3 calibrated figures measured where the calibration was fitted", "admod/evaluation.py",
+  'held_out, refused = calibration_lib.cross_fitted(labels, raw, method), ""',
+  'held_out, refused = calibration.apply(raw), ""',
+  ["tests/admod/test_calibration.py"], None),
+ ("R4 temperature read as sklearn's beta (half the slope)", "admod/calibration.py",
+  "slope, intercept = 2 * float(calibrator.beta_), 0.0",
+  "slope, intercept = float(calibrator.beta_), 0.0",
+  ["tests/admod/test_calibration.py"], None),
+ ("R5 max_ece never read", "admod/blessing.py",
+  "    for name, maximum in sorted(maximums.items()):",
+  "    for name, maximum in sorted({}.items()):",
+  ["tests/admod/test_blessing.py"], None),
 ]
 
 

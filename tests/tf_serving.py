@@ -67,14 +67,16 @@ def predict(saved_model: str, body: dict) -> dict[str, np.ndarray]:
 
 
 def compare(outputs: dict, expected: dict, tolerance: float) -> list[str]:
-    """What differs between the served outputs and the Keras model's, one line each."""
+    """What differs between the served outputs and the Keras model's (its probability through
+    the export's calibration), one line each."""
     problems = []
     served = np.asarray(outputs["probability"], dtype=np.float64)
     keras_p = np.asarray(expected["probability"], dtype=np.float64)
     labels = [label.decode() if isinstance(label, bytes) else label for label in outputs["label"]]
     for i, kind in enumerate(expected["kinds"]):
         if abs(served[i] - keras_p[i]) > tolerance:
-            problems.append(f"{kind}: probability {served[i]:.7f}, Keras {keras_p[i]:.7f}")
+            problems.append(f"{kind}: probability {served[i]:.7f}, Keras, calibrated "
+                            f"{keras_p[i]:.7f}")
         if labels[i] != expected["label"][i]:
             problems.append(f"{kind}: label {labels[i]}, Keras {expected['label'][i]}")
     return problems
@@ -86,7 +88,7 @@ def check(cases_dir: str) -> list[str]:
     outputs = predict(os.path.join(cases_dir, SAVED_MODEL), cases["request"])
     for i, kind in enumerate(cases["expected"]["kinds"]):
         print(f"  {kind:32} served {float(outputs['probability'][i]):.7f}  "
-              f"Keras {cases['expected']['probability'][i]:.7f}  "
+              f"Keras, calibrated {cases['expected']['probability'][i]:.7f}  "
               f"{outputs['label'][i].decode()}")
     return compare(outputs, cases["expected"], cases["tolerance"])
 

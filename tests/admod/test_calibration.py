@@ -86,7 +86,8 @@ def test_scores_that_fall_as_the_positive_share_rises_are_refused_in_one_sentenc
     labels, raw, _ = _known(1.0)
     with pytest.raises(CannotCalibrate, match=r"slope of -.*calibration=none"):
         calibration.fit(labels, 1 - raw, "platt")
-    with pytest.raises(CannotCalibrate, match=r"at least 4 images of each class in validation \(it has 1\)"):
+    with pytest.raises(CannotCalibrate,
+                       match=r"at least 4 images of each class in validation \(it has 1\)"):
         calibration.cross_fitted([0, 0, 0, 1], [0.1, 0.2, 0.3, 0.9], "platt")
 
 
@@ -101,6 +102,7 @@ def test_the_operating_point_decides_every_image_as_the_raw_score_did(rule, targ
     assert point.threshold == pytest.approx(point.calibration.apply([point.raw_threshold])[0])
     calibrated = point.calibration.apply(raw)
     np.testing.assert_array_equal(calibrated >= point.threshold, raw >= point.raw_threshold)
+    assert not np.allclose(point.held_out, calibrated)  # from fits on the other folds
     assert (evaluation.expected_calibration_error(labels, point.held_out)
             < evaluation.expected_calibration_error(labels, raw) / 3)
 

@@ -291,6 +291,7 @@ def test_the_calibrated_model_serves_calibrated_probabilities_and_the_same_label
         assert platt["scores"][name] == none["scores"][name], name
     assert platt["scores"]["accuracy"] < 1  # the classes overlap: the labels could differ
     assert calibration["ece_raw"] == pytest.approx(none["scores"]["ece"])
+    assert platt["scores_at_0_5"]["ece"] == platt["scores"]["ece"]  # one figure, any threshold
     assert platt["scores"]["ece"] != pytest.approx(calibration["ece_raw"])
     info = json.load(open(os.path.join(platt_version, registry.MODEL_INFO_FILE)))
     assert info["calibration"]["slope"] == calibration["slope"]

@@ -46,6 +46,8 @@ def test_an_integer_literal_for_a_float_parameter_is_a_float():
     ({"fine_tune_epochs": 0}, ["fine_tune_epochs=0 is too small"]),
     ({"batch_size": -1}, ["batch_size=-1 is too small"]),
     ({"class_weighting": "inverse"}, ["class_weighting='inverse' is unknown"]),
+    ({"calibration": "isotonic"}, ["calibration='isotonic' is unknown", "platt"]),
+    ({"max_ece": 1.5}, ["max_ece=1.5 is out of range"]),
 ])
 def test_each_mistake_is_one_sentence_naming_the_parameter(given, words):
     (problem,) = _problems(**given)
