@@ -304,3 +304,16 @@ def test_the_calibrated_model_serves_calibrated_probabilities_and_the_same_label
                          calibration="platt", weights=MISCALIBRATED)
     assert again["champion_scores"]["ece"] == pytest.approx(again["scores"]["ece"], abs=0.05)
     assert again["champion_scores"]["confusion_matrix"] == again["scores"]["confusion_matrix"]
+
+
+def test_a_calibration_that_cannot_be_made_is_named_and_refuses_the_blessing(data):
+    """Scores that fall as the not-allowed share rises (ROC-AUC 0 by construction): no
+    increasing map calibrates them; the raw score is reported as it is, and never pushed."""
+    tmp, out, _ = data
+    result, paths = _evaluate(tmp, out, tmp / "registry-refused", "refused",
+                              calibration="platt", weights=INVERTED)
+    assert not result["blessed"]
+    assert result["reasons"][0].startswith("refused: Calibration (platt) fitted a slope of -")
+    assert result["calibration"]["method"] == "none"
+    assert result["scores"]["ece"] == result["calibration"]["ece_raw"]
+    assert "Calibration refused: Calibration (platt) fitted a slope" in open(paths["report"]).read()

@@ -74,7 +74,10 @@ def _evaluation_result(scored: pd.DataFrame, threshold: float) -> dict:
     scores = evaluation.classification_metrics(scored["label"], scored["probability"], threshold)
     return {"split": "test", "threshold": threshold, "threshold_rule": f"rule {SCRIPT}",
             "scores": scores, "scores_at_0_5": scores, "champion": f"v1{SCRIPT}",
-            "champion_scores": scores, "blessed": False, "reasons": [f"reason {SCRIPT}"]}
+            "champion_scores": scores, "blessed": False, "reasons": [f"reason {SCRIPT}"],
+            "calibration": {"method": "none", "slope": 1.0, "intercept": 0.0, "temperature": 1.0,
+                            "raw_threshold": threshold, "refused": f"refused {SCRIPT}",
+                            "ece_raw": scores["ece"], "brier_raw": scores["brier"]}}
 
 
 def test_the_evaluation_page_shows_a_hostile_file_name_as_text_never_markup():
@@ -83,13 +86,15 @@ def test_the_evaluation_page_shows_a_hostile_file_name_as_text_never_markup():
     uri = f"gs://ads/not_allowed_ads/{SCRIPT}"
     scored = pd.DataFrame({"uri": ["a.png", "b.png", uri, "d.png"], "label": [0, 1, 1, 0],
                            "probability": [0.1, 0.8, 0.3, 0.6]})
+    scored["raw_probability"] = scored["held_out_probability"] = scored["probability"]
     table = evaluation.threshold_table(scored["label"], scored["probability"], 0.5)
     page = reports.evaluation_html(_evaluation_result(scored, 0.5), scored, table,
                                    gallery=[(_png(), uri, 1, 0.3)])
     parsed = _Tags(page)
     assert "script" not in parsed.tags
     assert uri in parsed.titles  # the full uri on hover, as text
-    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # reasons, rule, champion
+    # reasons, rule, champion, a refused calibration
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
     assert "<script>" not in page
 
 
@@ -110,7 +115,7 @@ def test_the_model_card_shows_hostile_lineage_as_code():
     data = {"train": {"class_counts": {n: 3 for n in CLASS_NAMES}}}
     card = reports.model_card(info, result, data, {"data_root": f"gs://ads/{SCRIPT}"})
     rendered = markdown.markdown(card)
-    assert "<script>" not in rendered and rendered.count("&lt;script&gt;") >= 2
+    assert "<script>" not in rendered and rendered.count("&lt;script&gt;") >= 3
 
 
 def test_the_split_report_shows_a_hostile_file_name_as_code():

@@ -26,7 +26,10 @@ def _run(demo_root, root, echo=None, **params):
 def blessed_run(demo_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("pass")
     echoed = io.StringIO()
-    run_dir = _run(demo_root, root, echo=echoed, min_accuracy=1e-6, min_auc=0.0)
+    # A one-epoch 32 px model's scores may rank backwards, which no calibration maps (the
+    # blessing is then refused, tests/admod/test_evaluate_push_steps.py): not calibrated here.
+    run_dir = _run(demo_root, root, echo=echoed, min_accuracy=1e-6, min_auc=0.0,
+                   calibration="none")
     return root, run_dir, echoed.getvalue()
 
 
@@ -72,6 +75,8 @@ def test_every_step_writes_well_formed_artifacts(blessed_run):
     matrix = evaluation["scores"]["confusion_matrix"]
     validation = json.load(open(step("split", "validation", "info.json")))
     assert sum(map(sum, matrix)) == validation["count"]
+    assert evaluation["calibration"]["method"] == "none"
+    assert evaluation["calibration"]["ece_raw"] == evaluation["scores"]["ece"]
     assert evaluation["blessed"]
 
 
@@ -114,6 +119,11 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     summary = local_run.summary(run_dir)
     assert "Decision: NOT BLESSED" in summary and "registry is unchanged" in summary
     assert "| Validation" in summary  # the split report
+    # The default calibration ran in the evaluate component: fitted, or refused with its reason.
+    with open(os.path.join(run_dir, "evaluate", "metrics")) as f:
+        calibration = json.load(f)["calibration"]
+    assert calibration["method"] == "platt" or calibration["refused"].startswith("Calibration")
+    assert re.search(r"Calibration (platt|none): ECE [0-9.]+ \(raw score [0-9.]+\)", summary)
 
 
 def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
