@@ -140,8 +140,10 @@ def expected_calibration_error(labels, probabilities, bins: int = 10) -> float:
 
 
 def threshold_table(labels, probabilities, extra: float) -> pd.DataFrame:
+    """Figures at 0.1, 0.2 ... 0.9 and at `extra` (the operating threshold) itself: rounded, it
+    could leave out the image it was chosen at."""
     rows = []
-    for t in sorted({*np.round(np.arange(0.1, 1.0, 0.1), 2), round(extra, 4)}):
+    for t in sorted({*np.round(np.arange(0.1, 1.0, 0.1), 2), float(extra)}):
         m = classification_metrics(labels, probabilities, t)
         (tn, fp), (fn, tp) = m["confusion_matrix"]
         rows.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],

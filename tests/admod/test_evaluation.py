@@ -54,3 +54,15 @@ def test_bad_threshold_parameters(rule, target):
 def test_expected_calibration_error():
     assert evaluation.expected_calibration_error([0, 1] * 50, [0.0, 1.0] * 50) == 0.0
     assert evaluation.expected_calibration_error([0] * 100, [0.8] * 100) == pytest.approx(0.8)
+
+
+def test_the_threshold_table_row_at_the_operating_threshold_is_the_headline():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 300)
+    probabilities = np.clip(labels * 0.3 + rng.random(300) * 0.7, 0, 1)
+    threshold, _ = evaluation.choose_threshold(labels, probabilities, "min_precision", 0.9)
+    assert round(threshold, 4) != threshold  # rounded, the row would be another threshold's
+    headline = evaluation.classification_metrics(labels, probabilities, threshold)
+    table = evaluation.threshold_table(labels, probabilities, threshold)
+    (row,) = table[table["threshold"] == threshold].to_dict("records")
+    assert (row["precision"], row["recall"]) == (headline["precision"], headline["recall"])
