@@ -352,6 +352,8 @@ def summary(run_dir: str) -> str:
         calibration = evaluation["calibration"]
         lines.append(f"  Calibration {calibration['method']}: ECE {scores['ece']:.4f} "
                      f"(raw score {calibration['ece_raw']:.4f}) on images it was not fitted on")
+        if calibration["refused"]:
+            lines.append(f"  Calibration refused: {calibration['refused']}")
         lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
         matrix = format_confusion_matrix(scores["confusion_matrix"])
         lines += ["  " + row for row in matrix.splitlines()]

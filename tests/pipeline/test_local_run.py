@@ -124,6 +124,7 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
         calibration = json.load(f)["calibration"]
     assert calibration["method"] == "platt" or calibration["refused"].startswith("Calibration")
     assert re.search(r"Calibration (platt|none): ECE [0-9.]+ \(raw score [0-9.]+\)", summary)
+    assert ("Calibration refused: Calibration" in summary) == bool(calibration["refused"])
 
 
 def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
