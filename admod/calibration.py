@@ -11,9 +11,8 @@ Both methods refit the logit z = log(p / (1 - p)) of the raw probability p:
 
 Either is fitted by scikit-learn's CalibratedClassifierCV on validation scores (Platt's method
 with its smoothed targets, so that a validation set the model separates perfectly still gets a
-finite slope). Both
-are increasing in p (a fitted slope <= 0 is refused), so ROC-AUC, PR-AUC and the operating
-threshold's decisions do not change: the threshold is mapped with the scores.
+finite slope). Both are increasing in p (a fitted slope <= 0 is refused), so ROC-AUC, PR-AUC
+and the operating threshold's decisions do not change: the threshold is mapped with the scores.
 """
 
 import dataclasses

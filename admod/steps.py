@@ -151,12 +151,11 @@ def _champion(registry_root: str, headline_dir: str, batch_size: int):
     if champion is None:
         return None, None
     scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)
+    # A version pushed before calibration existed: uncalibrated, one threshold.
+    threshold = champion.info.get("threshold", defaults.DECISION_THRESHOLD)
     served = _as_served(scored, Calibration.from_facts(champion.info.get("calibration")),
-                        champion.info.get("raw_threshold",
-                                          champion.info.get("threshold",
-                                                            defaults.DECISION_THRESHOLD)))
-    return champion.version, _scores(served, champion.info.get("threshold",
-                                                               defaults.DECISION_THRESHOLD))
+                        champion.info.get("raw_threshold", threshold))
+    return champion.version, _scores(served, threshold)
 
 
 def _as_served(scored: pd.DataFrame, calibration: Calibration,
