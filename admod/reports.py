@@ -301,11 +301,12 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
 
 def _calibration_line(result: dict) -> str:
     calibration, scores = result["calibration"], result["scores"]
-    line = (f"The served probability is calibrated by {calibration['method']} (slope "
-            f"{calibration['slope']:.4g}, intercept {calibration['intercept']:.4g}, fitted on "
-            f"validation): ECE {scores['ece']:.4f} (raw score {calibration['ece_raw']:.4f}), "
-            f"Brier {scores['brier']:.4f} (raw {calibration['brier_raw']:.4f}), on images the "
-            "calibration was not fitted on.")
+    how = ("is the raw score, uncalibrated" if calibration["method"] == "none" else
+           f"is calibrated by {calibration['method']} (slope {calibration['slope']:.4g}, "
+           f"intercept {calibration['intercept']:.4g}, fitted on validation)")
+    line = (f"The served probability {how}: ECE {scores['ece']:.4f} (raw score "
+            f"{calibration['ece_raw']:.4f}), Brier {scores['brier']:.4f} (raw "
+            f"{calibration['brier_raw']:.4f}), on images the calibration was not fitted on.")
     if calibration["refused"]:
         line += f" Calibration refused: {html.escape(calibration['refused'])}"
     return line
