@@ -73,10 +73,11 @@ def _framing(record: bytes) -> tuple[bytes, bytes]:
 
 
 class ShardWriter:
-    """Writes records into `folder`/part-NNNNN.tfrecord, `shard_size` records per file."""
+    """Writes records into `folder`/<prefix>-NNNNN.tfrecord, `shard_size` records per file
+    (the prefix starts with "part" for SHARD_PATTERN)."""
 
-    def __init__(self, folder: str, shard_size: int):
-        self.folder, self.shard_size = folder, shard_size
+    def __init__(self, folder: str, shard_size: int, prefix: str = "part"):
+        self.folder, self.shard_size, self.prefix = folder, shard_size, prefix
         self.count, self._file = 0, None
         os.makedirs(folder, exist_ok=True)
 
@@ -91,7 +92,8 @@ class ShardWriter:
     def _write(self, *pieces: bytes) -> None:
         if self.count % self.shard_size == 0:
             self.close()
-            path = os.path.join(self.folder, f"part-{self.count // self.shard_size:05d}.tfrecord")
+            path = os.path.join(self.folder,
+                                f"{self.prefix}-{self.count // self.shard_size:05d}.tfrecord")
             self._file = open(path, "wb")
         self._file.writelines(pieces)
         self.count += 1

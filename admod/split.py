@@ -10,12 +10,16 @@ ParallelFor) or N processes (`admod split --split-workers N`) through the same c
   list_images      the listing, streamed into N parts (a file goes to the part its name hashes
                    to, so new files change only the parts they land in), with a fingerprint
                    of each part (names, sizes, versions) that a cache can key on
-  check_partition  one part: every file checked, usable images written to the part's shards
-  merge_parts      duplicates and label conflicts settled across all parts (in SQLite, on
-                   disk), the final shards and the manifest written in listing order
+  check_partition  one part: every file checked, each usable image written into one of BUCKETS
+                   buckets by its content hash's prefix (its shards and rows)
+  merge_parts      one merge per bucket, in parallel (merge_bucket): duplicates and label
+                   conflicts settled (in SQLite, on disk) and the bucket's images written to
+                   the final shards; then the manifest, in listing order, from the buckets'
 
-No stage holds the listing or the manifest in memory, so memory stays flat as data grows, and
-the result is the same for any N: every decision depends on the listing order alone.
+A duplicate's copies, and a label conflict's, have one content hash, so they land in one bucket
+whichever parts listed them: each bucket settles its images alone. No stage holds the listing or
+the manifest in memory, so memory stays flat as data grows, and the result is the same for any
+N and any number of merge processes: every decision depends on the listing order alone.
 """
 
 import collections
@@ -48,8 +52,17 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 LISTING_COLUMNS = ["index", "uri", "size_bytes", "label"]
 MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "format",
                     "split", "reason"]
-PART_MANIFEST = "manifest.csv"  # a part's rows: "index" then MANIFEST_COLUMNS
-PART_SHARDS = "shards"
+# A checked part: the files the check excluded, and per bucket its usable images' rows (both
+# "index" then MANIFEST_COLUMNS, in listing order) and their records in the same order.
+PART_EXCLUDED = "excluded.csv"
+BUCKET_MANIFEST = "manifest.csv"
+# Buckets by content-hash prefix: fixed, so that the shards are the same for any number of
+# parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
+BUCKETS = 16
+# Below this much checked data one process merges faster than several start (about 0.4 s each,
+# against about 250 MiB/s merged per process on the 2-core VM: bench/split.py).
+PARALLEL_MERGE_BYTES = 256 * 2**20
+MERGE_REASONS = (images.DUPLICATE, images.LABEL_CONFLICT)  # the exclusions only a merge sees
 REPORTED_URIS = 50  # duplicates and conflicts named in the summary (all are in the manifest)
 # File names that are not UTF-8 travel through the CSVs as they are.
 ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
@@ -192,27 +205,73 @@ def _read_csv_rows(path: str):
         yield from csv.DictReader(f)
 
 
+def bucket_of(sha256: str) -> int:
+    """The bucket of an image: its content hash's prefix, as a range (bucket b holds the
+    hashes below those of bucket b + 1)."""
+    return int(sha256[:8], 16) * BUCKETS >> 32
+
+
+def bucket_folder(part_dir: str, bucket: int) -> str:
+    return os.path.join(part_dir, f"bucket-{bucket:02d}")
+
+
+class _PartWriter:
+    """A part's outputs: the excluded rows, and each bucket's rows and records, opened as the
+    first row of each arrives."""
+
+    def __init__(self, part_dir: str, shard_size: int):
+        self.part_dir, self.shard_size = part_dir, shard_size
+        os.makedirs(part_dir, exist_ok=True)
+        self.files, self.manifests, self.shards = [], {}, {}
+        self.excluded = self._manifest(os.path.join(part_dir, PART_EXCLUDED))
+
+    def _manifest(self, path: str):
+        self.files.append(open(path, "w", newline="", **ENCODING))
+        writer = csv.writer(self.files[-1])
+        writer.writerow(["index"] + MANIFEST_COLUMNS)
+        return writer
+
+    def write(self, row: list, record: bytes | None, sha256: str) -> None:
+        if record is None:
+            self.excluded.writerow(row)
+            return
+        bucket = bucket_of(sha256)
+        if bucket not in self.manifests:
+            folder = bucket_folder(self.part_dir, bucket)
+            self.shards[bucket] = records.ShardWriter(folder, self.shard_size)
+            self.manifests[bucket] = self._manifest(os.path.join(folder, BUCKET_MANIFEST))
+        self.manifests[bucket].writerow(row)
+        self.shards[bucket].write(record)
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+        for shards in self.shards.values():
+            shards.close()
+
+
 def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
-    """Checks every file of one listing part; writes the usable images, in listing order, to
-    `part_dir`'s shards and one row per file to its manifest. Returns the files checked."""
-    shards = records.ShardWriter(os.path.join(part_dir, PART_SHARDS), rules.shard_size)
+    """Checks every file of one listing part; writes each usable image into its bucket under
+    `part_dir` (a row and a record, in listing order) and each excluded file's row beside them.
+    Returns the files checked."""
+    part = _PartWriter(part_dir, rules.shard_size)
     checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], rules)),
                                 _read_csv_rows(listing_file), rules.workers)
     progress, done = _Progress(), 0
-    with open(os.path.join(part_dir, PART_MANIFEST), "w", newline="", **ENCODING) as f:
-        manifest = csv.writer(f)
-        manifest.writerow(["index"] + MANIFEST_COLUMNS)
+    try:
         for row, checked in checked_rows:
             uri = images.printable(row["uri"])
+            record = None
             if not checked.reason:
                 label = CLASS_NAMES.index(row["label"])
-                shards.write(records.encode(checked.data, label, checked.sha256, uri))
-            manifest.writerow([row["index"], uri, row["label"], row["size_bytes"],
-                               checked.sha256, checked.width, checked.height, checked.format,
-                               "", checked.reason])
+                record = records.encode(checked.data, label, checked.sha256, uri)
+            part.write([row["index"], uri, row["label"], row["size_bytes"], checked.sha256,
+                        checked.width, checked.height, checked.format, "", checked.reason],
+                       record, checked.sha256)
             done += 1
             progress.update(done)
-    shards.close()
+    finally:
+        part.close()
     log.info("checked %d files of %s", done, os.path.basename(listing_file))
     return done
 
@@ -225,36 +284,43 @@ def order_key(uri: str) -> bytes:
     return uri.encode("utf-8", "surrogateescape")
 
 
-def _part_rows(part: int, part_dir: str):
-    """(index, part, manifest row, record or None) for each file of a part, in listing order:
-    the part's shards hold its usable images in that same order."""
-    shard_records = records.iterate(os.path.join(part_dir, PART_SHARDS), framed=True)
-    for row in _read_csv_rows(os.path.join(part_dir, PART_MANIFEST)):
-        record = next(shard_records) if not row["reason"] else None
-        yield order_key(row["index"]), part, row, record
+@dataclasses.dataclass
+class BucketSummary:
+    """What one bucket's merge decided (small: sent back from a merge process)."""
+    counts: collections.Counter  # (label, split) -> images
+    exclusions: collections.Counter  # reason -> files
+    named: dict[str, list[tuple[bytes, str]]]  # reason -> its first (index, uri)s
+    hash_digests: dict[str, str]  # per split and "data": sha256 over the sorted hashes used
 
 
-def _load_hashes(db: sqlite3.Connection, part_dirs: list[str]) -> None:
-    """Every usable image's (index, sha256, label) into SQLite, and per content hash its first
-    occurrence and whether it is under both labels."""
+def _bucket_rows(part: int, folder: str):
+    """(index, part, manifest row, framed record) for each image of one part's bucket, in
+    listing order: the bucket's shards hold its images in that same order."""
+    shard_records = records.iterate(folder, framed=True)
+    for row in _read_csv_rows(os.path.join(folder, BUCKET_MANIFEST)):
+        yield order_key(row["index"]), part, row, next(shard_records)
+
+
+def _load_hashes(db: sqlite3.Connection, folders: list[str]) -> None:
+    """Every image's (index, sha256, label) of one bucket into SQLite, and per content hash its
+    first occurrence and whether it is under both labels."""
     db.execute("CREATE TABLE usable (idx BLOB PRIMARY KEY, sha256 TEXT, label TEXT)")
-    for part_dir in part_dirs:
-        rows = _read_csv_rows(os.path.join(part_dir, PART_MANIFEST))
+    for folder in folders:
+        rows = _read_csv_rows(os.path.join(folder, BUCKET_MANIFEST))
         db.executemany("INSERT INTO usable VALUES (?, ?, ?)",
-                       ((order_key(r["index"]), r["sha256"], r["label"]) for r in rows
-                        if not r["reason"]))
+                       ((order_key(r["index"]), r["sha256"], r["label"]) for r in rows))
     db.execute("CREATE TABLE decision AS SELECT sha256, MIN(idx) AS kept, "
                "COUNT(DISTINCT label) > 1 AS conflict FROM usable GROUP BY sha256")
     db.execute("CREATE UNIQUE INDEX decision_sha256 ON decision (sha256)")
 
 
 def _decisions(db: sqlite3.Connection):
-    """(index, kept, conflict) per usable image, in listing order."""
+    """(index, kept, conflict) per image, in listing order."""
     return db.execute("SELECT u.idx, u.idx = d.kept, d.conflict FROM usable u "
                       "JOIN decision d USING (sha256) ORDER BY u.idx")
 
 
-def _fingerprints(db: sqlite3.Connection, options: SplitOptions) -> dict[str, str]:
+def _hash_digests(db: sqlite3.Connection, options: SplitOptions) -> dict[str, str]:
     """Per split and for all ("data"): sha256 over the sorted content hashes used."""
     digests = {name: hashlib.sha256() for name in (*SPLITS, "data")}
     started = dict.fromkeys(digests, False)
@@ -266,47 +332,39 @@ def _fingerprints(db: sqlite3.Connection, options: SplitOptions) -> dict[str, st
     return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
-def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
-                options: SplitOptions) -> SplitSummary:
-    """Settles duplicates (the first in listing order is kept) and label conflicts (every
-    copy excluded) across the parts; writes each kept image into its split's shards under
-    `out_dirs[split]` and the manifest (CSV, one row per listed file, in listing order)."""
-    from admod.reports import csv_safe
-
-    writers = {name: records.ShardWriter(out_dirs[name], options.shard_size) for name in SPLITS}
-    counts = collections.Counter()
-    exclusions = collections.Counter()
-    named = {images.DUPLICATE: [], images.LABEL_CONFLICT: []}
-    listed = 0
+def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
+                 manifest_path: str, options: SplitOptions) -> BucketSummary:
+    """One bucket across every part: duplicates settled (the first in listing order is kept),
+    label conflicts excluded (every copy), each kept image's record copied into its split's
+    shards under `out_dirs[split]` (named after the bucket), and the bucket's rows written to
+    `manifest_path` in listing order."""
+    folders = [(part, bucket_folder(d, bucket)) for part, d in enumerate(part_dirs)]
+    folders = [(part, folder) for part, folder in folders if os.path.isdir(folder)]
+    writers = {name: records.ShardWriter(out_dirs[name], options.shard_size,
+                                         prefix=f"part-{bucket:02d}") for name in SPLITS}
+    summary = BucketSummary(collections.Counter(), collections.Counter(),
+                            {reason: [] for reason in MERGE_REASONS}, {})
     with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp, \
             open(manifest_path, "w", newline="", **ENCODING) as out:
         db = sqlite3.connect(os.path.join(tmp, "hashes.sqlite"))
-        _load_hashes(db, part_dirs)
+        _load_hashes(db, [folder for _, folder in folders])
         decisions = _decisions(db)
-        manifest = csv.DictWriter(out, MANIFEST_COLUMNS, extrasaction="ignore")
+        manifest = csv.DictWriter(out, ["index"] + MANIFEST_COLUMNS)
         manifest.writeheader()
-        rows = heapq.merge(*(_part_rows(i, d) for i, d in enumerate(part_dirs)))
-        for index, _, row, record in rows:
-            if record is not None:
-                _decide(row, index, next(decisions), options)
-                if row["split"]:
-                    writers[row["split"]].write_framed(record)
-                    counts[row["label"], row["split"]] += 1
-            if row["reason"]:
-                exclusions[row["reason"]] += 1
-                if row["reason"] in named and len(named[row["reason"]]) < REPORTED_URIS:
-                    named[row["reason"]].append(row["uri"])
-            manifest.writerow({**row, "uri": csv_safe(row["uri"])})
-            listed += 1
-        fingerprints = _fingerprints(db, options)
+        for index, _, row, record in heapq.merge(*(_bucket_rows(*f) for f in folders)):
+            _decide(row, index, next(decisions), options)
+            if row["split"]:
+                writers[row["split"]].write_framed(record)
+                summary.counts[row["label"], row["split"]] += 1
+            else:
+                summary.exclusions[row["reason"]] += 1
+                if len(summary.named[row["reason"]]) < REPORTED_URIS:
+                    summary.named[row["reason"]].append((index, row["uri"]))
+            manifest.writerow(row)
+        summary.hash_digests = _hash_digests(db, options)
         db.close()
     for writer in writers.values():
         writer.close()
-    summary = SplitSummary(
-        counts=_count_table(counts), exclusions=pd.Series(exclusions, dtype="int64").sort_index(),
-        duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
-        listed=listed, fingerprints=fingerprints)
-    _check_every_class_in_every_split(summary.counts, options)
     return summary
 
 
@@ -320,6 +378,74 @@ def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions) -> 
     else:
         row["split"] = assign_split(row["sha256"], options.seed, options.val_fraction,
                                     options.test_fraction)
+
+
+def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
+                options: SplitOptions, processes: int = 1) -> SplitSummary:
+    """Every bucket merged (`merge_bucket`, in `processes` processes), then the manifest (CSV,
+    one row per listed file, in listing order) from the buckets' rows and the parts' excluded
+    files, and the summary from the buckets'."""
+    _check_part_layout(part_dirs)
+    if processes > 1 and _bytes_under(part_dirs) < PARALLEL_MERGE_BYTES:
+        processes = 1  # starting the processes would take longer than the merge
+    with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp:
+        manifests = [os.path.join(tmp, f"bucket-{b:02d}.csv") for b in range(BUCKETS)]
+        buckets = _in_processes(processes, merge_bucket, range(BUCKETS), [part_dirs] * BUCKETS,
+                                [out_dirs] * BUCKETS, manifests, [options] * BUCKETS)
+        log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
+        excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
+        exclusions, listed = _write_manifest(manifests + excluded, manifest_path)
+    counts = sum((b.counts for b in buckets), collections.Counter())
+    exclusions.update(sum((b.exclusions for b in buckets), collections.Counter()))
+    named = {reason: [uri for _, uri in heapq.nsmallest(
+        REPORTED_URIS, (n for b in buckets for n in b.named[reason]))]
+        for reason in MERGE_REASONS}
+    summary = SplitSummary(
+        counts=_count_table(counts), exclusions=pd.Series(exclusions, dtype="int64").sort_index(),
+        duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
+        listed=listed, fingerprints=_fingerprints(buckets))
+    _check_every_class_in_every_split(summary.counts, options)
+    return summary
+
+
+def _check_part_layout(part_dirs: list[str]) -> None:
+    for part_dir in part_dirs:
+        if not os.path.isfile(os.path.join(part_dir, PART_EXCLUDED)):
+            raise AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED}: it was "
+                             "written by another admod version or not at all; run the split "
+                             "again with check-images' cache off.")
+
+
+def _bytes_under(folders: list[str]) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for folder in folders
+               for d, _, files in os.walk(folder) for f in files)
+
+
+def _write_manifest(paths: list[str], manifest_path: str) -> tuple[collections.Counter, int]:
+    """The rows of every CSV in `paths` (each in listing order) merged into `manifest_path`
+    in listing order; returns the check's exclusions (the merge's are the buckets' figures)
+    and the rows written."""
+    from admod.reports import csv_safe
+
+    exclusions, listed = collections.Counter(), 0
+    rows = heapq.merge(*(_read_csv_rows(p) for p in paths if os.path.exists(p)),
+                       key=lambda row: order_key(row["index"]))
+    with open(manifest_path, "w", newline="", **ENCODING) as out:
+        manifest = csv.DictWriter(out, MANIFEST_COLUMNS, extrasaction="ignore")
+        manifest.writeheader()
+        for row in rows:
+            if row["reason"] not in MERGE_REASONS:
+                exclusions[row["reason"]] += 1
+            manifest.writerow({**row, "uri": csv_safe(row["uri"])})
+            listed += 1
+    return exclusions, listed
+
+
+def _fingerprints(buckets: list[BucketSummary]) -> dict[str, str]:
+    """Per split and for all ("data"): sha256 over the buckets' digests of their sorted
+    content hashes, in bucket order (which is hash order)."""
+    return {name: hashlib.sha256("\n".join(b.hash_digests[name] for b in buckets).encode())
+            .hexdigest() for name in (*SPLITS, "data")}
 
 
 def _count_table(counts: collections.Counter) -> pd.DataFrame:
@@ -342,9 +468,10 @@ def _check_every_class_in_every_split(counts: pd.DataFrame, options: SplitOption
 
 def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
               options: SplitOptions, rules: ImageRules, partitions: int = 1) -> SplitSummary:
-    """list -> check (one process per partition) -> merge, in a scratch folder on local disk.
-    The partitions share this machine: each process gets its share of `rules.workers`
-    threads (more only contend for the same cores)."""
+    """list -> check (one process per partition) -> merge (a process per CPU), in a scratch
+    folder on local disk. The partitions share this machine: each process gets its share of
+    `rules.workers` threads (more only contend for the same cores)."""
+    merge_processes = merge_processes_for(rules)
     rules = dataclasses.replace(rules, workers=max(1, rules.workers // partitions))
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
         started = time.monotonic()
@@ -352,17 +479,27 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
         listed = time.monotonic()
         parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
         listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
-        if partitions == 1:
-            check_partition(listings[0], parts[0], rules)
-        else:
-            spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
-            with concurrent.futures.ProcessPoolExecutor(partitions, mp_context=spawn) as pool:
-                list(pool.map(check_partition, listings, parts, [rules] * partitions))
+        _in_processes(partitions, check_partition, listings, parts, [rules] * partitions)
         checked = time.monotonic()
-        summary = merge_parts(parts, out_dirs, manifest_path, options)
+        summary = merge_parts(parts, out_dirs, manifest_path, options, merge_processes)
         log.info("split stages: list %.1f s, check %.1f s (%d partitions), merge %.1f s",
                  listed - started, checked - listed, partitions, time.monotonic() - checked)
         return summary
+
+
+def merge_processes_for(rules: ImageRules) -> int:
+    """A merge process per CPU (`rules.workers` is two I/O threads per CPU), at most one per
+    bucket."""
+    return max(1, min(BUCKETS, rules.workers // 2))
+
+
+def _in_processes(processes: int, fn, *iterables) -> list:
+    """`map` in up to `processes` new processes (in this one when 1)."""
+    if processes <= 1:
+        return list(map(fn, *iterables))
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        return list(pool.map(fn, *iterables))
 
 
 def read_manifest(path: str) -> pd.DataFrame:

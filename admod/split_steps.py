@@ -79,8 +79,9 @@ def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str
                      manifest_path: str, report_path: str, options: SplitOptions,
                      rules: ImageRules) -> dict:
     """The split's last stage: the checked partitions merged into the same outputs as
-    split_step."""
-    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, options)
+    split_step, a bucket per CPU of the task at a time."""
+    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, options,
+                                split.merge_processes_for(rules))
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
 
 

@@ -1,7 +1,7 @@
 """Benchmark: the split against its floor, on the same files with the same process count.
 
     .venv/bin/python bench/split.py [--images 10000] [--workers 2] [--mix current,realistic]
-                                    [--repeat 3]
+                                    [--repeat 3] [--merge-processes 1,2]
 
 The floor is what checking every image cannot avoid: read the file, hash it (sha256), decode it
 fully to RGB with Pillow; here in N processes over the whole folder. The split is
@@ -16,6 +16,10 @@ Two mixes of generated ads, 100 to 1,200 px on the long side:
              and flat graphics (PNG); animated banners (GIF) and WebP from newer ad servers are
              a few percent each; BMP is not an ad format.
 Each folder is generated once and reused. Record the figures in docs/benchmarks.md.
+
+--merge-processes: then the merge alone (`split.merge_parts`), on the same checked partitions,
+with each number of processes (a bucket each at a time), --repeat times, and its rate in
+images/s and MiB/s of checked data.
 """
 
 import argparse
@@ -83,7 +87,33 @@ def measure_split(folder: str, workers: int) -> tuple[float, str]:
                   f"peak RSS {parent:.0f} MiB (largest child {child:.0f} MiB)")
 
 
-def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int) -> None:
+def measure_merge(folder: str, partitions: int, processes: list[int], repeat: int) -> None:
+    """The merge alone with each of `processes`, on partitions checked once."""
+    with tempfile.TemporaryDirectory() as work:
+        listing = os.path.join(work, "listing")
+        split.list_images(folder, listing, partitions)
+        parts = [os.path.join(work, f"part-{i}") for i in range(partitions)]
+        for i, part in enumerate(parts):
+            split.check_partition(split.listing_part(listing, i), part, ImageRules())
+        megabytes = sum(os.path.getsize(os.path.join(d, f)) for part in parts
+                        for d, _, files in os.walk(part) for f in files) / 2**20
+        for n in processes:
+            seconds = []
+            for run in range(repeat):
+                out = os.path.join(work, f"out-{n}-{run}")
+                out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
+                started = time.monotonic()
+                summary = split.merge_parts(parts, out_dirs, os.path.join(out, "manifest.csv"),
+                                            SplitOptions(), n)
+                seconds.append(time.monotonic() - started)
+            median = statistics.median(seconds)
+            print(f"  merge alone, {n} process(es): {summary.listed / median:.0f} images/s, "
+                  f"{megabytes / median:.0f} MiB/s of {megabytes:.0f} MiB checked (median of "
+                  f"{repeat}: {' '.join(f'{t:.1f}' for t in seconds)} s)", flush=True)
+
+
+def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int,
+              merge_processes: list[int]) -> None:
     folder = os.path.join(root, f"admod-bench-split-{name}-{count}")
     marker = os.path.join(folder, f".generated-{count}")
     if not os.path.exists(marker):
@@ -104,6 +134,8 @@ def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int)
               f"ratio {rate / floor:.2f} (medians of {repeat}; floor "
               f"{' '.join(f'{f:.0f}' for f in floors)}, split "
               f"{' '.join(f'{r:.0f}' for r in splits)}; last split: {figures})", flush=True)
+    if merge_processes:
+        measure_merge(folder, max(workers), merge_processes, repeat)
 
 
 def main() -> None:
@@ -113,6 +145,8 @@ def main() -> None:
     parser.add_argument("--mix", default="current,realistic",
                         help=f"comma-separated, of {', '.join(MIXES)}")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, medians printed")
+    parser.add_argument("--merge-processes", default="",
+                        help="comma-separated process counts for the merge alone")
     parser.add_argument("--root", default=tempfile.gettempdir(),
                         help="where the generated folders are kept")
     args = parser.parse_args()
@@ -121,8 +155,9 @@ def main() -> None:
     stages.setLevel(logging.INFO)
     stages.addFilter(lambda record: record.getMessage().startswith("split stages"))
     workers = [int(n) for n in args.workers.split(",")]
+    merge_processes = [int(n) for n in args.merge_processes.split(",") if n]
     for name in args.mix.split(","):
-        bench_mix(name, args.images, workers, args.root, args.repeat)
+        bench_mix(name, args.images, workers, args.root, args.repeat, merge_processes)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -85,13 +86,18 @@ def _png(colour, size=(48, 48)):
     return out.getvalue()
 
 
+def _distinct_images(root, count, name="ok{}.png"):
+    """`count` distinct PNGs per class, the classes' colours apart."""
+    for label in CLASS_NAMES:
+        for i in range(count):
+            green = 100 if label == CLASS_NAMES[0] else 200
+            _write(root / label / name.format(i), _png((i * 20, green, 7)))
+
+
 @pytest.fixture
 def messy_root(tmp_path):
     root = tmp_path / "messy"
-    for label in CLASS_NAMES:
-        for i in range(12):
-            green = 100 if label == CLASS_NAMES[0] else 200
-            _write(root / label / f"ok{i}.png", _png((i * 20, green, 7)))
+    _distinct_images(root, 12)
     a = root / CLASS_NAMES[0]
     _write(a / "empty.jpg", b"")
     _write(a / "text.png", b"not an image at all")
@@ -173,17 +179,21 @@ def _split_files(folder) -> dict[str, bytes]:
             for d, _, files in os.walk(folder) for f in files}
 
 
-def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path):
+def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path, monkeypatch,
+                                                      caplog):
     """Duplicates and label conflicts whose copies land in different partitions (file i goes
     to partition i mod N) are settled exactly as with one: identical manifest and shards,
-    written by three processes."""
+    checked by three processes and merged by two (a bucket each at a time)."""
     config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=5)
+    monkeypatch.setattr(split, "PARALLEL_MERGE_BYTES", 0)  # merge processes even for this
+    caplog.set_level("INFO", logger="admod.split")
     results = {}
-    for partitions in (1, 3):
+    for partitions, workers in ((1, 2), (3, 4)):  # merge processes: workers // 2
         out = tmp_path / f"n{partitions}"
         out_dirs = {name: str(out / name) for name in split.SPLITS}
+        rules = dataclasses.replace(config["rules"], workers=workers)
         summary = split.run_split(str(messy_root), out_dirs, str(out / "manifest.csv"),
-                                  **config, partitions=partitions)
+                                  config["options"], rules, partitions=partitions)
         results[partitions] = (summary, _split_files(out))
     (one, one_files), (three, three_files) = results[1], results[3]
     assert one_files == three_files  # manifest and every shard, byte for byte
@@ -195,6 +205,48 @@ def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path):
     copies = [i for i, p in enumerate(listing) if p.name in ("ok1.png", "copy_of_ok1.png")]
     conflicts = [i for i, p in enumerate(listing) if p.name.startswith("conflict")]
     assert len({i % 3 for i in copies}) == 2 and len({i % 3 for i in conflicts}) == 2
+    buckets = {name.split("-")[1] for name in one_files if name.startswith("train/")}
+    assert len(buckets) >= 8  # the images were spread over the buckets merged in parallel
+    merges = [r.getMessage() for r in caplog.records if r.getMessage().startswith("merged")]
+    assert merges == [f"merged {split.BUCKETS} buckets in 1 process(es)",
+                      f"merged {split.BUCKETS} buckets in 2 process(es)"]
+
+
+def test_buckets_are_ranges_of_the_content_hash():
+    """Bucket b holds hashes below bucket b + 1's: the buckets' sorted hashes, one after the
+    other, are all of them sorted."""
+    hashes = sorted(_fake_hashes(2000, "b"))
+    buckets = [split.bucket_of(h) for h in hashes]
+    assert buckets == sorted(buckets) and set(buckets) == set(range(split.BUCKETS))
+    assert split.bucket_of("0" * 64) == 0 and split.bucket_of("f" * 64) == split.BUCKETS - 1
+
+
+def test_duplicates_are_reported_in_listing_order_across_buckets(tmp_path):
+    root = tmp_path / "dups"
+    _distinct_images(root, 10, "a{}.png")
+    _distinct_images(root, 10, "b{}.png")  # b{i} a copy of a{i}
+    out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
+    summary = split.run_split(str(root), out_dirs, str(tmp_path / "out" / "manifest.csv"),
+                              **_config(val_fraction=0.4))
+    expected = [str(root / label / f"b{i}.png") for label in sorted(CLASS_NAMES)
+                for i in range(10)]
+    assert summary.duplicates == expected
+    assert len({split.bucket_of(h) for h in read_hashes(out_dirs)}) > 4
+
+
+def read_hashes(out_dirs) -> list[str]:
+    return [records.parse(r)["sha256"].numpy().decode() for folder in out_dirs.values()
+            for r in tf.data.TFRecordDataset(records.shard_files(folder))]
+
+
+def test_a_partition_checked_by_another_layout_is_refused_by_name(messy_root, tmp_path):
+    part = tmp_path / "old-part"
+    (part / "shards").mkdir(parents=True)
+    (part / "manifest.csv").write_text("index,uri\n")
+    out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
+    with pytest.raises(AdmodError, match=f"Checked partition '{part}' has no excluded.csv"):
+        split.merge_parts([str(part)], out_dirs, str(tmp_path / "m.csv"), _config()["options"])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.csv").exists()
 
 
 def _many_files(root, count):
@@ -271,3 +323,13 @@ def test_the_split_steps_never_import_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
+    """Under PARALLEL_MERGE_BYTES of checked data, starting merge processes costs more than
+    it saves: two asked for, one used (the output is the same either way, tested above)."""
+    caplog.set_level("INFO", logger="admod.split")
+    out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
+    split.run_split(str(messy_root), out_dirs, str(tmp_path / "out" / "manifest.csv"),
+                    **_config(max_image_pixels=300 * 300, val_fraction=0.4, workers=4))
+    assert f"merged {split.BUCKETS} buckets in 1 process(es)" in caplog.messages

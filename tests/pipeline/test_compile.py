@@ -170,3 +170,36 @@ def test_the_compiled_defaults_are_the_methods_values():
                  for name, p in parameters.items()}
     for name, value in METHOD.items():
         assert defaults_[name] == value, name
+
+
+def test_kfp_cannot_collect_a_loops_artifacts_into_another_loop():
+    """Why the merge runs its buckets as processes in one split task, not as a second
+    ParallelFor of merge tasks each collecting every partition (docs/scaling.md): the KFP SDK
+    does not compile that. When this fails, the SDK can: the fan-out of the merge can be
+    built (and this test turned round)."""
+    import warnings
+    from typing import List
+
+    import pytest
+    from kfp import dsl
+    from kfp.dsl import Dataset, Input, Output
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # kfp's note on its default base image
+
+        @dsl.component
+        def check(partition: int, part: Output[Dataset]):
+            pass
+
+        @dsl.component
+        def merge(parts: Input[List[Dataset]], bucket: int, merged: Output[Dataset]):
+            pass
+
+    def twice_fanned_out():
+        with dsl.ParallelFor([0, 1, 2]) as partition:
+            checked = check(partition=partition)
+        with dsl.ParallelFor([0, 1]) as bucket:
+            merge(parts=dsl.Collected(checked.outputs["part"]), bucket=bucket)
+
+    with pytest.raises(TypeError, match="'NoneType' object cannot be interpreted as an integer"):
+        dsl.pipeline(name="twice-fanned-out")(twice_fanned_out)
