@@ -8,7 +8,8 @@ fully to RGB with Pillow; here in N processes over the whole folder. The split i
 `split.run_split` with N workers (partitions, one process each, as `admod split
 --split-workers N` does): list, check, merge. Both run on the same generated folder, one after
 the other, alternately (--repeat times), and the ratio of the medians split / floor is printed
-for each worker count and mix.
+for each worker count and mix. Each timed run starts after os.sync(), so that none pays for
+writing back the files of the one before.
 
 Two mixes of generated ads, 100 to 1,200 px on the long side:
   current    JPEG, PNG, GIF, BMP and WebP in equal shares (the mix earlier figures used)
@@ -29,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -99,13 +101,15 @@ def measure_merge(folder: str, partitions: int, processes: list[int], repeat: in
                         for d, _, files in os.walk(part) for f in files) / 2**20
         for n in processes:
             seconds = []
-            for run in range(repeat):
-                out = os.path.join(work, f"out-{n}-{run}")
+            for _ in range(repeat):
+                out = os.path.join(work, "out")
                 out_dirs = {name: os.path.join(out, name) for name in split.SPLITS}
+                os.sync()
                 started = time.monotonic()
                 summary = split.merge_parts(parts, out_dirs, os.path.join(out, "manifest.csv"),
                                             SplitOptions(), n)
                 seconds.append(time.monotonic() - started)
+                shutil.rmtree(out)
             median = statistics.median(seconds)
             print(f"  merge alone, {n} process(es): {summary.listed / median:.0f} images/s, "
                   f"{megabytes / median:.0f} MiB/s of {megabytes:.0f} MiB checked (median of "
@@ -126,7 +130,9 @@ def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int,
     for n in workers:
         floors, splits = [], []
         for _ in range(repeat):  # alternated, so that both see the same machine
+            os.sync()  # neither pays for writing back what ran before it
             floors.append(measure_floor(paths, n))
+            os.sync()
             rate, figures = measure_split(folder, n)
             splits.append(rate)
         floor, rate = statistics.median(floors), statistics.median(splits)

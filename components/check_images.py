@@ -4,8 +4,9 @@ from kfp.dsl import Dataset, Output
 def check_images(data_root: str, partition: str, split_workers: int, min_image_side: int,
                  max_image_pixels: int, part: Output[Dataset]):
     """One partition of the split ('<partition>:<fingerprint>' from list-images): each of its
-    files checked (format, size, pixels, orientation, colour), its usable images written to
-    TFRecord shards in listing order. Cached while the partition's files are unchanged."""
+    files checked (format, size, pixels, orientation, colour), its usable images written into
+    16 buckets by content hash (TFRecord shards, in listing order within each). Cached while
+    the partition's files are unchanged."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error

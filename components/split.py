@@ -18,9 +18,9 @@ def split(
     report: Output[Markdown],
     metrics: Output[Metrics],
 ):
-    """The split's last stage: the checked partitions merged (duplicates kept once across all
-    of them, label conflicts excluded) into stratified, stable splits as sharded TFRecords,
-    with a manifest of every file and a report."""
+    """The split's last stage: the checked partitions merged bucket by bucket, a process per
+    CPU (duplicates kept once across all of them, label conflicts excluded) into stratified,
+    stable splits as sharded TFRecords, with a manifest of every file and a report."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
