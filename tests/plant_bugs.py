@@ -3,7 +3,7 @@
 catch it, puts the code back, and prints which tests failed: a check that the suite pins those
 promises.
 
-    .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug; 19 min on 2 cores)
+    .venv/bin/python tests/plant_bugs.py [LETTER ...]   (default: every bug, ~21 min, 2 cores)
 
 The race mutant (E) runs its test 15 times: it must fail every time. Not collected by pytest.
 """
@@ -111,6 +111,19 @@ MUTANTS = [
   "    for name, maximum in sorted(maximums.items()):",
   "    for name, maximum in sorted({}.items()):",
   ["tests/admod/test_blessing.py"], None),
+ # issue 25: the merge bucket by bucket
+ ("S1 buckets by the hash's suffix (not ranges of it)", "admod/split.py",
+  "    return int(sha256[:8], 16) * BUCKETS >> 32",
+  "    return int(sha256[-8:], 16) * BUCKETS >> 32",
+  ["tests/admod/test_split.py"], None),
+ ("S2 a bucket merged from the first partition only", "admod/split.py",
+  "    folders = [(part, folder) for part, folder in folders if os.path.isdir(folder)]",
+  "    folders = [(part, folder) for part, folder in folders[:1] if os.path.isdir(folder)]",
+  ["tests/admod/test_split.py"], None),
+ ("S3 duplicates reported bucket by bucket, not in listing order", "admod/split.py",
+  "    named = {reason: [uri for _, uri in heapq.nsmallest(\n        REPORTED_URIS, ",
+  "    named = {reason: [uri for _, uri in list(\n        ",
+  ["tests/admod/test_split.py"], None),
 ]
 
 
