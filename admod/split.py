@@ -412,8 +412,8 @@ def _check_part_layout(part_dirs: list[str]) -> None:
     for part_dir in part_dirs:
         if not os.path.isfile(os.path.join(part_dir, PART_EXCLUDED)):
             raise AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED}: it was "
-                             "written by another admod version or not at all; run the split "
-                             "again with check-images' cache off.")
+                             "written by another admod version or not at all; run the pipeline "
+                             "again without reusing cached steps (admod submit --no-cache).")
 
 
 def _bytes_under(folders: list[str]) -> int:
