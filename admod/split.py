@@ -59,9 +59,10 @@ BUCKET_MANIFEST = "manifest.csv"
 # Buckets by content-hash prefix: fixed, so that the shards are the same for any number of
 # parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
 BUCKETS = 16
-# Below this much checked data one process merges faster than several start (about 0.4 s each,
-# against about 250 MiB/s merged per process on the 2-core VM: bench/split.py).
-PARALLEL_MERGE_BYTES = 256 * 2**20
+# Below this much checked data, starting merge processes costs what they save (bench/split.py
+# --merge-processes on the 2-core VM: 780 MiB/s in one process; two gained nothing on 1.1 GiB
+# and 1.3 times on 2.3 GiB).
+PARALLEL_MERGE_BYTES = 2**30
 MERGE_REASONS = (images.DUPLICATE, images.LABEL_CONFLICT)  # the exclusions only a merge sees
 REPORTED_URIS = 50  # duplicates and conflicts named in the summary (all are in the manifest)
 # File names that are not UTF-8 travel through the CSVs as they are.

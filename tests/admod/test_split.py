@@ -326,8 +326,8 @@ def test_the_split_steps_never_import_tensorflow():
 
 
 def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
-    """Under PARALLEL_MERGE_BYTES of checked data, starting merge processes costs more than
-    it saves: two asked for, one used (the output is the same either way, tested above)."""
+    """Under PARALLEL_MERGE_BYTES of checked data, starting merge processes costs what they
+    save: two asked for, one used (the output is the same either way, tested above)."""
     caplog.set_level("INFO", logger="admod.split")
     out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
     split.run_split(str(messy_root), out_dirs, str(tmp_path / "out" / "manifest.csv"),
