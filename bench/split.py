@@ -91,8 +91,15 @@ def measure_split(folder: str, workers: int) -> tuple[float, str]:
 
 def measure_merge(folder: str, partitions: int, processes: list[int], repeat: int) -> None:
     """The merge alone with each of `processes`, on partitions checked once (the processes
-    asked for, whatever the data's size: PARALLEL_MERGE_BYTES off)."""
-    split.PARALLEL_MERGE_BYTES = 0
+    asked for, whatever the data's size: PARALLEL_MERGE_BYTES off meanwhile)."""
+    floor, split.PARALLEL_MERGE_BYTES = split.PARALLEL_MERGE_BYTES, 0
+    try:
+        _time_merges(folder, partitions, processes, repeat)
+    finally:
+        split.PARALLEL_MERGE_BYTES = floor
+
+
+def _time_merges(folder: str, partitions: int, processes: list[int], repeat: int) -> None:
     with tempfile.TemporaryDirectory() as work:
         listing = os.path.join(work, "listing")
         split.list_images(folder, listing, partitions)
