@@ -387,7 +387,7 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
     one row per listed file, in listing order) from the buckets' rows and the parts' excluded
     files, and the summary from the buckets'."""
     _check_part_layout(part_dirs)
-    if processes > 1 and _bytes_under(part_dirs) < PARALLEL_MERGE_BYTES:
+    if processes > 1 and bytes_under(part_dirs) < PARALLEL_MERGE_BYTES:
         processes = 1  # starting the processes would take longer than the merge
     with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp:
         manifests = [os.path.join(tmp, f"bucket-{b:02d}.csv") for b in range(BUCKETS)]
@@ -417,7 +417,8 @@ def _check_part_layout(part_dirs: list[str]) -> None:
                              "again without reusing cached steps (admod submit --no-cache).")
 
 
-def _bytes_under(folders: list[str]) -> int:
+def bytes_under(folders: list[str]) -> int:
+    """The size of every file under `folders`."""
     return sum(os.path.getsize(os.path.join(d, f)) for folder in folders
                for d, _, files in os.walk(folder) for f in files)
 

@@ -106,8 +106,7 @@ def _time_merges(folder: str, partitions: int, processes: list[int], repeat: int
         parts = [os.path.join(work, f"part-{i}") for i in range(partitions)]
         for i, part in enumerate(parts):
             split.check_partition(split.listing_part(listing, i), part, ImageRules())
-        megabytes = sum(os.path.getsize(os.path.join(d, f)) for part in parts
-                        for d, _, files in os.walk(part) for f in files) / 2**20
+        megabytes = split.bytes_under(parts) / 2**20
         for n in processes:
             seconds = []
             for _ in range(repeat):
