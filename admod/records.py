@@ -52,24 +52,32 @@ def _int64_feature(value: int) -> list[bytes]:
 def encode(image: bytes, label: int, sha256: str, uri: str) -> bytes:
     """A serialized tf.train.Example, byte for byte what TensorFlow's deterministic
     serialization gives (map entries in key order): the same bytes in any process."""
+    return b"".join(encode_pieces(image, label, sha256, uri))
+
+
+def encode_pieces(image: bytes, label: int, sha256: str, uri: str) -> list[bytes]:
+    """`encode`'s bytes as the pieces they join from, `image` among them uncopied (for
+    `ShardWriter.write_pieces`: an image's bytes are copied once, into the file)."""
     features = {"image": _bytes_feature(image), "label": _int64_feature(label),
                 "sha256": _bytes_feature(sha256.encode()), "uri": _bytes_feature(uri.encode())}
     entries = [part for key in sorted(features)
                for part in _field(1, _field(1, [key.encode()]) + _field(2, features[key]))]
-    return b"".join(_field(1, entries))  # Example.features { feature: map entries }
+    return _field(1, entries)  # Example.features { feature: map entries }
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = google_crc32c.value(data)
+def _masked_crc(pieces) -> int:
+    crc = 0
+    for piece in pieces:
+        crc = google_crc32c.extend(crc, piece)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def _framing(record: bytes) -> tuple[bytes, bytes]:
-    """What a TFRecord file holds before `record` (its length and the length's checksum) and
-    after it (its checksum)."""
-    length = struct.pack("<Q", len(record))
-    return (length + struct.pack("<I", _masked_crc(length)),
-            struct.pack("<I", _masked_crc(record)))
+def _framing(pieces: list[bytes]) -> tuple[bytes, bytes]:
+    """What a TFRecord file holds before the record made of `pieces` (its length and the
+    length's checksum) and after it (its checksum)."""
+    length = struct.pack("<Q", sum(map(len, pieces)))
+    return (length + struct.pack("<I", _masked_crc([length])),
+            struct.pack("<I", _masked_crc(pieces)))
 
 
 class ShardWriter:
@@ -82,12 +90,17 @@ class ShardWriter:
         os.makedirs(folder, exist_ok=True)
 
     def write(self, record: bytes) -> None:
-        before, after = _framing(record)
-        self._write(before, record, after)
+        self.write_pieces([record])
 
-    def write_framed(self, framed: bytes) -> None:
+    def write_pieces(self, pieces: list[bytes]) -> None:
+        """The record made of `pieces` (as `encode_pieces` gives them), never joined in
+        memory."""
+        before, after = _framing(pieces)
+        self._write(before, *pieces, after)
+
+    def write_framed(self, framed: tuple[bytes, bytes, bytes]) -> None:
         """A record already framed (as `iterate(..., framed=True)` gives it): copied as is."""
-        self._write(framed)
+        self._write(*framed)
 
     def _write(self, *pieces: bytes) -> None:
         if self.count % self.shard_size == 0:
@@ -115,19 +128,19 @@ def _read_frames(path: str, framed: bool):
         while header := f.read(12):
             length_bytes, length_crc = header[:8], header[8:]
             if len(header) < 12 or struct.unpack("<I", length_crc)[0] != _masked_crc(
-                    length_bytes):
+                    [length_bytes]):
                 raise CorruptShard(f"{path}: a record's length is corrupt")
             record = f.read(struct.unpack("<Q", length_bytes)[0])
             checksum = f.read(4)
-            if len(checksum) < 4 or struct.unpack("<I", checksum)[0] != _masked_crc(record):
+            if len(checksum) < 4 or struct.unpack("<I", checksum)[0] != _masked_crc([record]):
                 raise CorruptShard(f"{path}: a record is truncated or corrupt")
-            yield header + record + checksum if framed else record
+            yield (header, record, checksum) if framed else record
 
 
 def iterate(folder: str, framed: bool = False):
     """The serialized records of a local `folder`'s shards, shard by shard, in order, each
-    checked against its checksums (no TensorFlow); `framed`: with their framing, for
-    `ShardWriter.write_framed`."""
+    checked against its checksums (no TensorFlow); `framed`: each with its framing, as the
+    three pieces (header, record, checksum) for `ShardWriter.write_framed`."""
     for path in sorted(glob.glob(os.path.join(folder, SHARD_PATTERN))):
         yield from _read_frames(path, framed)
 

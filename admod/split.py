@@ -34,14 +34,16 @@ import os
 import sqlite3
 import tempfile
 import time
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from admod import images, records, storage
 from admod import options as options_lib
 from admod.options import ImageRules, SplitOptions
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
+
+if TYPE_CHECKING:  # imported where used: a check or merge process never needs pandas (0.4 s)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,8 @@ ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
 @dataclasses.dataclass
 class SplitSummary:
     """What the split did, without the manifest itself (that is a file)."""
-    counts: pd.DataFrame  # images per class (rows) per split (columns)
-    exclusions: pd.Series  # files per exclusion reason
+    counts: "pd.DataFrame"  # images per class (rows) per split (columns)
+    exclusions: "pd.Series"  # files per exclusion reason
     duplicates: list[str]  # the first REPORTED_URIS duplicate uris (kept once)
     conflicts: list[str]  # the first REPORTED_URIS uris under both labels
     listed: int
@@ -232,7 +234,7 @@ class _PartWriter:
         writer.writerow(["index"] + MANIFEST_COLUMNS)
         return writer
 
-    def write(self, row: list, record: bytes | None, sha256: str) -> None:
+    def write(self, row: list, record: list[bytes] | None, sha256: str) -> None:
         if record is None:
             self.excluded.writerow(row)
             return
@@ -242,7 +244,7 @@ class _PartWriter:
             self.shards[bucket] = records.ShardWriter(folder, self.shard_size)
             self.manifests[bucket] = self._manifest(os.path.join(folder, BUCKET_MANIFEST))
         self.manifests[bucket].writerow(row)
-        self.shards[bucket].write(record)
+        self.shards[bucket].write_pieces(record)
 
     def close(self) -> None:
         for f in self.files:
@@ -265,7 +267,7 @@ def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
             record = None
             if not checked.reason:
                 label = CLASS_NAMES.index(row["label"])
-                record = records.encode(checked.data, label, checked.sha256, uri)
+                record = records.encode_pieces(checked.data, label, checked.sha256, uri)
             part.write([row["index"], uri, row["label"], row["size_bytes"], checked.sha256,
                         checked.width, checked.height, checked.format, "", checked.reason],
                        record, checked.sha256)
@@ -396,6 +398,8 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
         log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
         exclusions, listed = _write_manifest(manifests + excluded, manifest_path)
+    import pandas as pd
+
     counts = sum((b.counts for b in buckets), collections.Counter())
     exclusions.update(sum((b.exclusions for b in buckets), collections.Counter()))
     named = {reason: [uri for _, uri in heapq.nsmallest(
@@ -450,12 +454,14 @@ def _fingerprints(buckets: list[BucketSummary]) -> dict[str, str]:
             .hexdigest() for name in (*SPLITS, "data")}
 
 
-def _count_table(counts: collections.Counter) -> pd.DataFrame:
+def _count_table(counts: collections.Counter) -> "pd.DataFrame":
+    import pandas as pd
+
     return pd.DataFrame([[counts[label, name] for name in SPLITS] for label in CLASS_NAMES],
                         index=list(CLASS_NAMES), columns=list(SPLITS))
 
 
-def _check_every_class_in_every_split(counts: pd.DataFrame, options: SplitOptions) -> None:
+def _check_every_class_in_every_split(counts: "pd.DataFrame", options: SplitOptions) -> None:
     needed = [TRAIN, VALIDATION] + ([TEST] if options.test_fraction > 0 else [])
     for label in CLASS_NAMES:
         for name in needed:
@@ -504,8 +510,10 @@ def _in_processes(processes: int, fn, *iterables) -> list:
         return list(pool.map(fn, *iterables))
 
 
-def read_manifest(path: str) -> pd.DataFrame:
+def read_manifest(path: str) -> "pd.DataFrame":
     """A manifest as a table (for tests and small data: it is the whole file in memory)."""
+    import pandas as pd
+
     return pd.read_csv(path, dtype=str, keep_default_na=False, **{
         "encoding": ENCODING["encoding"], "encoding_errors": ENCODING["errors"]}).astype(
         {"size_bytes": "int64", "width": "int64", "height": "int64"})

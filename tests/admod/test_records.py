@@ -54,6 +54,12 @@ def test_a_shard_is_the_file_tensorflow_writes_and_reads_back(tmp_path):
     copy.close()
     assert [p.read_bytes() for p in sorted((tmp_path / "copy").iterdir())] == [
         p.read_bytes() for p in ours]
+    pieces = records.ShardWriter(str(tmp_path / "pieces"), shard_size=3)
+    for case in CASES:
+        pieces.write_pieces(records.encode_pieces(*case))
+    pieces.close()
+    assert [p.read_bytes() for p in sorted((tmp_path / "pieces").iterdir())] == [
+        p.read_bytes() for p in ours]
 
 
 @pytest.mark.parametrize("damage", ["flip a byte", "truncate"])

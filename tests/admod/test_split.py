@@ -325,6 +325,18 @@ def test_the_split_steps_never_import_tensorflow():
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
 
 
+def test_a_check_or_merge_process_starts_without_pandas():
+    """The processes the split spawns import admod.split alone: pandas would cost each one
+    about 0.4 s of this machine's CPU before its first image (bench/split.py)."""
+    import subprocess
+    import sys
+
+    code = "import sys, admod.split; print('pandas' in sys.modules, 'tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
 def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
     """Under PARALLEL_MERGE_BYTES of checked data, starting merge processes costs what they
     save: two asked for, one used (the output is the same either way, tested above)."""
