@@ -3,10 +3,12 @@
 Every image is decoded fully before it can be used; a file that cannot be used gets one of the
 EXCLUSION reasons below instead, and is never modified. A usable image is stored as its own
 bytes whenever admod.decoding (the one decode path of training and serving) gives exactly what
-Pillow's normalisation here gives: JPEG, PNG and GIF without an EXIF orientation, and 24-bit
-uncompressed BMP. Anything else (WebP, a rotated PNG, a palette BMP) is stored as a lossless
-PNG of the normalised RGB. So training sees what serving sees for the same file, and no second
-lossy encoding.
+Pillow's normalisation here gives: JPEG, PNG and GIF without an EXIF orientation. Anything
+else (WebP, BMP, a rotated PNG) is stored as a lossless PNG of the normalised RGB. So training
+sees what serving sees for the same file, and no second lossy encoding. A BMP, which
+admod.decoding also reads, is stored as PNG all the same: its bytes are its pixels, and on this
+project's VM writing them (twice: check, then merge) cost more than compressing them
+(bench/split.py, docs/benchmarks.md).
 """
 
 import dataclasses
@@ -98,16 +100,13 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
 
 
 def _decoded_alike(image: Image.Image) -> bool:
-    """Whether admod.decoding reads these bytes exactly as Pillow's normalisation does: JPEG;
-    PNG and GIF without an EXIF orientation; a 24-bit uncompressed BMP (TensorFlow's BMP
-    decoder takes no palette and no compression)."""
+    """Whether these bytes are stored as they are: admod.decoding reads them exactly as Pillow's
+    normalisation does (JPEG; PNG and GIF without an EXIF orientation), and they are
+    compressed."""
     if image.format == "JPEG":
         return True
     if image.format in ("PNG", "GIF"):
         return image.getexif().get(EXIF_ORIENTATION, 1) == 1
-    if image.format == "BMP":
-        return (image.mode == "RGB" and len(image.tile) == 1 and image.tile[0][0] == "raw"
-                and image.tile[0][3][0] == "BGR" and not image.info.get("compression"))
     return False
 
 

@@ -124,6 +124,19 @@ MUTANTS = [
   "    named = {reason: [uri for _, uri in heapq.nsmallest(\n        REPORTED_URIS, ",
   "    named = {reason: [uri for _, uri in list(\n        ",
   ["tests/admod/test_split.py"], None),
+ # issue 25: the split's check at the speed of its floor
+ ("S4 a record's checksum over its first piece only", "admod/records.py",
+  "    for piece in pieces:\n        crc = google_crc32c.extend(crc, piece)",
+  "    for piece in pieces[:1]:\n        crc = google_crc32c.extend(crc, piece)",
+  ["tests/admod/test_records.py"], None),
+ ("S5 a stored PNG's chunk checksum without the chunk's type", "admod/images.py",
+  "    checksum = zlib_ng.crc32(data, zlib_ng.crc32(kind))",
+  "    checksum = zlib_ng.crc32(data)",
+  ["tests/admod/test_images.py"], None),
+ ("S6 every check and merge process importing pandas", "admod/split.py",
+  "if TYPE_CHECKING:  # imported where used",
+  "if True:  # imported where used",
+  ["tests/admod/test_split.py"], None),
 ]
 
 
