@@ -1,5 +1,5 @@
 """Plants each bug a reviewer planted in issue 15 (two in issue 14's Vertex mirror, two in issue
-20's serving export, the rest from issue 23's and issue 26's promises), runs the tests meant to
+20's serving export, the rest from issue 23's, 25's and 26's promises), runs the tests meant to
 catch it, puts the code back, and prints which tests failed: a check that the suite pins those
 promises.
 
