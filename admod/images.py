@@ -91,7 +91,7 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
     else:
         try:
             image.seek(0)  # GIF: first frame
-            as_is = _decoded_alike(image)  # before load(), which drops what the header said
+            as_is = _stored_as_it_is(image)  # before load(), which drops what the header said
             image.load()
             checked.data = data if as_is else _stored_bytes(image)
         except (OSError, ValueError, SyntaxError, EOFError):
@@ -99,10 +99,9 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
     return checked
 
 
-def _decoded_alike(image: Image.Image) -> bool:
-    """Whether these bytes are stored as they are: admod.decoding reads them exactly as Pillow's
-    normalisation does (JPEG; PNG and GIF without an EXIF orientation), and they are
-    compressed."""
+def _stored_as_it_is(image: Image.Image) -> bool:
+    """Whether the file's own bytes are stored: JPEG, and PNG and GIF without an EXIF
+    orientation, which admod.decoding reads exactly as Pillow's normalisation does."""
     if image.format == "JPEG":
         return True
     if image.format in ("PNG", "GIF"):
@@ -126,8 +125,8 @@ def rgb_png(pixels: np.ndarray) -> bytes:
     Written once, decoded every epoch, so speed over size: Pillow's PNG encoder always picks a
     filter per row, which with its zlib took the check longer than reading, hashing and
     decoding the image (bench/split.py); unfiltered rows at zlib's level 1 took half the time
-    for about 10% more bytes, and zlib-ng's level 2 a third of that for the same bytes (300
-    WebP ads of the current mix: 0.30 s, 3.9 MiB; 0.11 s, 4.0 MiB)."""
+    for about 10% more bytes, and zlib-ng's level 2 a third of that for 3% more (300 WebP ads
+    of the current mix: 0.30 s, 3.9 MiB; 0.11 s, 4.0 MiB)."""
     height, width, _ = pixels.shape
     rows = np.zeros((height, width * 3 + 1), np.uint8)  # each row: filter type 0, then pixels
     rows[:, 1:] = pixels.reshape(height, width * 3)
