@@ -440,7 +440,7 @@ def _write_manifest(paths: list[str], manifest_path: str) -> tuple[collections.C
         manifest = csv.DictWriter(out, MANIFEST_COLUMNS, extrasaction="ignore")
         manifest.writeheader()
         for row in rows:
-            if row["reason"] not in MERGE_REASONS:
+            if row["reason"] and row["reason"] not in MERGE_REASONS:  # "": a usable image
                 exclusions[row["reason"]] += 1
             manifest.writerow({**row, "uri": csv_safe(row["uri"])})
             listed += 1

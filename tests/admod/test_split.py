@@ -201,6 +201,9 @@ def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path, mon
     assert one.duplicates == three.duplicates and one.conflicts == three.conflicts
     assert one.fingerprints == three.fingerprints
     assert one.exclusions[images.DUPLICATE] == 1 and one.exclusions[images.LABEL_CONFLICT] == 2
+    manifest = split.read_manifest(str(tmp_path / "n1" / "manifest.csv"))
+    reasons = manifest.loc[manifest["reason"] != "", "reason"].value_counts().sort_index()
+    assert one.exclusions.to_dict() == reasons.to_dict()  # every excluded file, no usable one
     listing = sorted(p for p in messy_root.rglob("*") if p.is_file())
     copies = [i for i, p in enumerate(listing) if p.name in ("ok1.png", "copy_of_ok1.png")]
     conflicts = [i for i, p in enumerate(listing) if p.name.startswith("conflict")]
