@@ -398,15 +398,13 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
         log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
         exclusions, listed = _write_manifest(manifests + excluded, manifest_path)
-    import pandas as pd
-
     counts = sum((b.counts for b in buckets), collections.Counter())
     exclusions.update(sum((b.exclusions for b in buckets), collections.Counter()))
     named = {reason: [uri for _, uri in heapq.nsmallest(
         REPORTED_URIS, (n for b in buckets for n in b.named[reason]))]
         for reason in MERGE_REASONS}
     summary = SplitSummary(
-        counts=_count_table(counts), exclusions=pd.Series(exclusions, dtype="int64").sort_index(),
+        counts=_count_table(counts), exclusions=_exclusion_table(exclusions),
         duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
         listed=listed, fingerprints=_fingerprints(buckets))
     _check_every_class_in_every_split(summary.counts, options)
@@ -459,6 +457,12 @@ def _count_table(counts: collections.Counter) -> "pd.DataFrame":
 
     return pd.DataFrame([[counts[label, name] for name in SPLITS] for label in CLASS_NAMES],
                         index=list(CLASS_NAMES), columns=list(SPLITS))
+
+
+def _exclusion_table(exclusions: collections.Counter) -> "pd.Series":
+    import pandas as pd
+
+    return pd.Series(exclusions, dtype="int64").sort_index()
 
 
 def _check_every_class_in_every_split(counts: "pd.DataFrame", options: SplitOptions) -> None:

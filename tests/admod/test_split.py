@@ -316,28 +316,28 @@ def test_a_manifest_row_has_a_split_or_a_reason_never_both(messy_root, tmp_path)
     assert manifest.loc[~excluded, "split"].isin(split.SPLITS).all()
 
 
-def test_the_split_steps_never_import_tensorflow():
-    """A check-images task starts without TensorFlow's seconds and hundreds of MiB."""
+def _loaded_by(statement: str, modules: tuple[str, ...]) -> list[bool]:
+    """Whether each of `modules` is imported after `statement` runs in a fresh interpreter."""
     import subprocess
     import sys
 
-    code = ("import sys, admod.split_steps, admod.options, admod.logs; "
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = f"import sys; {statement}; print(*[m in sys.modules for m in {modules!r}])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
-    assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [word == "True" for word in done.stdout.split()]
+
+
+def test_the_split_steps_never_import_tensorflow():
+    """A check-images task starts without TensorFlow's seconds and hundreds of MiB."""
+    assert _loaded_by("import admod.split_steps, admod.options, admod.logs",
+                      ("tensorflow", "keras")) == [False, False]
 
 
 def test_a_check_or_merge_process_starts_without_pandas():
     """The processes the split spawns import admod.split alone: pandas would cost each one
     about 0.4 s of this machine's CPU before its first image (bench/split.py)."""
-    import subprocess
-    import sys
-
-    code = "import sys, admod.split; print('pandas' in sys.modules, 'tensorflow' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+    assert _loaded_by("import admod.split", ("pandas", "tensorflow")) == [False, False]
 
 
 def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
