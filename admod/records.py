@@ -141,15 +141,25 @@ def iterate(folder: str, framed: bool = False):
     """The serialized records of a local `folder`'s shards, shard by shard, in order, each
     checked against its checksums (no TensorFlow); `framed`: each with its framing, as the
     three pieces (header, record, checksum) for `ShardWriter.write_framed`."""
-    for path in sorted(glob.glob(os.path.join(folder, SHARD_PATTERN))):
-        yield from _read_frames(path, framed)
+    for name in shard_names(folder):
+        yield from _read_frames(os.path.join(folder, name), framed)
 
 
 def shard_files(folder: str) -> list[str]:
-    """The shards of `folder`, a local path or a gs:// URI (TensorFlow's file system)."""
+    """The shards of the split `folder`, a local path or a gs:// URI: those its info.json
+    lists where the fanned-out split left them in the merge's folders, else those in it
+    (TensorFlow's file system)."""
     import tensorflow as tf
 
+    info = os.path.join(folder, INFO_FILE)
+    if os.path.isfile(info) and "shards" in read_info(folder):
+        return read_info(folder)["shards"]
     return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
+
+
+def shard_names(folder: str) -> list[str]:
+    """The names of the shards in the local `folder`, in order (no TensorFlow)."""
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, SHARD_PATTERN)))
 
 
 def parse(serialized):

@@ -295,6 +295,22 @@ class BucketSummary:
     named: dict[str, list[tuple[bytes, str]]]  # reason -> its first (index, uri)s
     hash_digests: dict[str, str]  # per split and "data": sha256 over the sorted hashes used
 
+    def to_json(self) -> dict:
+        """As JSON values: what a merge-bucket task returns to the split's last task."""
+        return {"counts": [[label, name, n] for (label, name), n in self.counts.items()],
+                "exclusions": dict(self.exclusions),
+                "named": {reason: [[index.decode(**ENCODING), uri] for index, uri in named]
+                          for reason, named in self.named.items()},
+                "hash_digests": self.hash_digests}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "BucketSummary":
+        return cls(collections.Counter({(label, name): n for label, name, n in value["counts"]}),
+                   collections.Counter(value["exclusions"]),
+                   {reason: [(order_key(index), uri) for index, uri in named]
+                    for reason, named in value["named"].items()},
+                   value["hash_digests"])
+
 
 def _bucket_rows(part: int, folder: str):
     """(index, part, manifest row, framed record) for each image of one part's bucket, in
@@ -397,7 +413,15 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
                                 [out_dirs] * BUCKETS, manifests, [options] * BUCKETS)
         log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
-        exclusions, listed = _write_manifest(manifests + excluded, manifest_path)
+        return summarize(buckets, manifests + excluded, manifest_path, options)
+
+
+def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path: str,
+              options: SplitOptions) -> SplitSummary:
+    """The manifest (every listed file, in listing order) from the buckets' rows and the
+    parts' excluded files (`row_files`, CSVs each in listing order), and the split's summary
+    from the buckets' (in bucket order)."""
+    exclusions, listed = _write_manifest(row_files, manifest_path)
     counts = sum((b.counts for b in buckets), collections.Counter())
     exclusions.update(sum((b.exclusions for b in buckets), collections.Counter()))
     named = {reason: [uri for _, uri in heapq.nsmallest(
@@ -411,12 +435,43 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
     return summary
 
 
+# --- the merge fanned out: one task per bucket, each reading only its bucket of every part ---
+
+def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
+    """A checked part as a folder on this machine, for the files of `bucket` (or, None, its
+    excluded rows): the part itself when it is a local folder (kfp.local), else those files
+    downloaded from Cloud Storage into `scratch`, nothing of the other buckets."""
+    if not storage.is_gcs(part_uri):
+        if "://" in part_uri:
+            raise AdmodError(
+                f"Checked partition '{part_uri}' is in an artifact store that admod's "
+                "fanned-out merge cannot read (it reads gs:// and local folders): run with a "
+                "gs:// pipeline root (--pipeline-root gs://BUCKET/PATH), or compile with "
+                "--kfp-version 2.13.0 for the split in one task.")
+        _check_part_layout([part_uri])
+        return part_uri
+    excluded = storage.join(part_uri, PART_EXCLUDED)
+    if not storage.exists(excluded):
+        raise _not_a_part(part_uri)
+    if bucket is None:
+        os.makedirs(scratch, exist_ok=True)
+        storage.download_to_file(excluded, os.path.join(scratch, PART_EXCLUDED))
+    else:
+        name = os.path.basename(bucket_folder(part_uri, bucket))
+        storage.download_dir(storage.join(part_uri, name), os.path.join(scratch, name))
+    return scratch
+
+
 def _check_part_layout(part_dirs: list[str]) -> None:
     for part_dir in part_dirs:
         if not os.path.isfile(os.path.join(part_dir, PART_EXCLUDED)):
-            raise AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED}: it was "
-                             "written by another admod version or not at all; run the pipeline "
-                             "again without reusing cached steps (admod submit --no-cache).")
+            raise _not_a_part(part_dir)
+
+
+def _not_a_part(part_dir: str) -> AdmodError:
+    return AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED}: it was written by "
+                      "another admod version or not at all; run the pipeline again without "
+                      "reusing cached steps (admod submit --no-cache).")
 
 
 def bytes_under(folders: list[str]) -> int:

@@ -1,16 +1,18 @@
-"""The split's pipeline steps (list-images, check-images, split, and all three on one machine):
+"""The split's pipeline steps (list-images, check-images, merge-bucket, split, and all of them on
+one machine):
 paths in, files out, as admod.steps does for the others.
 
 Apart from admod.steps so that the split's tasks never import TensorFlow: a check-images task
 starts in well under a second and stays small (bench/split.py).
 """
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 
-from admod import records, reports, split
+from admod import records, reports, split, storage
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 from admod.options import ImageRules, SplitOptions
@@ -85,6 +87,62 @@ def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
 
 
+# A merge-bucket task's result folder: its manifest rows, and what the split's last task needs.
+BUCKET_ROWS, BUCKET_RESULT = "rows.csv", "result.json"
+
+
+def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, str],
+                      out_uris: dict[str, str], result_dir: str, options: SplitOptions) -> dict:
+    """One bucket of the fanned-out merge: that bucket of every checked part (read where it is,
+    or downloaded from Cloud Storage, nothing of the other buckets) merged into its shards per
+    split (`out_dirs`, known to other tasks as `out_uris`); `result_dir` gets its manifest rows
+    and its result (its summary and its shards' uris per split). Returns its figures for the
+    UI."""
+    if not bucket.isdigit() or int(bucket) >= split.BUCKETS:
+        raise AdmodError(f"bucket '{bucket}' is not one of the split's {split.BUCKETS} buckets "
+                         "(00 to 15): run the pipeline as compiled.")
+    os.makedirs(result_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="admod-bucket-") as scratch:
+        part_dirs = [split.local_part(uri, int(bucket), os.path.join(scratch, f"part-{i:05d}"))
+                     for i, uri in enumerate(part_uris)]
+        summary = split.merge_bucket(int(bucket), part_dirs, out_dirs,
+                                     os.path.join(result_dir, BUCKET_ROWS), options)
+    shards = {name: [storage.join(out_uris[name], shard)
+                     for shard in records.shard_names(out_dirs[name])] for name in split.SPLITS}
+    with open(os.path.join(result_dir, BUCKET_RESULT), "w") as f:
+        json.dump({"bucket": int(bucket), "summary": summary.to_json(), "shards": shards}, f)
+    return {"bucket": bucket, "kept": sum(summary.counts.values()),
+            "excluded": sum(summary.exclusions.values())}
+
+
+def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root: str,
+                      out_dirs: dict[str, str], manifest_path: str, report_path: str,
+                      options: SplitOptions, rules: ImageRules) -> dict:
+    """The fanned-out split's last stage: the manifest and the report from the merge-bucket
+    tasks' results and the parts' excluded files. Each split's folder lists its shards where
+    those tasks wrote them: no image is copied again."""
+    results = sorted(((_read_json(os.path.join(d, BUCKET_RESULT)), d) for d in result_dirs),
+                     key=lambda result: result[0]["bucket"])
+    if [r["bucket"] for r, _ in results] != list(range(split.BUCKETS)):
+        raise AdmodError(f"The split's last task got buckets {[r['bucket'] for r, _ in results]},"
+                         f" not each of the {split.BUCKETS} once: run the pipeline as compiled.")
+    with tempfile.TemporaryDirectory(prefix="admod-excluded-") as scratch:
+        excluded = [os.path.join(split.local_part(uri, None, os.path.join(scratch, str(i))),
+                                 split.PART_EXCLUDED) for i, uri in enumerate(part_uris)]
+        summary = split.summarize(
+            [split.BucketSummary.from_json(r["summary"]) for r, _ in results],
+            [os.path.join(d, BUCKET_ROWS) for _, d in results] + excluded, manifest_path,
+            options)
+    shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
+              for name in split.SPLITS}
+    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
+
+
+def _read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
 def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> None:
     """The split's figures where the UI shows them: each on `metrics` (log_metric), each
     split's own on its artifact's metadata, the listed count on the manifest's. Duck-typed:
@@ -97,11 +155,14 @@ def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> Non
 
 
 def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[str, str],
-                   report_path: str, options: SplitOptions, rules: ImageRules) -> dict:
-    """Each split's info.json, the report, and the figures for the UI."""
+                   report_path: str, options: SplitOptions, rules: ImageRules,
+                   shards: dict[str, list[str]] | None = None) -> dict:
+    """Each split's info.json (with `shards`, the uris of its shards held elsewhere), the
+    report, and the figures for the UI."""
     counts = summary.counts
     for name, folder in out_dirs.items():
-        records.write_info(folder, {
+        os.makedirs(folder, exist_ok=True)
+        records.write_info(folder, {**({"shards": shards[name]} if shards else {}),
             "split": name, "count": int(counts[name].sum()),
             "class_names": list(CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in CLASS_NAMES},

@@ -20,7 +20,8 @@ Each folder is generated once and reused. Record the figures in docs/benchmarks.
 
 --merge-processes: then the merge alone (`split.merge_parts`), on the same checked partitions,
 with each number of processes (a bucket each at a time), --repeat times, and its rate in
-images/s and MiB/s of checked data.
+images/s and MiB/s of checked data; then the merge as the pipeline fans it out over tasks
+(each merge-bucket task timed alone, then the split's last task).
 """
 
 import argparse
@@ -122,6 +123,43 @@ def _time_merges(folder: str, partitions: int, processes: list[int], repeat: int
             print(f"  merge alone, {n} process(es): {summary.listed / median:.0f} images/s, "
                   f"{megabytes / median:.0f} MiB/s of {megabytes:.0f} MiB checked (median of "
                   f"{repeat}: {' '.join(f'{t:.1f}' for t in seconds)} s)", flush=True)
+        _time_fanned_out(parts, work, folder)
+
+
+def _time_fanned_out(parts: list[str], work: str, data_root: str) -> None:
+    """The merge as the pipeline fans it out: each merge-bucket task (one process, one bucket of
+    every part), one after the other, then the split's last task (manifest and report)."""
+    from admod import split_steps
+
+    options, out = SplitOptions(), os.path.join(work, "fanned")
+    results, rates = [], []
+    for bucket in range(split.BUCKETS):
+        folder = os.path.join(out, f"bucket-{bucket:02d}")
+        out_dirs = {name: os.path.join(folder, name) for name in split.SPLITS}
+        results.append(os.path.join(folder, "merged"))
+        megabytes = split.bytes_under([split.bucket_folder(p, bucket) for p in parts]) / 2**20
+        os.sync()
+        started = time.monotonic()
+        figures = split_steps.merge_bucket_step(
+            part_uris=parts, bucket=f"{bucket:02d}", out_dirs=out_dirs, out_uris=out_dirs,
+            result_dir=results[-1], options=options)
+        seconds = time.monotonic() - started
+        rates.append((figures["kept"] + figures["excluded"]) / seconds)
+        print(f"  merge-bucket {bucket:02d}: {figures['kept']} images, {megabytes:.0f} MiB in "
+              f"{seconds:.2f} s ({megabytes / seconds:.0f} MiB/s)", flush=True)
+    final = os.path.join(out, "split")
+    os.makedirs(final)
+    started = time.monotonic()
+    figures = split_steps.finish_split_step(
+        result_dirs=results, part_uris=parts, data_root=data_root,
+        out_dirs={name: os.path.join(final, name) for name in split.SPLITS},
+        manifest_path=os.path.join(final, "manifest.csv"),
+        report_path=os.path.join(final, "report.md"), options=options, rules=ImageRules())
+    seconds = time.monotonic() - started
+    print(f"  merge-bucket tasks: median {statistics.median(rates):.0f} images/s each; split's "
+          f"last task: {figures['listed']} manifest rows in {seconds:.2f} s "
+          f"({figures['listed'] / seconds:.0f} rows/s)", flush=True)
+    shutil.rmtree(out)
 
 
 def bench_mix(name: str, count: int, workers: list[int], root: str, repeat: int,

@@ -1,10 +1,11 @@
 from typing import List
 
-from kfp.dsl import Dataset, Input, Markdown, Metrics, Output
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
 
 
 def split(
-    parts: Input[List[Dataset]],
+    merged: Input[List[Artifact]],
+    parts: Input[Artifact],
     data_root: str,
     val_fraction: float,
     test_fraction: float,
@@ -18,10 +19,12 @@ def split(
     report: Output[Markdown],
     metrics: Output[Metrics],
 ):
-    """The split's last stage: the checked partitions merged bucket by bucket, a process per
-    CPU (duplicates kept once across all of them, label conflicts excluded) into stratified,
-    stable splits as sharded TFRecords, with a manifest of every file and a report."""
+    """The split's last stage: the 16 merged buckets' results and the partitions' excluded
+    files made into the manifest of every file and the report; train, validation and test
+    each list their shards where the merge-bucket tasks wrote them (nothing copied)."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
+    import json
+
     from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
@@ -29,8 +32,11 @@ def split(
     split_options, rules = exit_on_user_error(options.from_parameters, values,
                                               options.SplitOptions, options.ImageRules,
                                               inputs=("data_root",))
+    with open(parts.path) as f:
+        part_uris = json.load(f)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
-    figures = exit_on_user_error(split_steps.merge_split_step, part_dirs=[p.path for p in parts],
+    figures = exit_on_user_error(split_steps.finish_split_step,
+                                 result_dirs=[m.path for m in merged], part_uris=part_uris,
                                  data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
                                  options=split_options, rules=rules)

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import tempfile
 import time
 import warnings
@@ -201,10 +202,15 @@ def _logging_to(stream):
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(logs.FORMAT, logs.DATE_FORMAT))
     saved, root.handlers = root.handlers, [handler]
+    # INFO throughout: each task of a ParallelFor (a thread) sets INFO and puts back the level it
+    # found when it ends, which drops a task still running's "finished" line if it was lower.
+    saved_level = root.level
+    root.setLevel(logging.INFO)
     try:
         yield
     finally:
         root.handlers = saved
+        root.setLevel(saved_level)
 
 
 def _run_dir(run_root: str) -> str:
@@ -232,13 +238,17 @@ class StepLog(io.TextIOBase):
         self.task, self.partial, self.started = "_pipeline", "", 0.0
         self.failed = None
         self.finished = collections.Counter()  # per task name: a ParallelFor's runs share it
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        if self.verbose:
-            self.echo.write(text)
-        *complete, self.partial = (self.partial + text).split("\n")
-        for line in complete:
-            self._read(ANSI.sub("", line))
+        # The tasks of a ParallelFor run in threads (kfp.local): one writer at a time, or two
+        # would each append to the same partial line and one of them be lost.
+        with self._lock:
+            if self.verbose:
+                self.echo.write(text)
+            *complete, self.partial = (self.partial + text).split("\n")
+            for line in complete:
+                self._read(ANSI.sub("", line))
         return len(text)
 
     def _say(self, line: str) -> None:
@@ -295,6 +305,9 @@ def key_figure(pipeline_root: str, task: str, nth: int = 1) -> str:
     try:
         if task == "check-images":
             return f", {int(_metadata(output, 'part')['checked'])} files checked"
+        if task == "merge-bucket":
+            m = _metadata(output, "merged")
+            return f", bucket {m['bucket']}: {int(m['kept'])} images kept"
         if task == "split":
             m = _metadata(output, "metrics")
             return ", " + ", ".join(f"{s} {sum(v for k, v in m.items() if k.startswith(s + '_'))}"

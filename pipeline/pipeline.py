@@ -1,10 +1,11 @@
 """The admod DAG: check-parameters -> split -> train-head -> fine-tune -> evaluate -> push,
 and, with an experiment, log-experiment after evaluate.
 
-The split is three stages: list-images, then check-images over split_workers partitions in
-parallel (dsl.ParallelFor), then split, which merges them (dsl.Collected); for a Kubeflow
-Pipelines backend before 2.14, which cannot collect a loop's artifacts, one task does all three
-with split_workers processes.
+The split is four stages: list-images, then check-images over split_workers partitions in
+parallel (dsl.ParallelFor), then merge-bucket over the 16 content-hash buckets in parallel
+(each reads its bucket of every partition), then split, which writes the manifest and the
+report (dsl.Collected); for a Kubeflow Pipelines backend before 2.14, which cannot collect a
+loop's artifacts, one task does it all with split_workers processes.
 
 Every parameter, its default and its description come from its step's options (admod.options);
 each step takes the parameters of the options it builds. Each step's resources, GPUs and caching
@@ -18,6 +19,10 @@ from kfp import dsl
 from admod import components, options
 from admod.options import DEFAULTS as d
 from admod.pipeline.platform import Platform
+from admod.split import BUCKETS as BUCKET_COUNT
+
+# The merge's buckets as loop items: strings, as KFP types every ParallelFor item.
+BUCKETS = [f"{bucket:02d}" for bucket in range(BUCKET_COUNT)]
 
 PIPELINE_NAME = "admod-resnet50-ad-moderation"
 DESCRIPTION = "Fine-tunes ResNet50 into an allowed / not-allowed ad classifier."
@@ -85,9 +90,11 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                            "check-parameters")
 
         # The split: list (never cached: it notices new files), check the partitions in
-        # parallel, merge. A partition is checked again only when its files changed (its key
-        # holds their fingerprint), the merge and training only when a partition did. Where the
-        # backend cannot collect a loop's artifacts, all three in one task, never cached.
+        # parallel, merge each of the 16 content-hash buckets in parallel, then write the
+        # manifest and report. A partition is checked again only when its files changed (its
+        # key holds their fingerprint), a bucket merged again only when a partition was, and
+        # training only when a bucket was. Where the backend cannot collect a loop's
+        # artifacts, all of it in one task, never cached.
         if platform.fan_in:
             list_task = place(c.list_images(data_root=data_root,
                                             **arguments(options.ListingOptions)), "list-images")
@@ -96,8 +103,16 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                 check_images_task = place(c.check_images(
                     data_root=data_root, partition=partition,
                     **arguments(options.ListingOptions, options.ImageRules)), "check-images")
-            split_task = place(c.split(parts=dsl.Collected(check_images_task.outputs["part"]),
-                                       data_root=data_root,
+            # An artifact, not the collected list itself: a loop task's parameters from
+            # another task are replaced by the loop item under kfp.local (docs/scaling.md).
+            parts = place(c.gather_parts(parts=dsl.Collected(check_images_task.outputs["Output"])),
+                          "gather-parts").outputs["gathered"]
+            with dsl.ParallelFor(BUCKETS) as bucket:
+                merge_task = place(c.merge_bucket(parts=parts, bucket=bucket,
+                                                  **arguments(options.SplitOptions)),
+                                   "merge-bucket")
+            split_task = place(c.split(merged=dsl.Collected(merge_task.outputs["merged"]),
+                                       parts=parts, data_root=data_root,
                                        **arguments(options.SplitOptions, options.ImageRules)),
                                "split")
         else:

@@ -20,7 +20,8 @@ VERTEX_RETRY_WINDOW = "3600s"
 
 # Kubeflow Pipelines backend releases (kubeflow/pipelines tags), README "Supported backends":
 # 2.5.0 is the first that substitutes {{$.pipeline_job_uuid}} (#11599) and compiles retries;
-# 2.14.0 the first that collects a ParallelFor's artifacts (dsl.Collected, #11725).
+# 2.14.0 the first that collects a ParallelFor's artifacts and parameters (dsl.Collected,
+# #11725: commit ed828b513a, first in tag 2.14.0); the split's fan-outs need both.
 OLDEST_KFP = "2.5.0"
 FAN_IN_KFP = "2.14.0"
 
@@ -43,16 +44,18 @@ class Step:
     cached: bool = False
 
 
-# Every step, by its task name. Cached: check-images, split, train-head and fine-tune, whose
-# inputs an unchanged data root keeps identical (check-images takes its partition's
-# fingerprint, not a fresh listing). Never: list-images (new files), evaluate (a new champion),
-# push (it publishes), check-parameters and log-experiment (each run's own), and the one-task
-# split, which lists the data itself.
+# Every step, by its task name. Cached: check-images, gather-parts, merge-bucket, split,
+# train-head and fine-tune, whose inputs an unchanged data root keeps identical (check-images
+# takes its partition's fingerprint, not a fresh listing). Never: list-images (new files),
+# evaluate (a new champion), push (it publishes), check-parameters and log-experiment (each
+# run's own), and the one-task split, which lists the data itself.
 STEPS = {
     "check-parameters": Step("1", "2G"),
     "list-images": Step("1", "4G"),
     "check-images": Step("4", "8G", cached=True),  # bounded: one partition, streamed
-    "split": Step("4", "16G", cached=True),
+    "gather-parts": Step("1", "1G", cached=True),
+    "merge-bucket": Step("1", "4G", cached=True),  # one process: one bucket, streamed
+    "split": Step("2", "8G", cached=True),  # the manifest: rows only, streamed
     "split-in-one-task": Step("4", "16G"),
     "train-head": Step("8", "32G", gpu=True, cached=True),
     "fine-tune": Step("8", "32G", gpu=True, cached=True),

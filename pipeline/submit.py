@@ -54,7 +54,7 @@ POLL_SECONDS = 30
 
 
 # Vertex AI passes at most 100 artifacts to a dsl.Collected input (kubeflow/kubeflow#7513):
-# split collects one part per check-images task.
+# gather-parts collects one part's URI per check-images task, held to the same limit.
 VERTEX_MAX_FAN_IN = 100
 
 
@@ -238,9 +238,27 @@ def follow_kubeflow(client, run_id: str, host: str, poll_seconds: float = POLL_S
                          "for the failing step's log.")
 
 
+def check_kubeflow_root(settings: RunSettings) -> None:
+    """The fanned-out split's merge-bucket tasks read the checked partitions by URI, from
+    Cloud Storage: refuse a pipeline root they cannot read before anything runs, and say so
+    when the backend's default root is used (MinIO's minio:// on a stock install)."""
+    if not compiled.fans_in(settings.pipeline_file):
+        return
+    root = settings.pipeline_root
+    if root and not root.startswith("gs://"):
+        raise AdmodError(f"--pipeline-root '{root}' is not a gs:// URI: the split's merge-bucket "
+                         "tasks read the checked partitions from Cloud Storage; pass "
+                         "--pipeline-root gs://BUCKET/PATH, or --kfp-version 2.13.0 for the "
+                         "split in one task.")
+    if not root:
+        log.warning("no --pipeline-root: the backend's default is used, which must be gs:// for "
+                    "the split's merge-bucket tasks (a stock install's minio:// stops them)")
+
+
 def submit_kubeflow(client, settings: RunSettings, experiment: str,
                     namespace: str | None = None) -> str:
     check_compiled_for(settings.pipeline_file, KUBEFLOW)
+    check_kubeflow_root(settings)
     result = client.create_run_from_pipeline_package(
         pipeline_to_submit(settings), arguments=settings.parameters,
         run_name=settings.display_name, experiment_name=experiment, namespace=namespace,
@@ -253,6 +271,7 @@ def submit_kubeflow(client, settings: RunSettings, experiment: str,
 def schedule_kubeflow(client, settings: RunSettings, experiment: str, cron: str,
                       namespace: str | None = None) -> str:
     check_compiled_for(settings.pipeline_file, KUBEFLOW)
+    check_kubeflow_root(settings)
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
     recurring = client.create_recurring_run(
         experiment_id=experiment_id, job_name=settings.display_name,

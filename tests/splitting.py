@@ -22,3 +22,38 @@ def run_split(data_root: str, out_dirs: dict[str, str], config: dict, partitions
     split.run_split(str(data_root), out_dirs, manifest_path, config["options"], config["rules"],
                     partitions)
     return split.read_manifest(manifest_path)
+
+
+def checked_parts(data_root: str, work: str, config: dict, partitions: int) -> list[str]:
+    """Each listing partition of `data_root` checked into <work>/part-N, as check-images tasks
+    do; returns the parts' folders."""
+    listing = os.path.join(work, "listing")
+    split.list_images(data_root, listing, partitions)
+    parts = [os.path.join(work, f"part-{i}") for i in range(partitions)]
+    for i, part in enumerate(parts):
+        split.check_partition(split.listing_part(listing, i), part, config["rules"])
+    return parts
+
+
+def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dict) -> dict:
+    """The fanned-out merge as its tasks run it: a merge-bucket per bucket (its folders under
+    <out>/bucket-BB), then the split's last task into <out>/split; returns the split's
+    figures."""
+    from admod import split_steps
+
+    result_dirs = []
+    for bucket in range(split.BUCKETS):
+        folder = os.path.join(out, f"bucket-{bucket:02d}")
+        out_dirs = {name: os.path.join(folder, name) for name in split.SPLITS}
+        result_dirs.append(os.path.join(folder, "merged"))
+        split_steps.merge_bucket_step(part_uris=part_uris, bucket=f"{bucket:02d}",
+                                      out_dirs=out_dirs, out_uris=out_dirs,
+                                      result_dir=result_dirs[-1], options=config["options"])
+    final = os.path.join(out, "split")
+    os.makedirs(final, exist_ok=True)
+    return split_steps.finish_split_step(
+        result_dirs=result_dirs, part_uris=part_uris, data_root=data_root,
+        out_dirs={name: os.path.join(final, name) for name in split.SPLITS},
+        manifest_path=os.path.join(final, "manifest.csv"),
+        report_path=os.path.join(final, "report.md"), options=config["options"],
+        rules=config["rules"])

@@ -348,3 +348,60 @@ def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
     split.run_split(str(messy_root), out_dirs, str(tmp_path / "out" / "manifest.csv"),
                     **_config(max_image_pixels=300 * 300, val_fraction=0.4, workers=4))
     assert f"merged {split.BUCKETS} buckets in 1 process(es)" in caplog.messages
+
+
+def _merged_in_one_task(parts, data_root, out, config) -> dict:
+    from admod import split_steps
+
+    return split_steps.merge_split_step(
+        part_dirs=parts, data_root=data_root,
+        out_dirs={name: os.path.join(out, name) for name in split.SPLITS},
+        manifest_path=os.path.join(out, "manifest.csv"),
+        report_path=os.path.join(out, "report.md"), **config)
+
+
+def test_the_merge_fanned_out_over_tasks_gives_the_one_task_merges_split(messy_root, tmp_path):
+    """A merge-bucket task per bucket, then the split's last task: the same manifest, report,
+    figures and split info as the merge in one task, each split listing its shards where the
+    bucket tasks wrote them: the same shards, byte for byte, in the same order."""
+    config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=5)
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 3)
+    one = _merged_in_one_task(parts, str(messy_root), str(tmp_path / "one"), config)
+    fanned = splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"),
+                                        config)
+    assert fanned == one and one["excluded_duplicate"] == 1
+    for name in ("manifest.csv", "report.md"):
+        assert (tmp_path / "fanned" / "split" / name).read_bytes() == \
+            (tmp_path / "one" / name).read_bytes()
+    for name in split.SPLITS:
+        folder = str(tmp_path / "fanned" / "split" / name)
+        info, expected = records.read_info(folder), records.read_info(str(tmp_path / "one" / name))
+        shards = info.pop("shards")
+        assert info == expected and os.listdir(folder) == [records.INFO_FILE]
+        assert records.shard_files(folder) == shards
+        one_shards = records.shard_files(str(tmp_path / "one" / name))
+        assert [os.path.basename(s) for s in shards] == [os.path.basename(s) for s in one_shards]
+        assert [open(s, "rb").read() for s in shards] == [open(s, "rb").read() for s in one_shards]
+    assert len(records.read_info(str(tmp_path / "fanned" / "split" / "train"))["shards"]) > 3
+
+
+def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
+    from admod import split_steps
+
+    config = _config(max_image_pixels=300 * 300)
+    with pytest.raises(AdmodError, match=r"Checked partition 'minio://mlpipeline/v2/p' is in an "
+                                         r"artifact store .*\(--pipeline-root gs://"):
+        split.local_part("minio://mlpipeline/v2/p", 3, str(tmp_path / "scratch"))
+    with pytest.raises(AdmodError, match="bucket '16' is not one of the split's 16 buckets"):
+        split_steps.merge_bucket_step(part_uris=[], bucket="16", out_dirs={}, out_uris={},
+                                      result_dir=str(tmp_path / "r"), options=config["options"])
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 1)
+    splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
+    results = sorted(str(p) for p in (tmp_path / "fanned").glob("bucket-*/merged"))
+    with pytest.raises(AdmodError, match=r"got buckets \[0, 1, .*, 14\], not each of the 16"):
+        split_steps.finish_split_step(
+            result_dirs=results[:-1], part_uris=parts, data_root=str(messy_root),
+            out_dirs={n: str(tmp_path / "again" / n) for n in split.SPLITS},
+            manifest_path=str(tmp_path / "again.csv"), report_path=str(tmp_path / "again.md"),
+            **config)
+    assert not (tmp_path / "again.csv").exists()

@@ -101,3 +101,34 @@ def test_weights_from_a_gcs_uri(bucket, tmp_path):
     loaded = model.get_layer(model_lib.BASE_NAME).weights
     pairs = zip(base.weights, loaded, strict=True)
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
+
+
+def test_the_fanned_out_merge_reads_its_bucket_of_each_part_from_cloud_storage(
+        bucket, demo_root, tmp_path):
+    """Checked parts on gs:// (as on Vertex AI or Kubeflow with a gs:// pipeline root): each
+    merge-bucket task downloads its bucket of every part and nothing else, and the split is the
+    one the same parts give as local folders."""
+    config = splitting.split_config(val_fraction=0.2, test_fraction=0.0, seed=3, shard_size=40)
+    parts = splitting.checked_parts(demo_root, str(tmp_path / "parts"), config, 2)
+    uris = [upload_folder(part, bucket, f"run/check-images/{i}/part")
+            for i, part in enumerate(parts)]
+    from_bucket = splitting.fanned_out_merge(uris, demo_root, str(tmp_path / "gcs"), config)
+    from_folders = splitting.fanned_out_merge(parts, demo_root, str(tmp_path / "local"), config)
+    assert from_bucket == from_folders and from_bucket["train_allowed_ads"] > 0
+    for path in ["split/manifest.csv", "split/report.md"] + [
+            f"bucket-{b:02d}/{n}/{f}" for b in range(split.BUCKETS) for n in split.SPLITS
+            for f in os.listdir(tmp_path / "local" / f"bucket-{b:02d}" / n)]:
+        assert (tmp_path / "gcs" / path).read_bytes() == (tmp_path / "local" / path).read_bytes()
+    scratch = tmp_path / "scratch"
+    assert split.local_part(uris[0], 3, str(scratch)) == str(scratch)
+    assert os.listdir(scratch) == ["bucket-03"]
+    assert sorted(os.listdir(scratch / "bucket-03")) == sorted(
+        os.listdir(os.path.join(parts[0], "bucket-03")))
+
+
+def test_a_part_on_cloud_storage_without_its_layout_is_refused_by_name(bucket, tmp_path):
+    bucket.blob("old/part/manifest.csv").upload_from_string(b"index,uri\n")
+    with pytest.raises(AdmodError, match=f"Checked partition 'gs://{bucket.name}/old/part' has "
+                                         "no excluded.csv"):
+        split.local_part(f"gs://{bucket.name}/old/part", 0, str(tmp_path / "scratch"))
+    assert not (tmp_path / "scratch").exists()

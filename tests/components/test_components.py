@@ -13,7 +13,8 @@ import pytest
 from kfp.dsl import Artifact
 
 from admod import options, steps
-from admod.components import STEP_FUNCTIONS, check_parameters, fine_tune, train_head
+from admod.components import (STEP_FUNCTIONS, check_parameters, fine_tune, gather_parts,
+                               train_head)
 from admod.options import DEFAULTS, PARAMETERS
 from admod.pipeline import pipeline, platform
 
@@ -78,7 +79,8 @@ class Built(Exception):
     """Raised by the spy once the component has built its options."""
 
 
-@pytest.mark.parametrize("component", [f for f in STEP_FUNCTIONS if f is not check_parameters],
+@pytest.mark.parametrize("component", [f for f in STEP_FUNCTIONS
+                                       if f not in (check_parameters, gather_parts)],
                          ids=lambda f: f.__name__)
 def test_each_component_builds_its_options_from_exactly_its_parameters(component, tmp_path,
                                                                        monkeypatch):
@@ -101,6 +103,16 @@ def test_each_component_builds_its_options_from_exactly_its_parameters(component
     for cls in built:
         for name, field in options.parameter_fields(cls).items():
             assert declared[name] is field.type, (component.__name__, name)
+
+
+def test_gather_parts_takes_no_pipeline_parameter_and_writes_the_uris_as_json(tmp_path):
+    import json
+
+    assert _plain_parameters(gather_parts) == {}
+    gathered = Artifact(uri=str(tmp_path / "gathered"))
+    gathered.path = str(tmp_path / "gathered")
+    gather_parts(parts=["gs://b/run/1/part", "gs://b/run/0/part"], gathered=gathered)
+    assert json.load(open(gathered.path)) == ["gs://b/run/1/part", "gs://b/run/0/part"]
 
 
 def test_a_misspelt_or_missing_parameter_is_an_error_not_a_default():

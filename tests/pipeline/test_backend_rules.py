@@ -74,8 +74,9 @@ def _driver_release(version: str) -> str:
 
 
 def _loop_inputs(spec) -> dict:
-    (loop,) = [c for n, c in spec["components"].items() if n.startswith("comp-for-loop")]
-    return loop["inputDefinitions"]["parameters"]
+    """The input parameters of every ParallelFor's DAG (their loop items among them)."""
+    return {name: parameter for n, c in spec["components"].items() if n.startswith("comp-for-loop")
+            for name, parameter in c["inputDefinitions"]["parameters"].items()}
 
 
 def _dags(spec):
@@ -177,9 +178,16 @@ def test_the_split_fans_in_only_where_the_backend_collects_a_loop(specs, compile
     before, the split is one task."""
     for target in (NEWEST, platform.FAN_IN_KFP, platform.VERTEX):
         assert compiled_file.fans_in(compiled[target]), target
-        item = _loop_inputs(specs[target])["pipelinechannel--list-images-Output-loop-item"]
+        loop_inputs = _loop_inputs(specs[target])
+        item = loop_inputs["pipelinechannel--list-images-Output-loop-item"]
         wanted = specs[target]["components"]["comp-check-images"]["inputDefinitions"]
         assert item["parameterType"] == wanted["parameters"]["partition"]["parameterType"]
+        # the buckets' loop: its items typed STRING, as merge-bucket's bucket is
+        (bucket_item,) = [p for name, p in loop_inputs.items()
+                          if re.fullmatch(r"pipelinechannel--loop-item-param-\d+", name)]
+        merge = specs[target]["components"]["comp-merge-bucket"]["inputDefinitions"]
+        assert bucket_item["parameterType"] == merge["parameters"]["bucket"]["parameterType"] \
+            == "STRING"
     oldest = specs[platform.OLDEST_KFP]
     assert not compiled_file.fans_in(compiled[platform.OLDEST_KFP])
     assert not any(name.startswith("comp-for-loop") for name in oldest["components"])

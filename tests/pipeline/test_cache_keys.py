@@ -7,7 +7,8 @@ input parameter values, its input artifacts' names (an artifact a cache hit reus
 name, so a hit propagates downstream), its output specs with the URIs wiped, its image and
 command. Vertex AI Pipelines keys on the same inputs (its documented rule: the component's
 spec and its inputs). So: check-images must take parameters only, all of them the same on
-unchanged data; split takes check-images' parts; the training steps take split's outputs.
+unchanged data; gather-parts takes check-images' uris, which a cache hit keeps; merge-bucket
+gather-parts' list; split merge-bucket's results; the training steps split's outputs.
 """
 
 import shutil
@@ -34,8 +35,9 @@ def test_the_check_images_task_takes_only_its_partitions_key_and_parameters():
     assert not check.inputs.artifacts
     assert set(check.inputs.parameters) == {"data_root", "partition", "split_workers",
                                             "min_image_side", "max_image_pixels"}
-    for step in ("split", "train-head", "fine-tune"):
-        task = spec.root.dag.tasks[step]
+    (merge,) = [t for loop in loops for n, t in loop.dag.tasks.items() if n == "merge-bucket"]
+    for step in ("gather-parts", "merge-bucket", "split", "train-head", "fine-tune"):
+        task = merge if step == "merge-bucket" else spec.root.dag.tasks[step]
         assert "run_id" not in task.inputs.parameters, step
         assert not any("{{$" in str(p.runtime_value.constant)
                        for p in task.inputs.parameters.values()), step

@@ -132,24 +132,51 @@ def test_listing_evaluate_and_push_are_never_cached_the_split_and_training_may_b
         if component.WhichOneof("implementation") == "dag":
             tasks.update(component.dag.tasks)
     cached = {name for name, task in tasks.items() if task.caching_options.enable_cache}
-    assert cached == {"check-images", "split", "train-head", "fine-tune"}
+    assert cached == {"check-images", "gather-parts", "merge-bucket", "split", "train-head",
+                      "fine-tune"}
     assert {"check-parameters", "list-images", "evaluate", "push"} <= set(tasks) - cached
 
 
-def test_the_split_fans_out_over_the_listing_partitions():
+def _loops(spec) -> dict:
+    """Each ParallelFor of the root DAG: its task name -> (the task, its DAG's tasks)."""
+    root = spec.root.dag.tasks
+    return {name: (task, spec.components[task.component_ref.name].dag.tasks)
+            for name, task in root.items() if task.HasField("parameter_iterator")}
+
+
+def test_the_split_fans_out_over_the_listing_partitions_then_over_the_buckets():
     spec = _spec(COMMITTED)
     root = spec.root.dag.tasks
-    (loop_name,) = [name for name, task in root.items() if task.HasField("parameter_iterator")]
-    iterator = root[loop_name].parameter_iterator.items.input_parameter
-    loop_inputs = root[loop_name].inputs.parameters[iterator].task_output_parameter
+    loops = {tuple(tasks): (name, task) for name, (task, tasks) in _loops(spec).items()}
+    assert set(loops) == {("check-images",), ("merge-bucket",)}
+    check_loop, check_task = loops["check-images",]
+    iterator = check_task.parameter_iterator.items.input_parameter
+    loop_inputs = check_task.inputs.parameters[iterator].task_output_parameter
     assert loop_inputs.producer_task == "list-images"
     assert loop_inputs.output_parameter_key == "Output"
-    loop = spec.components[root[loop_name].component_ref.name].dag.tasks
-    assert set(loop) == {"check-images"}
+    check = _loops(spec)[check_loop][1]["check-images"]
     # check-images takes parameters only (its partition's key), no artifact of this run
-    assert not loop["check-images"].inputs.artifacts
-    parts = root["split"].inputs.artifacts["parts"].task_output_artifact
-    assert parts.producer_task == loop_name  # every partition's part, collected
+    assert not check.inputs.artifacts
+    gathered = root["gather-parts"].inputs.parameters["parts"].task_output_parameter
+    assert (gathered.producer_task, gathered.output_parameter_key) == (
+        check_loop, "pipelinechannel--check-images-Output")
+
+    merge_loop, merge_task = loops["merge-bucket",]
+    assert json_format.MessageToDict(merge_task.parameter_iterator.items)["raw"] == \
+        '["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", ' \
+        '"14", "15"]'
+    merge = _loops(spec)[merge_loop][1]["merge-bucket"]
+    # the loop's item and pipeline parameters, and gather-parts' list as an artifact: a
+    # parameter from another task would be the loop item under kfp.local (docs/scaling.md)
+    assert set(merge.inputs.artifacts) == {"parts"}
+    assert set(merge.inputs.parameters) == {"bucket", "val_fraction", "test_fraction", "seed"}
+    assert merge.inputs.parameters["bucket"].component_input_parameter.startswith(
+        "pipelinechannel--loop-item")
+    assert not any(p.HasField("task_output_parameter") for p in merge.inputs.parameters.values())
+    merged = root["split"].inputs.artifacts["merged"].task_output_artifact
+    assert merged.producer_task == merge_loop  # every bucket's result, collected
+    assert root["split"].inputs.artifacts["parts"].task_output_artifact.producer_task == \
+        "gather-parts"
     assert "split_workers" in spec.root.input_definitions.parameters
 
 

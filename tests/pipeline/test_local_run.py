@@ -36,16 +36,19 @@ def blessed_run(demo_root, tmp_path_factory):
 def test_a_quiet_run_says_one_line_per_step_and_epoch_and_keeps_every_log(blessed_run):
     _, run_dir, echoed = blessed_run
     lines = echoed.splitlines()
-    steps = ["check-parameters", "list-images", "check-images", "split", "train-head",
-             "fine-tune", "evaluate", "push"]
-    assert len(lines) == 2 * len(steps) + 2  # start and end of each step, one epoch per phase
+    steps = ["check-parameters", "list-images", "check-images", "gather-parts", "merge-bucket",
+             "split", "train-head", "fine-tune", "evaluate", "push"]
+    # start and end of each task (one check-images, 16 merge-bucket), one epoch per phase
+    assert len(lines) == 2 * (len(steps) + 15) + 2
+    assert len([line for line in lines if re.search(
+        r"merge-bucket success in \d+ s, bucket \d\d: \d+ images kept$", line)]) == 16
     assert any(re.search(r"train-head epoch 1/1: loss [0-9.]+, val_loss [0-9.]+, val_auc", line)
                for line in lines)
     for expected in (r"split success in \d+ s, train \d+, validation \d+",
                      r"evaluate success in \d+ s, roc_auc [0-9.]+, blessed"):
         assert any(re.search(expected, line) for line in lines), expected
     for step in steps:
-        log = open(os.path.join(run_dir, step, "log")).read()
+        log = open(os.path.join(run_dir, step, "log")).read()  # a loop's tasks: in one log
         assert f"Executing task '{step}'" in log and f"Task '{step}' finished" in log
     assert "val_loss: " in open(os.path.join(run_dir, "train-head", "log")).read()
 
@@ -56,7 +59,12 @@ def test_every_step_writes_well_formed_artifacts(blessed_run):
     for name in ("train", "validation"):
         info = json.load(open(step("split", name, "info.json")))
         assert info["count"] == sum(info["class_counts"].values()) > 0
-        assert any(f.endswith(".tfrecord") for f in os.listdir(step("split", name)))
+        # the shards stay where the merge-bucket tasks wrote them, in bucket order
+        assert os.listdir(step("split", name)) == ["info.json"]
+        buckets = [re.search(r"for-loop-\d+-iteration-\d+/merge-bucket/" + name
+                             + r"/part-(\d\d)-\d{5}.tfrecord$", s).group(1)
+                   for s in info["shards"]]
+        assert buckets == sorted(buckets) and len(set(buckets)) > 1
     manifest = pd.read_csv(step("split", "manifest"))
     assert len(manifest) == 60 and set(manifest["split"].dropna()) == {"train", "validation"}
     assert "| Train" in open(step("split", "report")).read()
@@ -110,7 +118,7 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
     # Nothing learnt (learning rates 1e-12) and a threshold no output reaches: recall 0 < 0.5.
     # (min_accuracy=1.0 alone was met once: the tiny demo set is easy.)
-    # One check-images task (the blessed run has two): the fan-out of one, and a subprocess less.
+    # One check-images task: the fan-out of one.
     run_dir = _run(demo_root, root, head_learning_rate=1e-12, fine_tune_learning_rate=1e-12,
                    threshold_rule="fixed", threshold_target=0.999999, min_recall=0.5,
                    split_workers=1)

@@ -83,8 +83,8 @@ def test_cache_applies_to_the_split_and_training_steps_only(bucket, tmp_path):
     api = job.api_client = _RecordingVertexApi()
     submit.submit_vertex(job, settings)
     (request,) = api.requests
-    assert _cached_steps(request["job"].pipeline_spec) == {"check-images", "split", "train-head",
-                                                           "fine-tune"}
+    assert _cached_steps(request["job"].pipeline_spec) == {
+        "check-images", "gather-parts", "merge-bucket", "split", "train-head", "fine-tune"}
 
 
 def test_vertex_refuses_a_kubeflow_compile_and_a_local_root():
@@ -129,9 +129,22 @@ def test_kubeflow_submit(kfp_api):
     assert "exec-train-head" in kubernetes["deploymentSpec"]["executors"]
 
 
+def test_kubeflow_refuses_a_root_the_fanned_out_merge_cannot_read(kfp_api, caplog):
+    server, client = kfp_api
+    settings = submit.RunSettings(COMMITTED, PARAMS, "minio://mlpipeline/v2/artifacts")
+    with pytest.raises(AdmodError, match="--pipeline-root 'minio://mlpipeline/v2/artifacts' is "
+                                         "not a gs:// URI: the split's merge-bucket tasks"):
+        submit.submit_kubeflow(client, settings, "admod", "team-a")
+    assert _posts(server, "/runs") == []  # nothing was sent
+    submit.submit_kubeflow(client, submit.RunSettings(COMMITTED, PARAMS), "admod", "team-a")
+    assert "no --pipeline-root: the backend's default is used" in caplog.text
+    assert len(_posts(server, "/runs")) == 1
+
+
 def test_kubeflow_cache_never_reaches_listing_evaluate_or_push(kfp_api):
     server, client = kfp_api
-    cacheable = {"check-images", "split", "train-head", "fine-tune"}
+    cacheable = {"check-images", "gather-parts", "merge-bucket", "split", "train-head",
+                 "fine-tune"}
     for cache, expected in ((True, cacheable), (False, set())):
         settings = submit.RunSettings(COMMITTED, PARAMS, "gs://ads-bucket/root",
                                       training_cache=cache)
