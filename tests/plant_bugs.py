@@ -141,6 +141,19 @@ MUTANTS = [
   "if TYPE_CHECKING:  # imported where used",
   "if True:  # imported where used",
   ["tests/admod/test_split.py"], None),
+ # issue 25: the merge fanned out over tasks
+ ("S8 a merge-bucket task downloading every bucket of a part", "admod/split.py",
+  "        storage.download_dir(storage.join(part_uri, name), os.path.join(scratch, name))",
+  "        storage.download_dir(part_uri, scratch)",
+  ["tests/admod/test_storage_gcs.py"], None),
+ ("S9 the split's shards listed against bucket order", "admod/split_steps.py",
+  '    shards = {name: [uri for r, _ in results for uri in r["shards"][name]]',
+  '    shards = {name: [uri for r, _ in results[::-1] for uri in r["shards"][name]]',
+  ["tests/admod/test_split.py"], None),
+ ("S10 only the first merge-bucket task's rows in the manifest", "admod/split_steps.py",
+  '            [os.path.join(d, BUCKET_ROWS) for _, d in results] + excluded, manifest_path,',
+  '            [os.path.join(d, BUCKET_ROWS) for _, d in results[:1]] + excluded, manifest_path,',
+  ["tests/admod/test_split.py"], None),
 ]
 
 
