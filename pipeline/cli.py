@@ -157,6 +157,12 @@ def cmd_registry(args) -> None:
 
 
 def cmd_run(args) -> None:
+    # A pipeline compiled on the fly lives in a temporary folder for the run only.
+    with tempfile.TemporaryDirectory(prefix="admod-") as scratch:
+        _run(args, scratch)
+
+
+def _run(args, scratch: str) -> None:
     from admod import parameters
     from admod.pipeline import compiled, local_run
 
@@ -169,7 +175,7 @@ def cmd_run(args) -> None:
     pipeline_file, runner = args.pipeline_file, None
     image = args.image if args.runner == "docker" else None
     if pipeline_file is None:  # compiled on the fly: runs from any folder, no checkout needed
-        pipeline_file = os.path.join(tempfile.mkdtemp(prefix="admod-"), "pipeline.yaml")
+        pipeline_file = os.path.join(scratch, "pipeline.yaml")
         compile_pipeline(pipeline_file, image)
     elif not os.path.exists(pipeline_file):
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' "

@@ -8,9 +8,10 @@ import sys
 from admod.defaults import CLASS_NAMES
 
 
-def _admod(*args, cwd=None):
+def _admod(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "admod.pipeline.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
 
 
 def _one_sentence(result, *words):
@@ -73,10 +74,12 @@ def test_submit_without_a_target():
 
 
 def test_run_checks_every_parameter_before_anything_runs(demo_root, tmp_path):
+    (tmp_path / "tmp").mkdir()
     result = _admod("run", "--data", demo_root, "-p", "head_epoch=5", "--pipeline-root",
-                    str(tmp_path / "runs"), cwd=tmp_path)
+                    str(tmp_path / "runs"), cwd=tmp_path, env={"TMPDIR": str(tmp_path / "tmp")})
     _one_sentence(result, "head_epoch", "did you mean head_epochs?")
     assert not (tmp_path / "runs").exists()  # nothing ran
+    assert os.listdir(tmp_path / "tmp") == []  # the pipeline compiled for the run is gone
 
 
 def test_a_pipeline_started_elsewhere_stops_at_its_first_step(demo_root, tmp_path):
