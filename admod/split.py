@@ -296,7 +296,7 @@ class BucketSummary:
     hash_digests: dict[str, str]  # per split and "data": sha256 over the sorted hashes used
 
     def to_json(self) -> dict:
-        """As JSON values: what a merge-bucket task returns to the split's last task."""
+        """As JSON values: what a merge-bucket task passes to the split's last task."""
         return {"counts": [[label, name, n] for (label, name), n in self.counts.items()],
                 "exclusions": dict(self.exclusions),
                 "named": {reason: [[index.decode(**ENCODING), uri] for index, uri in named]

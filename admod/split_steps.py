@@ -77,16 +77,6 @@ def check_images_step(*, data_root: str, partition_key: str, partitions: int, pa
         return split.check_partition(split.listing_part(listing, int(part)), part_dir, rules)
 
 
-def merge_split_step(*, part_dirs: list[str], data_root: str, out_dirs: dict[str, str],
-                     manifest_path: str, report_path: str, options: SplitOptions,
-                     rules: ImageRules) -> dict:
-    """The split's last stage: the checked partitions merged into the same outputs as
-    split_step, a bucket per CPU of the task at a time."""
-    summary = split.merge_parts(part_dirs, out_dirs, manifest_path, options,
-                                split.merge_processes_for(rules))
-    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
-
-
 # A merge-bucket task's result folder: its manifest rows, and what the split's last task needs.
 BUCKET_ROWS, BUCKET_RESULT = "rows.csv", "result.json"
 
@@ -113,6 +103,11 @@ def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, 
         json.dump({"bucket": int(bucket), "summary": summary.to_json(), "shards": shards}, f)
     return {"bucket": bucket, "kept": sum(summary.counts.values()),
             "excluded": sum(summary.exclusions.values())}
+
+
+def read_part_uris(path: str) -> list[str]:
+    """The checked parts' uris, from gather-parts' JSON artifact."""
+    return _read_json(path)
 
 
 def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root: str,

@@ -25,8 +25,7 @@ from admod.components.train_head import train_head
 # The image pipeline.yaml names: containers/cloudbuild.yaml's default _IMAGE:_TAG.
 DEFAULT_IMAGE = "us-docker.pkg.dev/admod-project/admod/trainer:0.1.0"
 STEP_FUNCTIONS = (check_parameters, list_images, check_images, gather_parts, merge_bucket, split,
-                  split_in_one_task,
-                  train_head, fine_tune, evaluate, push, log_experiment)
+                  split_in_one_task, train_head, fine_tune, evaluate, push, log_experiment)
 
 
 def build(image: str = DEFAULT_IMAGE) -> types.SimpleNamespace:

@@ -16,16 +16,13 @@ def merge_bucket(
     duplicates kept once, label conflicts excluded, its images written to its shards per split.
     Reads only its bucket of each partition (gs:// or local). Cached while the partitions are."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    import json
-
     from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
     split_options = exit_on_user_error(options.from_parameters, values, options.SplitOptions,
                                        inputs=("bucket",))
-    with open(parts.path) as f:
-        part_uris = json.load(f)
+    part_uris = split_steps.read_part_uris(parts.path)
     outputs = {"train": train, "validation": validation, "test": test}
     figures = exit_on_user_error(split_steps.merge_bucket_step, part_uris=part_uris,
                                  bucket=bucket,

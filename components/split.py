@@ -23,8 +23,6 @@ def split(
     files made into the manifest of every file and the report; train, validation and test
     each list their shards where the merge-bucket tasks wrote them (nothing copied)."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    import json
-
     from admod import logs, options, split_steps
     from admod.errors import exit_on_user_error
 
@@ -32,8 +30,7 @@ def split(
     split_options, rules = exit_on_user_error(options.from_parameters, values,
                                               options.SplitOptions, options.ImageRules,
                                               inputs=("data_root",))
-    with open(parts.path) as f:
-        part_uris = json.load(f)
+    part_uris = split_steps.read_part_uris(parts.path)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
     figures = exit_on_user_error(split_steps.finish_split_step,
                                  result_dirs=[m.path for m in merged], part_uris=part_uris,

@@ -350,14 +350,13 @@ def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
     assert f"merged {split.BUCKETS} buckets in 1 process(es)" in caplog.messages
 
 
-def _merged_in_one_task(parts, data_root, out, config) -> dict:
+def _split_in_one_task(data_root, out, config, partitions) -> dict:
     from admod import split_steps
 
-    return split_steps.merge_split_step(
-        part_dirs=parts, data_root=data_root,
-        out_dirs={name: os.path.join(out, name) for name in split.SPLITS},
+    return split_steps.split_step(
+        data_root=data_root, out_dirs={name: os.path.join(out, name) for name in split.SPLITS},
         manifest_path=os.path.join(out, "manifest.csv"),
-        report_path=os.path.join(out, "report.md"), **config)
+        report_path=os.path.join(out, "report.md"), partitions=partitions, **config)
 
 
 def test_the_merge_fanned_out_over_tasks_gives_the_one_task_merges_split(messy_root, tmp_path):
@@ -366,7 +365,7 @@ def test_the_merge_fanned_out_over_tasks_gives_the_one_task_merges_split(messy_r
     bucket tasks wrote them: the same shards, byte for byte, in the same order."""
     config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=5)
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 3)
-    one = _merged_in_one_task(parts, str(messy_root), str(tmp_path / "one"), config)
+    one = _split_in_one_task(str(messy_root), str(tmp_path / "one"), config, 3)
     fanned = splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"),
                                         config)
     assert fanned == one and one["excluded_duplicate"] == 1
