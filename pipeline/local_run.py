@@ -15,8 +15,8 @@ import os
 import re
 import signal
 import sys
-import threading
 import tempfile
+import threading
 import time
 import warnings
 
