@@ -151,9 +151,10 @@ def shard_files(folder: str) -> list[str]:
     (TensorFlow's file system)."""
     import tensorflow as tf
 
-    info = os.path.join(folder, INFO_FILE)
-    if os.path.isfile(info) and "shards" in read_info(folder):
-        return read_info(folder)["shards"]
+    listed = read_info(folder).get("shards") if os.path.isfile(
+        os.path.join(folder, INFO_FILE)) else None
+    if listed is not None:
+        return listed
     return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
 
 
