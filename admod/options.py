@@ -15,6 +15,7 @@ TensorFlow.
 """
 
 import dataclasses
+import math
 import types
 
 from admod import defaults, resources
@@ -415,12 +416,21 @@ def _relations(values: dict) -> list[str]:
     return found
 
 
+def not_finite(name, value):
+    """Every parameter's first rule: NaN and ±inf compare false with every bound, so a range
+    rule alone would let them through (min_auc=nan would switch its gate off)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name}={value} is not a finite number: pass a number."
+
+
 def problems(values: dict) -> list[str]:
     """One sentence per value of `values` (parameter name -> typed value) out of its range or
-    choices, and per impossible combination."""
-    found = [PARAMETERS[name].metadata["rule"](name, value)
-             for name, value in values.items() if name in PARAMETERS]
-    return [p for p in found if p] + _relations(values)
+    choices, and per impossible combination (of the finite values only)."""
+    checked = {name: value for name, value in values.items() if name in PARAMETERS}
+    found = [not_finite(name, value) or PARAMETERS[name].metadata["rule"](name, value)
+             for name, value in checked.items()]
+    finite = {name: value for name, value in values.items() if not not_finite(name, value)}
+    return [p for p in found if p] + _relations(finite)
 
 
 def _build(cls, values: dict):
@@ -456,6 +466,6 @@ def from_parameters(values: dict, *classes, inputs: tuple = ()):
 
 def check(name: str, value) -> None:
     """Raises the AdmodError of `value` for the parameter `name`, if its rule refuses it."""
-    problem = PARAMETERS[name].metadata["rule"](name, value)
+    problem = not_finite(name, value) or PARAMETERS[name].metadata["rule"](name, value)
     if problem:
         raise AdmodError(problem)

@@ -146,10 +146,26 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
                           PHASE_METRICS if name in summary}])
     columns = ["phase", "epoch"] + [c for c in history.columns if c not in ("phase", "epoch")]
     return _page(f"Training: {phase}", (
-        f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}"
+        f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}{_weights_kept(summary)}"
         f"<h2>Curves</h2>{_plots(*plots)}"
         '<p class="note">Dotted lines: learning-rate drops. Epochs count across both phases.</p>'
         f"<h2>Epochs</h2>{_table(history[columns])}"))
+
+
+def weights_kept(summary: dict) -> str:
+    """Which phase's weights the step hands on, in words ('' before fine-tuning)."""
+    if "weights_kept" not in summary:
+        return ""
+    if summary["weights_kept"] == "head":
+        return (f"the head's weights are kept: no fine-tuning epoch beat its val_loss "
+                f"{summary['kept_val_loss']:.4f}")
+    return (f"fine-tuning's weights are kept: val_loss {summary['kept_val_loss']:.4f}, below "
+            "the head's")
+
+
+def _weights_kept(summary: dict) -> str:
+    kept = weights_kept(summary)
+    return f'<p class="note"><strong>{html.escape(kept.capitalize())}.</strong></p>' if kept else ""
 
 
 def _roc_figure(labels, probabilities, scores):

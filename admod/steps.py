@@ -56,7 +56,8 @@ def check_parameters_step(values: dict, checked_path: str | None = None) -> None
 # --- training ------------------------------------------------------------------------------
 
 def _train(model, phase: str, train_dir, val_dir, image_size, options: TrainingOptions,
-           setup: accelerators.Setup, model_dir, initial_epoch: int = 0) -> dict:
+           setup: accelerators.Setup, model_dir, initial_epoch: int = 0,
+           baseline: float | None = None) -> dict:
     info = records.read_info(train_dir)
     counts = [info["class_counts"][n] for n in defaults.CLASS_NAMES]
     weights = training.class_weights(counts, options.class_weighting,
@@ -79,7 +80,8 @@ def _train(model, phase: str, train_dir, val_dir, image_size, options: TrainingO
         val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
         with datasets.corrupt_shards_named(train_dir, val_dir):
             history = training.train_phase(model, train_ds, val_ds, options, phase, model_dir,
-                                           weights, initial_epoch, jit_compile=setup.xla)
+                                           weights, initial_epoch, jit_compile=setup.xla,
+                                           baseline=baseline)
     model.save(os.path.join(model_dir, registry.MODEL_FILE))
     return {**training.summarise(history), "phase": phase, "global_batch_size": global_batch,
             "last_short_batch_dropped": drop_remainder,
@@ -119,12 +121,29 @@ def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: st
         model = model_lib.load(os.path.join(head_dir, registry.MODEL_FILE))
         trainable = model_lib.unfreeze(model, unfreeze)
         log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
+        # Fine-tuning starts from the head's best val_loss: it must beat it to be kept.
         summary = _train(model, "fine_tune", train_dir, val_dir, head["image_size"], options,
-                         setup, model_dir, initial_epoch=head["last_epoch"])
+                         setup, model_dir, initial_epoch=head["last_epoch"],
+                         baseline=head["best_val_loss"])
     summary.update(_model_facts(head["image_size"], head["weights_source"]))
-    summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"]})
+    summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"],
+                    **_keep_the_better_phase(summary, head, head_dir, model_dir)})
     _save_reports(model_dir, report_path, summary, training.read_history(head_dir, "head"))
     return summary
+
+
+def _keep_the_better_phase(summary: dict, head: dict, head_dir: str, model_dir: str) -> dict:
+    """When no fine-tuning epoch beat the head's best val_loss, the head's model is the step's
+    model: fine-tuning never hands evaluate something worse than it started from. Returns which
+    phase's weights were kept and their val_loss."""
+    if summary["best_val_loss"] < head["best_val_loss"]:
+        return {"weights_kept": "fine_tune", "kept_val_loss": summary["best_val_loss"]}
+    log.warning("no fine-tuning epoch beat the head's best val_loss %.4f (fine-tuning's best "
+                "%.4f): the head's weights are kept", head["best_val_loss"],
+                summary["best_val_loss"])
+    shutil.copyfile(os.path.join(head_dir, registry.MODEL_FILE),
+                    os.path.join(model_dir, registry.MODEL_FILE))
+    return {"weights_kept": "head", "kept_val_loss": head["best_val_loss"]}
 
 
 def _model_facts(image_size: int, weights_source: str) -> dict:

@@ -84,7 +84,9 @@ def tensorboard_logdir(default: str) -> str:
 
 
 def callbacks(options: TrainingOptions, phase: str, work_dir: str,
-              durable: str | None = None) -> list:
+              durable: str | None = None, baseline: float | None = None) -> list:
+    """`baseline`: the val_loss to beat (the head's best, for fine-tuning): no checkpoint is
+    saved, and patience is not reset, until an epoch beats it."""
     # CSVLogger before BackupAndRestore: a kill between the two repeats an epoch's row, which
     # read_history drops, rather than losing it. The mirror comes after both.
     mirror = [MirrorTrainingState(work_dir, durable)] if durable else []
@@ -92,9 +94,10 @@ def callbacks(options: TrainingOptions, phase: str, work_dir: str,
         keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, STATE_DIR)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.early_stopping_patience,
-                                      restore_best_weights=True, verbose=1),
+                                      restore_best_weights=True, baseline=baseline, verbose=1),
         keras.callbacks.ModelCheckpoint(os.path.join(work_dir, BEST_MODEL_FILE),
-                                        monitor="val_loss", save_best_only=True),
+                                        monitor="val_loss", save_best_only=True,
+                                        initial_value_threshold=baseline),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.reduce_lr_factor,
                                           patience=options.reduce_lr_patience,
                                           min_lr=options.min_learning_rate, verbose=1),
@@ -119,9 +122,10 @@ class EpochLog(keras.callbacks.Callback):
 
 def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, work_dir: str,
                 class_weight: dict | None, initial_epoch: int = 0,
-                jit_compile: bool = False) -> pd.DataFrame:
+                jit_compile: bool = False, baseline: float | None = None) -> pd.DataFrame:
     """Compiles `model` and fits it for one phase ("head" or "fine_tune"), its epochs numbered
-    on from `initial_epoch`; returns this phase's epoch history.
+    on from `initial_epoch`, `baseline` the val_loss to beat (`callbacks`); returns this
+    phase's epoch history.
 
     With a checkpoint_root in `options`, the training state is mirrored there every epoch and
     restored from there first."""
@@ -135,7 +139,7 @@ def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, w
              class_weight)
     model.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch,
               epochs=initial_epoch + options.epochs, class_weight=class_weight,
-              callbacks=callbacks(options, phase, work_dir, durable)
+              callbacks=callbacks(options, phase, work_dir, durable, baseline)
               + [EpochLog(phase, initial_epoch + options.epochs)], verbose=2)
     if durable:  # the phase is complete: nothing left to resume
         storage.remove_dir(durable)

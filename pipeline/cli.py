@@ -10,7 +10,7 @@ import time
 
 from admod import defaults
 from admod.options import DEFAULTS
-from admod.errors import AdmodError, say, user_error
+from admod.errors import USER_ERROR_STATUS, AdmodError, say, user_error
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
 LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
@@ -563,7 +563,7 @@ def _interrupted(signum, frame):
 
 def main(argv=None) -> int:
     from admod import logs
-    from admod.pipeline.local_run import RunStopped
+    from admod.pipeline.local_run import RunFailed, RunStopped
 
     logs.setup()
     args = build_parser().parse_args(argv)
@@ -578,12 +578,15 @@ def main(argv=None) -> int:
         say(f"'{args.command}' stopped (interrupted); what it was writing in temporary folders "
             "is removed, nothing half-written is left in place.")
         return 130
+    except RunFailed as failed:
+        say(str(failed))
+        return 1
     except (AdmodError, OSError) as error:
         message = user_error(error)
         if message is None:
             raise
         say(message)
-        return 1
+        return USER_ERROR_STATUS
 
 
 if __name__ == "__main__":

@@ -106,6 +106,11 @@ class RunStopped(Exception):
     """The run was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
 
 
+class RunFailed(AdmodError):
+    """A step of the run failed: the message names it and its log, which says whether the
+    user's input or a bug is at fault (so the command exits 1, not the user-error status)."""
+
+
 def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None,
               echo=None, verbose: bool = False) -> str:
     """Runs `pipeline_file` under kfp.local with `runner` (default: subprocesses); returns
@@ -133,7 +138,7 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
         reason = ANSI.sub("", str(error)).splitlines()[0]
         log_path = steps.save(_run_dir(run_root))
         steps.say_failure(log_path)
-        raise AdmodError(f"The local run failed ({reason}): the failing step's log, "
+        raise RunFailed(f"The local run failed ({reason}): the failing step's log, "
                          f"{log_path}, says why.") from None
     except KeyboardInterrupt:
         _stop_descendants()
@@ -340,6 +345,8 @@ def _metadata(task: dict, output: str) -> dict:
 
 def summary(run_dir: str) -> str:
     """What a person wants to read after a run."""
+    from admod import reports  # matplotlib and pandas: only once a run has ended
+
     tasks = read_run(run_dir)
     lines = ["", f"=== admod local run: {run_dir} ===", ""]
     if "split" in tasks:
@@ -353,6 +360,8 @@ def summary(run_dir: str) -> str:
                          f" best val loss {m['best_val_loss']:.4f} / accuracy "
                          f"{m['best_val_accuracy']:.4f} at epoch {int(m['best_epoch'])}"
                          f" [weights: {m['weights_source']}]")
+            if reports.weights_kept(m):
+                lines.append(f"  {reports.weights_kept(m).capitalize()}.")
     if "evaluate" in tasks:
         evaluation = _evaluation(run_dir)
         scores = evaluation["scores"]

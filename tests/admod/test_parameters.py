@@ -83,3 +83,26 @@ def test_the_check_step_refuses_a_missing_weights_file(tmp_path):
         steps.check_parameters_step(values)
     values["weights"] = "imagenet"
     steps.check_parameters_step(values)
+
+
+FLOATS = sorted(name for name, field in options.PARAMETERS.items()
+                if isinstance(field.default, float))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_rule_lets_a_value_that_is_not_finite_through(value):
+    """NaN compares false with every bound: checked before each parameter's own rule, so a
+    gate (min_auc=nan) or a fraction (val_fraction=nan: every image to train) cannot slip by."""
+    for name in FLOATS:
+        assert options.problems({name: value}) == [
+            f"{name}={value} is not a finite number: pass a number."]
+    with pytest.raises(AdmodError, match="min_auc=nan is not a finite number"):
+        options.BlessingOptions(min_auc=float("nan"))
+
+
+def test_the_check_parameters_step_refuses_nan_for_runs_started_elsewhere():
+    from admod import steps
+
+    values = {**ROOTS, **vars(options.DEFAULTS), "max_regression": float("nan")}
+    with pytest.raises(AdmodError, match="max_regression=nan is not a finite number"):
+        steps.check_parameters_step(values)

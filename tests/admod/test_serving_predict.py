@@ -68,7 +68,7 @@ def test_predict_with_a_registry_without_champion(tmp_path):
     result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model",
                              str(tmp_path), str(tmp_path)],
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "neither a complete model version" in result.stderr
+    assert result.returncode == 3 and "neither a complete model version" in result.stderr
 
 
 def test_predict_from_a_gcs_registry(published, demo_root, bucket):

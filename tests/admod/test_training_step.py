@@ -169,7 +169,8 @@ def test_the_fine_tune_step_moves_the_base_kernels_and_never_the_batchnorm_stati
 
     tmp, out, _, _, _ = trained
     head = model_lib.load(str(tmp / "model" / registry.MODEL_FILE))
-    steps.fine_tune_step(head_dir=str(tmp / "model"), train_dir=out["train"],
+    head_dir = _head_any_epoch_beats(tmp / "model", tmp_path / "head")
+    steps.fine_tune_step(head_dir=head_dir, train_dir=out["train"],
                          val_dir=out["validation"], model_dir=str(tmp_path / "tuned"),
                          report_path=str(tmp_path / "r.html"), unfreeze="conv5_block1",
                          options=training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False,
@@ -183,3 +184,50 @@ def test_the_fine_tune_step_moves_the_base_kernels_and_never_the_batchnorm_stati
     assert later_kernels and later_kernels <= moved  # fine-tuning fine-tunes
     assert not any(p.split("/")[-2].startswith(("conv2", "conv3", "conv4")) for p in moved)
     assert not any("moving_" in p for p in moved)  # BatchNorm statistics stay
+
+
+def _head_any_epoch_beats(head_dir, copy):
+    """A copy of the head whose recorded best val_loss any fine-tuning epoch beats."""
+    import shutil
+
+    shutil.copytree(head_dir, copy)
+    info_path = copy / registry.MODEL_INFO_FILE
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "best_val_loss": 1e9}))
+    return str(copy)
+
+
+def test_a_fine_tune_that_only_gets_worse_hands_on_the_heads_weights(trained, tmp_path):
+    """Each phase's checkpoint and early stopping used to start afresh: a fine-tune worse than
+    the head went to evaluate. Now it must beat the head's best val_loss to be kept."""
+    from admod import model as model_lib
+
+    tmp, out, _, head_summary, _ = trained
+    options = training.TrainingOptions(epochs=2, batch_size=8, require_gpu=False,
+                                       learning_rate=1.0, early_stopping_patience=1)
+    summary = steps.fine_tune_step(
+        head_dir=str(tmp / "model"), train_dir=out["train"], val_dir=out["validation"],
+        model_dir=str(tmp_path / "tuned"), report_path=str(tmp_path / "r.html"),
+        unfreeze="all", options=options)
+    assert summary["best_val_loss"] > head_summary["best_val_loss"]  # it only got worse
+    assert summary["weights_kept"] == "head"
+    assert summary["kept_val_loss"] == head_summary["best_val_loss"]
+    tuned = model_lib.load(str(tmp_path / "tuned" / registry.MODEL_FILE))
+    training.compile_model(tuned, 1e-3)
+    val = datasets.make_dataset(out["validation"], SIZE, 8, training=False)
+    val_loss = tuned.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert val_loss == pytest.approx(head_summary["best_val_loss"], rel=1e-3)
+    assert not (tmp_path / "tuned" / training.BEST_MODEL_FILE).exists()  # no worse checkpoint
+    assert "The head&#x27;s weights are kept" in (tmp_path / "r.html").read_text()
+
+
+def test_a_fine_tune_that_beats_the_head_is_kept(trained, tmp_path):
+    tmp, out, _, _, _ = trained
+    summary = steps.fine_tune_step(
+        head_dir=_head_any_epoch_beats(tmp / "model", tmp_path / "head"), train_dir=out["train"],
+        val_dir=out["validation"], model_dir=str(tmp_path / "tuned"),
+        report_path=str(tmp_path / "r.html"), unfreeze="conv5_block3",
+        options=training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False))
+    assert summary["weights_kept"] == "fine_tune"
+    assert summary["kept_val_loss"] == summary["best_val_loss"]
+    assert (tmp_path / "tuned" / training.BEST_MODEL_FILE).exists()

@@ -1,11 +1,16 @@
-"""User mistakes end in one sentence on stderr, exit status 1, no traceback."""
+"""User mistakes end in one sentence on stderr, exit status 3 (USER_ERROR_STATUS), no traceback;
+a failed step of a run exits 1."""
 
 import glob
 import os
 import subprocess
 import sys
 
+import pytest
+
+from admod import options
 from admod.defaults import CLASS_NAMES
+from admod.errors import USER_ERROR_STATUS
 
 
 def _admod(*args, cwd=None, env=None):
@@ -14,8 +19,8 @@ def _admod(*args, cwd=None, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def _one_sentence(result, *words):
-    assert result.returncode == 1
+def _one_sentence(result, *words, status=USER_ERROR_STATUS):
+    assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
     message = [line for line in result.stderr.splitlines() if line.startswith("admod: ")]
     assert len(message) == 1, result.stderr
@@ -64,7 +69,7 @@ def test_a_failing_step_ends_the_run_in_one_sentence(tmp_path):
     result = _admod("run", "--data", str(tmp_path / "data"), "--pipeline-file",
                     os.path.join(repo, "pipeline.yaml"), "--pipeline-root", str(tmp_path / "runs"),
                     "--registry", str(tmp_path / "models"))
-    _one_sentence(result, "list-images", "failed")
+    _one_sentence(result, "list-images", "failed", status=1)
     assert "holds no image files" in result.stdout + result.stderr  # the step explains itself
 
 
@@ -161,8 +166,38 @@ def test_every_parameter_problem_is_said_at_once_before_demo_data_is_written(tmp
     result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "run", "-p",
                              "image_size=abc", "-p", "val_fraction=2", "-p", "head_epochs=-1"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == USER_ERROR_STATUS and "Traceback" not in result.stderr
     for problem in ("image_size='abc' is not a whole number", "head_epochs=-1",
                     "val_fraction=2.0 is out of range"):
         assert problem in result.stderr, result.stderr
     assert not (tmp_path / "data").exists()  # no demo data written
+
+
+FLOAT_PARAMETERS = sorted(name for name, field in options.PARAMETERS.items()
+                          if isinstance(field.default, float))
+
+
+def test_a_gate_cannot_be_switched_off_with_nan(tmp_path):
+    """min_auc=nan compared false with every bound: it passed the check, then the run died in a
+    protobuf traceback, and on a cluster the AUC gate was dropped."""
+    result = _admod("run", "-p", "min_auc=nan", "--pipeline-root", str(tmp_path / "runs"),
+                    cwd=tmp_path)
+    _one_sentence(result, "min_auc=nan is not a finite number")
+    assert os.listdir(tmp_path) == []  # not even the demo data was written
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_no_float_parameter_takes_a_value_that_is_not_finite(value, tmp_path, monkeypatch,
+                                                             capsys):
+    from admod.pipeline import cli
+
+    assert len(FLOAT_PARAMETERS) >= 15  # every float of every step's options
+    monkeypatch.chdir(tmp_path)
+    given = [arg for name in FLOAT_PARAMETERS for arg in ("-p", f"{name}={value}")]
+    assert cli.main(["run", "--pipeline-root", str(tmp_path / "runs"), *given]) \
+        == USER_ERROR_STATUS
+    said = capsys.readouterr().err.splitlines()
+    assert "Traceback" not in "\n".join(said) and os.listdir(tmp_path) == []
+    for name in FLOAT_PARAMETERS:  # one sentence each, all at once
+        assert sum(f"{name}={float(value)} is not a finite number" in line
+                   for line in said) == 1, (name, said)
