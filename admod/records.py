@@ -116,6 +116,11 @@ class ShardWriter:
             self._file.close()
             self._file = None
 
+    def shard_counts(self) -> list[int]:
+        """The records in each shard written, in shard order."""
+        full, rest = divmod(self.count, self.shard_size)
+        return [self.shard_size] * full + ([rest] if rest else [])
+
 
 # --- reading ----------------------------------------------------------------------------------
 

@@ -42,11 +42,12 @@ def split_table(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list[str],
-                   conflicts: list[str], listed: int) -> str:
-    """The split table, the exclusions, and the first duplicates and label conflicts by name
-    (`duplicates` and `conflicts` may be the first few: the totals come from `exclusions`)."""
+                   conflicts: list[str], listed: int, reconciled: dict[str, int]) -> str:
+    """The split table, the reconciled counts, the exclusions, and the first duplicates and
+    label conflicts by name (`duplicates` and `conflicts` may be the first few: the totals come
+    from `exclusions`)."""
     lines = ["# Dataset split", "", split_table(counts).to_markdown(), "",
-             f"{listed} files listed.", "", "## Exclusions", ""]
+             f"{listed} files listed.", "", reconciled_line(reconciled), "", "## Exclusions", ""]
     if exclusions.empty:
         lines.append("None.")
     else:
@@ -62,6 +63,15 @@ def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list
         if total > min(len(uris), 50):
             lines.append(f"- … and {total - min(len(uris), 50)} more (see the manifest)")
     return "\n".join(lines) + "\n"
+
+
+def reconciled_line(n: dict[str, int]) -> str:
+    """Every hand-over's count in one line: each stage accounted for the one before it."""
+    return (f"Reconciled: {n['listed']} listed = {n['checked']} checked = {n['usable']} usable "
+            f"+ {n['excluded_by_check']} excluded by the check; {n['merged']} merged = "
+            f"{n['train']} train + {n['validation']} validation + {n['test']} test + "
+            f"{n['duplicate']} duplicates + {n['label_conflict']} label conflicts; each split's "
+            "shards hold its images' records.")
 
 
 # Self-contained pages: the KFP UI shows an HTML artifact in an iframe, so styles are inline

@@ -28,6 +28,7 @@ import csv
 import dataclasses
 import hashlib
 import heapq
+import json
 import logging
 import multiprocessing
 import os
@@ -58,6 +59,9 @@ MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "
 # "index" then MANIFEST_COLUMNS, in listing order) and their records in the same order.
 PART_EXCLUDED = "excluded.csv"
 BUCKET_MANIFEST = "manifest.csv"
+# A checked part's census, written last: the files it listed and checked, and the usable images
+# it put in each bucket, which every later stage reconciles against what it reads.
+PART_CENSUS = "census.json"
 # Buckets by content-hash prefix: fixed, so that the shards are the same for any number of
 # parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
 BUCKETS = 16
@@ -80,6 +84,8 @@ class SplitSummary:
     conflicts: list[str]  # the first REPORTED_URIS uris under both labels
     listed: int
     fingerprints: dict[str, str]  # per split, and "data" over every used image
+    reconciled: dict[str, int] = dataclasses.field(default_factory=dict)  # `reconcile`'s
+    shard_records: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 def assign_split(sha256: str, seed: int, val_fraction: float, test_fraction: float) -> str:
@@ -227,6 +233,7 @@ class _PartWriter:
         os.makedirs(part_dir, exist_ok=True)
         self.files, self.manifests, self.shards = [], {}, {}
         self.excluded = self._manifest(os.path.join(part_dir, PART_EXCLUDED))
+        self.counts = collections.Counter()  # "excluded", and usable images per bucket
 
     def _manifest(self, path: str):
         self.files.append(open(path, "w", newline="", **ENCODING))
@@ -237,8 +244,10 @@ class _PartWriter:
     def write(self, row: list, record: list[bytes] | None, sha256: str) -> None:
         if record is None:
             self.excluded.writerow(row)
+            self.counts["excluded"] += 1
             return
         bucket = bucket_of(sha256)
+        self.counts[f"{bucket:02d}"] += 1
         if bucket not in self.manifests:
             folder = bucket_folder(self.part_dir, bucket)
             self.shards[bucket] = records.ShardWriter(folder, self.shard_size)
@@ -252,14 +261,28 @@ class _PartWriter:
         for shards in self.shards.values():
             shards.close()
 
+    def write_census(self, listed: int, checked: int) -> None:
+        """The census, once the part is complete: what a merge must find in it."""
+        buckets = {name: n for name, n in sorted(self.counts.items()) if name != "excluded"}
+        with open(os.path.join(self.part_dir, PART_CENSUS), "w") as f:
+            json.dump({"listed": listed, "checked": checked,
+                       "excluded": self.counts["excluded"], "buckets": buckets}, f)
+
 
 def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
     """Checks every file of one listing part; writes each usable image into its bucket under
     `part_dir` (a row and a record, in listing order) and each excluded file's row beside them.
     Returns the files checked."""
     part = _PartWriter(part_dir, rules.shard_size)
-    checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], rules)),
-                                _read_csv_rows(listing_file), rules.workers)
+    listed = collections.Counter()
+
+    def listing():
+        for row in _read_csv_rows(listing_file):
+            listed["rows"] += 1
+            yield row
+
+    checked_rows = _ordered_map(lambda row: (row, check_file(row["uri"], rules)), listing(),
+                                rules.workers)
     progress, done = _Progress(), 0
     try:
         for row, checked in checked_rows:
@@ -275,8 +298,21 @@ def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
             progress.update(done)
     finally:
         part.close()
+    if listed["rows"] != done:
+        raise AdmodError(f"Listing part '{listing_file}' lists {listed['rows']} files but "
+                         f"{done} were checked: run the step again.")
+    part.write_census(listed["rows"], done)
     log.info("checked %d files of %s", done, os.path.basename(listing_file))
     return done
+
+
+def read_census(part_dir: str) -> dict:
+    """A checked part's census (`PART_CENSUS`); a part without one is not complete."""
+    try:
+        with open(os.path.join(part_dir, PART_CENSUS)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise _not_a_part(part_dir) from None
 
 
 # --- 3. merge -------------------------------------------------------------------------------
@@ -294,6 +330,8 @@ class BucketSummary:
     exclusions: collections.Counter  # reason -> files
     named: dict[str, list[tuple[bytes, str]]]  # reason -> its first (index, uri)s
     hash_digests: dict[str, str]  # per split and "data": sha256 over the sorted hashes used
+    merged: int = 0  # the usable images read from the parts
+    shard_records: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # per split
 
     def to_json(self) -> dict:
         """As JSON values: what a merge-bucket task passes to the split's last task."""
@@ -301,7 +339,8 @@ class BucketSummary:
                 "exclusions": dict(self.exclusions),
                 "named": {reason: [[index.decode(**ENCODING), uri] for index, uri in named]
                           for reason, named in self.named.items()},
-                "hash_digests": self.hash_digests}
+                "hash_digests": self.hash_digests, "merged": self.merged,
+                "shard_records": self.shard_records}
 
     @classmethod
     def from_json(cls, value: dict) -> "BucketSummary":
@@ -309,15 +348,26 @@ class BucketSummary:
                    collections.Counter(value["exclusions"]),
                    {reason: [(order_key(index), uri) for index, uri in named]
                     for reason, named in value["named"].items()},
-                   value["hash_digests"])
+                   value["hash_digests"], value["merged"], value["shard_records"])
 
 
 def _bucket_rows(part: int, folder: str):
     """(index, part, manifest row, framed record) for each image of one part's bucket, in
-    listing order: the bucket's shards hold its images in that same order."""
+    listing order: the bucket's shards hold its images in that same order, one each."""
     shard_records = records.iterate(folder, framed=True)
+    rows = 0
     for row in _read_csv_rows(os.path.join(folder, BUCKET_MANIFEST)):
-        yield order_key(row["index"]), part, row, next(shard_records)
+        record = next(shard_records, None)
+        if record is None:
+            break
+        rows += 1
+        yield order_key(row["index"]), part, row, record
+    else:
+        if next(shard_records, None) is None:
+            return
+    raise AdmodError(f"Checked bucket '{folder}': its {BUCKET_MANIFEST} and its shards hold "
+                     "different numbers of images (the part is damaged): run the pipeline "
+                     "again without reusing cached steps (admod submit --no-cache).")
 
 
 def _load_hashes(db: sqlite3.Connection, folders: list[str]) -> None:
@@ -357,8 +407,13 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
     label conflicts excluded (every copy), each kept image's record copied into its split's
     shards under `out_dirs[split]` (named after the bucket), and the bucket's rows written to
     `manifest_path` in listing order."""
-    folders = [(part, bucket_folder(d, bucket)) for part, d in enumerate(part_dirs)]
-    folders = [(part, folder) for part, folder in folders if os.path.isdir(folder)]
+    expected = [read_census(d)["buckets"].get(f"{bucket:02d}", 0) for d in part_dirs]
+    folders = [(part, bucket_folder(d, bucket)) for part, d in enumerate(part_dirs)
+               if expected[part]]
+    for part, folder in folders:
+        if not os.path.isdir(folder):
+            raise _count_mismatch(part_dirs[part], bucket, expected[part], 0)
+    read = collections.Counter()
     writers = {name: records.ShardWriter(out_dirs[name], options.shard_size,
                                          prefix=f"part-{bucket:02d}") for name in SPLITS}
     summary = BucketSummary(collections.Counter(), collections.Counter(),
@@ -370,7 +425,8 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
         decisions = _decisions(db)
         manifest = csv.DictWriter(out, ["index"] + MANIFEST_COLUMNS)
         manifest.writeheader()
-        for index, _, row, record in heapq.merge(*(_bucket_rows(*f) for f in folders)):
+        for index, part, row, record in heapq.merge(*(_bucket_rows(*f) for f in folders)):
+            read[part] += 1
             _decide(row, index, next(decisions), options)
             if row["split"]:
                 writers[row["split"]].write_framed(record)
@@ -384,7 +440,19 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
         db.close()
     for writer in writers.values():
         writer.close()
+    for part, part_dir in enumerate(part_dirs):
+        if read[part] != expected[part]:
+            raise _count_mismatch(part_dir, bucket, expected[part], read[part])
+    summary.merged = sum(read.values())
+    summary.shard_records = {name: writer.shard_counts() for name, writer in writers.items()}
     return summary
+
+
+def _count_mismatch(part_dir: str, bucket: int, expected: int, found: int) -> AdmodError:
+    return AdmodError(f"Checked partition '{part_dir}' put {expected} images in bucket "
+                      f"{bucket:02d} but the merge found {found} there (the part is damaged or "
+                      "incomplete): run the pipeline again without reusing cached steps (admod "
+                      "submit --no-cache).")
 
 
 def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions) -> None:
@@ -413,14 +481,15 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
                                 [out_dirs] * BUCKETS, manifests, [options] * BUCKETS)
         log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
-        return summarize(buckets, manifests + excluded, manifest_path, options)
+        return summarize(buckets, manifests + excluded, manifest_path, options,
+                         [read_census(d) for d in part_dirs])
 
 
 def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path: str,
-              options: SplitOptions) -> SplitSummary:
+              options: SplitOptions, censuses: list[dict]) -> SplitSummary:
     """The manifest (every listed file, in listing order) from the buckets' rows and the
     parts' excluded files (`row_files`, CSVs each in listing order), and the split's summary
-    from the buckets' (in bucket order)."""
+    from the buckets' (in bucket order), every count reconciled with the parts' `censuses`."""
     exclusions, listed = _write_manifest(row_files, manifest_path)
     counts = sum((b.counts for b in buckets), collections.Counter())
     exclusions.update(sum((b.exclusions for b in buckets), collections.Counter()))
@@ -431,8 +500,46 @@ def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path:
         counts=_count_table(counts), exclusions=_exclusion_table(exclusions),
         duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
         listed=listed, fingerprints=_fingerprints(buckets))
+    summary.reconciled = reconcile(censuses, buckets, listed, exclusions)
+    summary.shard_records = {name: [n for b in buckets for n in b.shard_records[name]]
+                             for name in SPLITS}
     _check_every_class_in_every_split(summary.counts, options)
     return summary
+
+
+def reconcile(censuses: list[dict], buckets: list[BucketSummary], manifest_rows: int,
+              exclusions: collections.Counter) -> dict[str, int]:
+    """Every hand-over's counts, from the checks' censuses to the shards: listed = checked =
+    manifest rows; checked = usable + excluded by the check; usable = merged; merged = kept +
+    duplicates + conflicts; kept per split = records in its shards. Raises an AdmodError naming
+    the two counts that disagree; returns the totals."""
+    total = collections.Counter()
+    for census in censuses:
+        total.update(listed=census["listed"], checked=census["checked"],
+                     excluded_by_check=census["excluded"], usable=sum(census["buckets"].values()))
+    total["merged"] = sum(b.merged for b in buckets)
+    total.update({reason: sum(b.exclusions[reason] for b in buckets) for reason in MERGE_REASONS})
+    for name in SPLITS:
+        total[name] = sum(n for b in buckets for (_, split), n in b.counts.items() if split == name)
+        total[f"{name}_records"] = sum(sum(b.shard_records[name]) for b in buckets)
+    total["manifest_rows"] = manifest_rows
+    checks = [("files listed", "listed", ["checked"]),
+              ("files listed", "listed", ["manifest_rows"]),
+              ("files checked", "checked", ["usable", "excluded_by_check"]),
+              ("usable images", "usable", ["merged"]),
+              ("images merged", "merged", [*SPLITS, *MERGE_REASONS])]
+    checks += [(f"{name} images", name, [f"{name}_records"]) for name in SPLITS]
+    for what, name, parts in checks:
+        if total[name] != sum(total[p] for p in parts):
+            raise AdmodError(f"The split's counts do not reconcile: {what} {total[name]} != "
+                             f"{' + '.join(f'{p} {total[p]}' for p in parts)}; nothing was "
+                             "published: run the pipeline again without reusing cached steps.")
+    if sum(exclusions.values()) != total["excluded_by_check"] + sum(
+            total[r] for r in MERGE_REASONS):
+        raise AdmodError("The split's counts do not reconcile: the manifest's exclusions "
+                         f"{sum(exclusions.values())} != the check's and the merge's; nothing was "
+                         "published: run the pipeline again without reusing cached steps.")
+    return dict(total)
 
 
 # --- the merge fanned out: one task per bucket, each reading only its bucket of every part ---
@@ -451,25 +558,30 @@ def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
         _check_part_layout([part_uri])
         return part_uri
     excluded = storage.join(part_uri, PART_EXCLUDED)
-    if not storage.exists(excluded):
+    if not (storage.exists(excluded) and storage.exists(storage.join(part_uri, PART_CENSUS))):
         raise _not_a_part(part_uri)
+    os.makedirs(scratch, exist_ok=True)
+    storage.download_to_file(storage.join(part_uri, PART_CENSUS),
+                             os.path.join(scratch, PART_CENSUS))
     if bucket is None:
-        os.makedirs(scratch, exist_ok=True)
         storage.download_to_file(excluded, os.path.join(scratch, PART_EXCLUDED))
     else:
         name = os.path.basename(bucket_folder(part_uri, bucket))
-        storage.download_dir(storage.join(part_uri, name), os.path.join(scratch, name))
+        if storage.is_dir(storage.join(part_uri, name)):  # a missing one is said by the merge
+            storage.download_dir(storage.join(part_uri, name), os.path.join(scratch, name))
     return scratch
 
 
 def _check_part_layout(part_dirs: list[str]) -> None:
     for part_dir in part_dirs:
-        if not os.path.isfile(os.path.join(part_dir, PART_EXCLUDED)):
+        if not all(os.path.isfile(os.path.join(part_dir, name))
+                   for name in (PART_EXCLUDED, PART_CENSUS)):
             raise _not_a_part(part_dir)
 
 
 def _not_a_part(part_dir: str) -> AdmodError:
-    return AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED}: it was written by "
+    return AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED} or no "
+                      f"{PART_CENSUS}: it was written by "
                       "another admod version or not at all; run the pipeline again without "
                       "reusing cached steps (admod submit --no-cache).")
 

@@ -122,12 +122,13 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
         raise AdmodError(f"The split's last task got buckets {[r['bucket'] for r, _ in results]},"
                          f" not each of the {split.BUCKETS} once: run the pipeline as compiled.")
     with tempfile.TemporaryDirectory(prefix="admod-excluded-") as scratch:
-        excluded = [os.path.join(split.local_part(uri, None, os.path.join(scratch, str(i))),
-                                 split.PART_EXCLUDED) for i, uri in enumerate(part_uris)]
+        parts = [split.local_part(uri, None, os.path.join(scratch, str(i)))
+                 for i, uri in enumerate(part_uris)]
         summary = split.summarize(
             [split.BucketSummary.from_json(r["summary"]) for r, _ in results],
-            [os.path.join(d, BUCKET_ROWS) for _, d in results] + excluded, manifest_path,
-            options)
+            [os.path.join(d, BUCKET_ROWS) for _, d in results]
+            + [os.path.join(part, split.PART_EXCLUDED) for part in parts], manifest_path,
+            options, [split.read_census(part) for part in parts])
     shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
               for name in split.SPLITS}
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
@@ -158,6 +159,7 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
     for name, folder in out_dirs.items():
         os.makedirs(folder, exist_ok=True)
         records.write_info(folder, {**({"shards": shards[name]} if shards else {}),
+            "shard_records": summary.shard_records[name],
             "split": name, "count": int(counts[name].sum()),
             "class_names": list(CLASS_NAMES),
             "class_counts": {label: int(counts.loc[label, name]) for label in CLASS_NAMES},
@@ -166,10 +168,11 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
             "seed": options.seed, "max_image_pixels": rules.max_image_pixels})
     with open(report_path, "w") as f:
         f.write(reports.split_markdown(counts, summary.exclusions, summary.duplicates,
-                                       summary.conflicts, summary.listed))
+                                       summary.conflicts, summary.listed, summary.reconciled))
     log.info("split:\n%s", reports.split_table(counts).to_string())
     figures = {f"{name}_{label}": int(counts.loc[label, name])
                for name in split.SPLITS for label in CLASS_NAMES}
     figures.update({f"excluded_{reason}": int(n) for reason, n in summary.exclusions.items()})
     figures["listed"] = summary.listed
+    figures.update({f"reconciled_{name}": n for name, n in summary.reconciled.items()})
     return figures

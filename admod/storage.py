@@ -99,7 +99,8 @@ def list_files(root: str) -> Iterator[tuple[str, int]]:
 def list_file_versions(root: str) -> Iterator[tuple[str, int, str]]:
     """(uri, size, version) of every file under `root`, in the byte order of the full uris
     (as Cloud Storage lists), so that the uri itself orders a listing: the version
-    changes whenever the file's content may have (its generation on gs://, else its mtime)."""
+    changes whenever the file's content may have (its generation on gs://, else its mtime and
+    ctime)."""
     if is_gcs(root):
         yield from ((uri, blob.size or 0, str(blob.generation or ""))
                     for uri, blob in _gcs_objects(root))
@@ -126,7 +127,10 @@ def _local_file_versions(folder: bytes | str) -> Iterator[tuple[str, int, str]]:
             continue
         try:
             found = os.stat(path)
-            yield os.fsdecode(path), found.st_size, str(found.st_mtime_ns)
+            # ctime too: no copy tool can set it, so a same-size replacement whose mtime was
+            # kept (cp -p, rsync -a, touch -r), or two files swapped between class folders,
+            # still changes the version.
+            yield os.fsdecode(path), found.st_size, f"{found.st_mtime_ns}:{found.st_ctime_ns}"
         except OSError:  # a dangling symlink, a symlink loop: listed, reading will say
             yield os.fsdecode(path), 0, ""
 

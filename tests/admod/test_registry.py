@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from admod.errors import USER_ERROR_STATUS
 from admod import registry, storage
 
 
@@ -290,7 +291,7 @@ def test_clean_touches_only_what_a_push_names_on_a_folder_admod_did_not_write(tm
         (data / label / "ad_00001.png").write_bytes(b"an image")
     _old(data)
     before = sorted(str(p) for p in data.rglob("*"))
-    assert main(["registry", "clean", str(data)]) == 1
+    assert main(["registry", "clean", str(data)]) == USER_ERROR_STATUS
     assert "is not an admod registry" in capsys.readouterr().err
     assert sorted(str(p) for p in data.rglob("*")) == before
 
@@ -299,7 +300,7 @@ def test_clean_touches_only_what_a_push_names_on_a_folder_admod_did_not_write(tm
 def test_list_and_clean_on_a_missing_path_fail(tmp_path, capsys, action):
     from admod.pipeline.cli import main
 
-    assert main(["registry", action, str(tmp_path / "nowhere")]) == 1
+    assert main(["registry", action, str(tmp_path / "nowhere")]) == USER_ERROR_STATUS
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import hashlib
 import os
 import shutil
@@ -404,3 +405,100 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
             manifest_path=str(tmp_path / "again.csv"), report_path=str(tmp_path / "again.md"),
             **config)
     assert not (tmp_path / "again.csv").exists()
+
+
+# --- counts reconciled at every hand-over (issue 34) -------------------------------------------
+
+def _first_bucket_with_images(part_dir):
+    bucket, count = next(iter(split.read_census(part_dir)["buckets"].items()))
+    return int(bucket), count
+
+
+def test_a_bucket_folder_lost_after_the_check_fails_the_merge_naming_it(messy_root, tmp_path):
+    """A damaged cached part, a partial upload: the merge used to skip the missing folder, and
+    its images were in neither the manifest nor the shards."""
+    config = _config()
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 2)
+    bucket, count = _first_bucket_with_images(parts[1])
+    shutil.rmtree(split.bucket_folder(parts[1], bucket))
+    expected = (f"Checked partition '{parts[1]}' put {count} images in bucket {bucket:02d} but "
+                "the merge found 0 there")
+    with pytest.raises(AdmodError, match=expected):
+        splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
+    out_dirs = {name: str(tmp_path / "one" / name) for name in split.SPLITS}
+    with pytest.raises(AdmodError, match=expected):
+        split.merge_parts(parts, out_dirs, str(tmp_path / "manifest.csv"), config["options"])
+
+
+def test_a_bucket_whose_manifest_and_shards_disagree_is_named(messy_root, tmp_path):
+    """One row more than its shards hold used to end in 'generator raised StopIteration'."""
+    config = _config()
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 1)
+    bucket, _ = _first_bucket_with_images(parts[0])
+    folder = split.bucket_folder(parts[0], bucket)
+    with open(os.path.join(folder, split.BUCKET_MANIFEST)) as f:
+        rows = f.read().splitlines()
+    with open(os.path.join(folder, split.BUCKET_MANIFEST), "a") as f:
+        f.write("\n".join(["~" + rows[-1]]) + "\n")  # one more image, listed last
+    with pytest.raises(AdmodError, match=f"Checked bucket '{folder}'.*different numbers"):
+        splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
+
+
+def test_every_count_is_reconciled_and_shown(messy_root, tmp_path):
+    config = _config()
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 2)
+    figures = splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "out"), config)
+    manifest = split.read_manifest(str(tmp_path / "out" / "split" / "manifest.csv"))
+    n = {key.removeprefix("reconciled_"): value for key, value in figures.items()
+         if key.startswith("reconciled_")}
+    assert n["listed"] == n["checked"] == n["manifest_rows"] == len(manifest)
+    assert n["usable"] == n["merged"] == manifest["reason"].isin(("",) + split.MERGE_REASONS).sum()
+    for name in split.SPLITS:
+        info = records.read_info(str(tmp_path / "out" / "split" / name))
+        stored = sum(1 for shard in info["shards"]
+                     for _ in split.records._read_frames(shard, False))
+        assert n[name] == (manifest["split"] == name).sum() == info["count"] == stored
+        assert sum(info["shard_records"]) == stored
+    assert n["duplicate"] == (manifest["reason"] == images.DUPLICATE).sum() > 0
+    report = (tmp_path / "out" / "split" / "report.md").read_text()
+    assert (f"Reconciled: {n['listed']} listed = {n['checked']} checked = {n['usable']} usable "
+            f"+ {n['excluded_by_check']} excluded by the check") in report
+
+
+def test_a_count_that_does_not_reconcile_stops_the_split(messy_root, tmp_path):
+    config = _config()
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 2)
+    census_path = os.path.join(parts[0], split.PART_CENSUS)
+    census = split.read_census(parts[0])
+    with open(census_path, "w") as f:
+        json.dump({**census, "listed": census["listed"] + 1}, f)
+    with pytest.raises(AdmodError, match="counts do not reconcile: files listed"):
+        splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "out"), config)
+
+
+def _same_size_pair(root):
+    for label, colour in zip(CLASS_NAMES, ("red", "blue"), strict=True):
+        (root / label).mkdir(parents=True)
+        Image.new("RGB", (40, 40), colour).save(root / label / f"{colour}.bmp")
+    a, b = (root / CLASS_NAMES[0] / "red.bmp"), (root / CLASS_NAMES[1] / "blue.bmp")
+    assert a.stat().st_size == b.stat().st_size
+    return a, b
+
+
+def test_a_same_size_label_swap_with_kept_mtimes_changes_the_parts_key(tmp_path):
+    """cp -p, rsync -a and touch -r keep the size and mtime: the ctime, which no copy tool
+    sets, tells the cache that the part's files changed."""
+    from admod import split_steps
+
+    a, b = _same_size_pair(tmp_path / "data")
+    keys = split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1)
+    assert split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1) == keys
+    times = [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in (a, b)]
+    content = [a.read_bytes(), b.read_bytes()]
+    b.write_bytes(content[0])
+    a.write_bytes(content[1])
+    for path, kept in zip((a, b), times, strict=True):
+        os.utime(path, ns=kept)
+    assert [(p.stat().st_size, p.stat().st_mtime_ns) for p in (a, b)] == [
+        (len(content[0]), times[0][1]), (len(content[1]), times[1][1])]
+    assert split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1) != keys

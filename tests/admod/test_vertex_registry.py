@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from admod.errors import USER_ERROR_STATUS
 from admod import defaults, options, registry, vertex_registry
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
@@ -156,7 +157,8 @@ def test_registry_sync_from_the_command_line(tmp_path, bucket, vertex, monkeypat
     assert main(["registry", "sync", root, "--vertex-model", f"{PARENT}/models/ads"]) == 0
     assert capsys.readouterr().out.split() == [f"{PARENT}/models/ads@1", f"{PARENT}/models/ads@2"]
     assert [v["versionAliases"] for v in server.models["ads"]] == [["default"], ["champion"]]
-    assert main(["registry", "sync", root, "--vertex-model", "ads"]) == 1  # no project, region
+    # no project, no region
+    assert main(["registry", "sync", root, "--vertex-model", "ads"]) == USER_ERROR_STATUS
     assert "needs vertex_project and vertex_location" in capsys.readouterr().err
 
 

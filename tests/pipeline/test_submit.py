@@ -6,6 +6,7 @@ import warnings
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
+from admod.errors import USER_ERROR_STATUS
 from admod.errors import AdmodError
 from admod.pipeline import submit
 from tests.pipeline.fake_kfp import fake_kfp_server
@@ -256,7 +257,7 @@ def test_cloud_submits_refuse_what_would_fail_there(kfp_api, capsys, args, words
 
     platform = ["--platform", "vertex", "--project", "p"] if "--label" in args else [
         "--platform", "kubeflow", "--host", f"http://127.0.0.1:{server.server_address[1]}"]
-    assert main(["submit", *platform, *args]) == 1
+    assert main(["submit", *platform, *args]) == USER_ERROR_STATUS
     message = capsys.readouterr().err
     assert all(word in message for word in words), message
     assert _posts(server, "/runs") == []  # nothing was sent
@@ -324,7 +325,8 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
     server, _ = kfp_api
     assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", "other:1", *CLOUD)[0] == 1
     assert "already compiled" in capsys.readouterr().err
-    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == 1  # placeholder
+    # the placeholder image
+    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == USER_ERROR_STATUS
     with_image = ("--pipeline-file", COMMITTED, "--image", DEFAULT_IMAGE, *CLOUD)
     assert _kubeflow_cli(server, *with_image)[0] == 0
 
