@@ -15,6 +15,12 @@ class AdmodError(Exception):
     """A problem with the user's input, explained in one sentence."""
 
 
+class RunFailed(AdmodError):
+    """A pipeline run (local or in the cloud) ended failed: the message names it and where its
+    log is, which says whether the input or a bug is at fault, so a command that waited for it
+    exits 1, not USER_ERROR_STATUS."""
+
+
 def google_cloud_errors() -> tuple:
     """What a Google Cloud API call raises when the service, the credentials or the network
     fail (not a bug of ours): the types to turn into one sentence."""

@@ -10,7 +10,7 @@ import time
 
 from admod import defaults
 from admod.options import DEFAULTS
-from admod.errors import USER_ERROR_STATUS, AdmodError, say, user_error
+from admod.errors import USER_ERROR_STATUS, AdmodError, RunFailed, say, user_error
 
 DEFAULT_PIPELINE_FILE = "pipeline.yaml"
 LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds
@@ -563,7 +563,7 @@ def _interrupted(signum, frame):
 
 def main(argv=None) -> int:
     from admod import logs
-    from admod.pipeline.local_run import RunFailed, RunStopped
+    from admod.pipeline.local_run import RunStopped
 
     logs.setup()
     args = build_parser().parse_args(argv)

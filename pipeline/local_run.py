@@ -21,7 +21,7 @@ import time
 import warnings
 
 from admod import logs
-from admod.errors import AdmodError
+from admod.errors import AdmodError, RunFailed
 from admod.metric_names import HEADLINE
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,6 @@ def run_container(client, image: str, command: list, volumes: dict, **run_args) 
 
 class RunStopped(Exception):
     """The run was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
-
-
-class RunFailed(AdmodError):
-    """A step of the run failed: the message names it and its log, which says whether the
-    user's input or a bug is at fault (so the command exits 1, not the user-error status)."""
 
 
 def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None,

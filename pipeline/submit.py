@@ -7,7 +7,7 @@ import tempfile
 import time
 
 from admod.options import DEFAULTS
-from admod.errors import AdmodError
+from admod.errors import AdmodError, RunFailed
 from admod.pipeline import compiled
 from admod.pipeline.platform import (CACHEABLE_STEPS, FAN_IN_KFP, KUBEFLOW, OLDEST_KFP, VERTEX,
                                      version_tuple)
@@ -141,7 +141,7 @@ def follow_vertex(job, poll_seconds: float = POLL_SECONDS) -> None:
     while not job.done():
         time.sleep(poll_seconds)
     if job.state != PipelineState.PIPELINE_STATE_SUCCEEDED:
-        raise AdmodError(f"Run {job.resource_name} ended {job.state.name}: see "
+        raise RunFailed(f"Run {job.resource_name} ended {job.state.name}: see "
                          f"{vertex_run_url(job.resource_name)} for the failing step's log.")
 
 
@@ -234,7 +234,7 @@ def follow_kubeflow(client, run_id: str, host: str, poll_seconds: float = POLL_S
     run = client.wait_for_run_completion(run_id, timeout=datetime.timedelta.max.total_seconds(),
                                          sleep_duration=poll_seconds)
     if (run.state or "").upper() != "SUCCEEDED":
-        raise AdmodError(f"Run {run_id} ended {run.state}: see {kubeflow_run_url(host, run_id)} "
+        raise RunFailed(f"Run {run_id} ended {run.state}: see {kubeflow_run_url(host, run_id)} "
                          "for the failing step's log.")
 
 

@@ -323,7 +323,8 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
     from admod.components import DEFAULT_IMAGE
 
     server, _ = kfp_api
-    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", "other:1", *CLOUD)[0] == 1
+    assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, "--image", "other:1",
+                         *CLOUD)[0] == USER_ERROR_STATUS
     assert "already compiled" in capsys.readouterr().err
     # the placeholder image
     assert _kubeflow_cli(server, "--pipeline-file", COMMITTED, *CLOUD)[0] == USER_ERROR_STATUS
@@ -347,7 +348,8 @@ def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_proje
 
 def test_kubeflow_submit_refuses_a_vertex_model_without_its_project(kfp_api, capsys):
     server, _ = kfp_api
-    assert _kubeflow_cli(server, "--image", "i:1", "-p", "vertex_model=admod-ads", *CLOUD)[0] == 1
+    assert _kubeflow_cli(server, "--image", "i:1", "-p", "vertex_model=admod-ads",
+                         *CLOUD)[0] == USER_ERROR_STATUS
     assert "needs vertex_project and vertex_location" in capsys.readouterr().err
     assert _posts(server, "/runs") == []
     assert _kubeflow_cli(server, "--image", "i:1", *CLOUD)[0] == 0
@@ -387,7 +389,7 @@ def test_kubeflow_submit_refuses_a_backend_it_cannot_run_on(kfp_api, capsys, tag
     server.tag_name = tag
     image = [] if args[:1] == ["--pipeline-file"] else ["--image", "i:1"]
     extra = ["--image", DEFAULT_IMAGE] if not image else []
-    assert _kubeflow_cli(server, *image, *extra, *args, *CLOUD)[0] == 1
+    assert _kubeflow_cli(server, *image, *extra, *args, *CLOUD)[0] == USER_ERROR_STATUS
     message = capsys.readouterr().err
     assert all(word in message for word in words), message
     assert _posts(server, "/runs") == []  # nothing was sent

@@ -1,0 +1,134 @@
+"""How far each evaluation figure could move on other images like these: confidence intervals
+from a stratified bootstrap over the evaluation images, as TFMA computes them.
+
+Each class is resampled on its own (`scipy.stats.bootstrap` with the two classes as two
+samples), so every resample keeps the class counts of the evaluation set. What is resampled
+is the images' row numbers: one resample then scores every model on the same images, which
+makes champion-vs-challenger differences paired. The figures are computed in numpy over a
+whole batch of resamples at once and equal scikit-learn's on the full set (tested).
+"""
+
+import dataclasses
+
+import numpy as np
+from scipy import stats
+
+from admod.metric_names import GATING_METRICS
+
+# With 2,000 resamples the bounds of every figure move by less than 0.005 between seeds on
+# the method's validation size (1,322 images; tested), and the whole bootstrap of one model
+# takes about a second there.
+RESAMPLES = 2000
+LEVEL = 0.95
+INTERVAL_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
+ECE_BINS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """One model's scores of the evaluation images, row by row: the label (1: not allowed),
+    the served probability, the served decision and the probability ECE is measured on (one
+    the calibration was not fitted on)."""
+    labels: np.ndarray
+    probability: np.ndarray
+    decision: np.ndarray
+    held_out: np.ndarray
+
+    @classmethod
+    def of(cls, labels, probability, decision, held_out=None) -> "Scored":
+        probability = np.asarray(probability, dtype=np.float64)
+        return cls(np.asarray(labels).astype(bool), probability,
+                   np.asarray(decision).astype(bool),
+                   probability if held_out is None else np.asarray(held_out, dtype=np.float64))
+
+
+def figures(scored: Scored, rows: np.ndarray, names=INTERVAL_METRICS) -> np.ndarray:
+    """The figures `names` of the images `rows` (..., n): one array (len(names), ...)."""
+    y, d = scored.labels[rows], scored.decision[rows]
+    tp, fp, fn = (y & d).sum(-1), (~y & d).sum(-1), (y & ~d).sum(-1)
+    computed = {
+        "accuracy": lambda: (y == d).mean(-1),
+        "precision": lambda: _ratio(tp, tp + fp),
+        "recall": lambda: _ratio(tp, tp + fn),
+        "f1": lambda: _ratio(2 * tp, 2 * tp + fp + fn),
+        "roc_auc": lambda: _roc_auc(y, scored.probability[rows]),
+        "pr_auc": lambda: _average_precision(y, scored.probability[rows]),
+        "ece": lambda: _ece(y, scored.held_out[rows]),
+    }
+    return np.stack([computed[name]() for name in names])
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    return np.where(denominator > 0, numerator / np.maximum(denominator, 1), 0.0)
+
+
+def _roc_auc(y, p):
+    """Mann-Whitney: the chance that a not-allowed image scores above an allowed one (ties
+    count half), from the ranks."""
+    ranks = stats.rankdata(p, axis=-1)
+    positives = y.sum(-1)
+    negatives = y.shape[-1] - positives
+    return ((ranks * y).sum(-1) - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _average_precision(y, p):
+    """scikit-learn's average precision: precision at each distinct score, weighted by the
+    recall it adds."""
+    order = np.argsort(-p, axis=-1, kind="stable")
+    y, p = np.take_along_axis(y, order, -1), np.take_along_axis(p, order, -1)
+    tp = np.cumsum(y, axis=-1)
+    seen = np.arange(1, y.shape[-1] + 1)
+    last_of_score = np.ones_like(y)
+    last_of_score[..., :-1] = p[..., 1:] != p[..., :-1]
+    tp_at_ends = np.where(last_of_score, tp, 0)
+    before = np.maximum.accumulate(tp_at_ends, axis=-1)
+    before = np.concatenate([np.zeros_like(before[..., :1]), before[..., :-1]], axis=-1)
+    added = np.where(last_of_score, tp - before, 0)
+    return (added * tp / seen).sum(-1) / tp[..., -1]
+
+
+def _ece(y, p):
+    """Expected calibration error over ECE_BINS equal-width bins (admod.evaluation's)."""
+    edges = np.linspace(0, 1, ECE_BINS + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, ECE_BINS - 1)
+    gaps = [np.abs(((which == b) * (y - p)).sum(-1)) for b in range(ECE_BINS)]
+    return np.sum(gaps, axis=0) / y.shape[-1]
+
+
+def _bootstrap(labels: np.ndarray, statistic, seed: int, resamples: int) -> np.ndarray:
+    """[low, high] per value of `statistic(rows)`, resampling each class's rows on its own."""
+    by_class = tuple(np.flatnonzero(labels == value).astype(np.float64) for value in (0, 1))
+
+    def resampled(allowed, not_allowed, axis=-1):
+        return statistic(np.concatenate([allowed, not_allowed], axis=-1).astype(np.int64))
+
+    result = stats.bootstrap(by_class, resampled, vectorized=True, paired=False,
+                             n_resamples=resamples, confidence_level=LEVEL,
+                             method="percentile", random_state=np.random.default_rng(seed),
+                             batch=max(1, 4_000_000 // max(1, len(labels))))
+    return np.stack([result.confidence_interval.low, result.confidence_interval.high], -1)
+
+
+def intervals(scored: Scored, seed: int, resamples: int = RESAMPLES,
+              names=INTERVAL_METRICS) -> dict[str, list[float]]:
+    """metric -> [low, high], the LEVEL interval of each figure of `names`."""
+    bounds = _bootstrap(scored.labels, lambda rows: figures(scored, rows, names), seed,
+                        resamples)
+    return {name: [float(low), float(high)] for name, (low, high) in zip(names, bounds,
+                                                                         strict=True)}
+
+
+def paired_differences(challenger: Scored, champion: Scored, seed: int,
+                       resamples: int = RESAMPLES, names=GATING_METRICS) -> dict[str, dict]:
+    """metric -> {"difference": champion - challenger, "interval": [low, high]}, both models
+    scored on the same resampled images each time."""
+    everything = np.arange(len(challenger.labels))
+
+    def difference(rows):
+        return figures(champion, rows, names) - figures(challenger, rows, names)
+
+    bounds = _bootstrap(challenger.labels, difference, seed, resamples)
+    point = difference(everything)
+    return {name: {"difference": float(value), "interval": [float(low), float(high)]}
+            for name, value, (low, high) in zip(names, point, bounds, strict=True)}
