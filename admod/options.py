@@ -27,6 +27,7 @@ RESNET50_BLOCKS = tuple(f"conv{stage}_block{block}" for stage, blocks in
 CLASS_WEIGHTINGS = ("auto", "balanced", "none")
 THRESHOLD_RULES = ("fixed", "min_precision", "min_recall", "max_f1")
 CALIBRATIONS = ("platt", "temperature", "none")  # admod.calibration's methods
+CHAMPION_RULES = ("not_worse_beyond_noise", "point")  # admod.blessing's
 REQUIRED = dataclasses.MISSING  # a parameter without a default: the user must pass it
 SHARD_SIZE = 1000  # images per TFRecord file
 
@@ -279,6 +280,15 @@ class BlessingOptions(Checked):
     max_regression: float = parameter(
         0.005, within(-1, 1, low_open=True, high_open=True),
         "Blessing: how far the champion may beat the new model on it.")
+    champion_rule: str = parameter(
+        "not_worse_beyond_noise", one_of(CHAMPION_RULES),
+        "Blessing against the champion: not_worse_beyond_noise (refused when the paired 95% "
+        "interval of champion - model lies above max_regression) or point (its point value).")
+    slice_gate: bool = parameter(
+        False, anything, "Blessing: also refuse when one slice (format, shape, size) is worse "
+        "than the champion's beyond noise.")
+    min_slice_size: int = parameter(
+        50, at_least(1), "Slices with fewer evaluation images are shown, never gated.")
     max_ece: float = parameter(
         0.0, SHARE, "Blessing: the most expected calibration error of the served probability, "
         "on images calibration was not fitted on (0 turns it off).", caps="ece")

@@ -91,6 +91,7 @@ th:first-child,td:first-child{text-align:left}
 .decision h1{margin:0 0 4px}.decision ul{margin:4px 0}
 .blessed{background:#e6f4ea;border-left:6px solid #188038}
 .not-blessed{background:#fce8e6;border-left:6px solid #d93025}
+.optimistic{background:#fef7e0;border-left:6px solid #f9ab00;padding:8px 16px}
 .plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 .plots img{max-width:100%;height:auto}
 .plots .plot{flex:0 1 400px;max-width:100%}
@@ -300,6 +301,7 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
         columns["champion"] = result["champion_scores"]
     metrics = pd.DataFrame({"metric": names, **{title: [s[n] for n in names]
                                                 for title, s in columns.items()}})
+    metrics.insert(2, f"{_level(result)} interval", [_interval(result, n) for n in names])
     verdict, css = ("Blessed", "blessed") if result["blessed"] else ("Not blessed", "not-blessed")
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["reasons"])
     per_class = pd.DataFrame(scores["per_class"]).T.drop(index="accuracy", errors="ignore")
@@ -309,7 +311,9 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
     body = (
         f'<div class="decision {css}"><h1>{verdict}: evaluation on {split_name}</h1>'
         f"<ul>{reasons}</ul></div>"
-        f"<p>{scores['count']} images. Operating threshold {threshold:.4f} "
+        + (f'<p class="optimistic">{html.escape(result["optimistic"])}</p>'
+           if result.get("optimistic") else "")
+        + f"<p>{scores['count']} images. Operating threshold {threshold:.4f} "
         f"({html.escape(result['threshold_rule'])}); champion: {html.escape(champion)}.</p>"
         + _plots(f"<div>{_table(metrics)}</div>",
                  _figure_html(_confusion_figure(scores["confusion_matrix"], threshold),
@@ -318,11 +322,61 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
         + _plots(_figure_html(_roc_figure(labels, probabilities, scores), "ROC curve"),
                  _figure_html(_precision_recall_figure(labels, probabilities, scores, threshold),
                               "precision-recall curve"))
+        + _slices_html(result)
         + f"<h2>Calibration</h2>{_calibration_html(result, scored)}"
         + f"<h2>Per class</h2>{_table(per_class)}"
         + f"<h2>Thresholds</h2>{_table(table)}"
         + f"<h2>Most confidently wrong</h2>{_gallery_html(gallery)}")
     return _page(f"Evaluation: {verdict}", body)
+
+
+def _level(result: dict) -> str:
+    return f"{result.get('interval_level', 0.95):.0%}"
+
+
+def _interval(result: dict, name: str) -> str:
+    """'[low, high]' of a figure, '' for one without an interval (Brier)."""
+    low_high = result.get("intervals", {}).get(name)
+    return f"[{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
+
+
+def headline_with_intervals(result: dict, names) -> str:
+    """'accuracy 0.9109 [0.8500, 0.9600], ...': the figures a summary line shows."""
+    from admod.uncertainty import with_interval
+
+    intervals, scores = result.get("intervals", {}), result["scores"]
+    return ", ".join(f"{n} {with_interval(scores[n], intervals[n])}" if n in intervals
+                     else f"{n} {scores[n]:.4f}" for n in names)
+
+
+def _slices_figure(slices: list[dict], metric: str):
+    shown = [s for s in slices if metric in s["figures"]]
+    figure, ax = _subplots(6.4, 0.35 * len(shown) + 1.2)
+    names = [f"{s['dimension']}={s['value']} (n={s['count']})" for s in shown]
+    values = [s["figures"][metric] for s in shown]
+    lows = [v - s["intervals"][metric][0] for v, s in zip(values, shown, strict=True)]
+    highs = [s["intervals"][metric][1] - v for v, s in zip(values, shown, strict=True)]
+    colours = ["#1a73e8" if s["gated"] else "#9aa0a6" for s in shown]
+    ax.barh(range(len(shown)), values, xerr=[lows, highs], color=colours, capsize=3)
+    ax.set_yticks(range(len(shown)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"{metric} (95% interval; grey: too few images to gate)", xlim=(0, 1.02),
+           title=f"{metric} per slice")
+    return figure
+
+
+def _slices_html(result: dict) -> str:
+    slices = result.get("slices") or []
+    if not slices:
+        return ""
+    from admod.slices import table
+
+    metric = "roc_auc" if any("roc_auc" in s["figures"] for s in slices) else "accuracy"
+    return ("<h2>Slices</h2><p>By image format, shape (banner: width/height at least 1.5; "
+            "portrait: height/width at least 1.25; else square) and size, from the split's "
+            "manifest. Only slices with both classes and enough images are gated.</p>"
+            + _plots(f"<div>{_table(table(slices))}</div>",
+                     _figure_html(_slices_figure(slices, metric), "figures per slice")))
 
 
 def _calibration_line(result: dict) -> str:
@@ -355,8 +409,9 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         "", "## Metrics", "",
         f"On {result['split']}, operating threshold {result['threshold']:.4f} "
         f"({html.escape(result['threshold_rule'])}):", "",
-        "| metric | value |", "|---|---|",
-        *[f"| {n} | {scores[n]:.4f} |" for n in SCORES],
+        *([f"**{result['optimistic']}**", ""] if result.get("optimistic") else []),
+        f"| metric | value | {_level(result)} interval |", "|---|---|---|",
+        *[f"| {n} | {scores[n]:.4f} | {_interval(result, n)} |" for n in SCORES],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
         "", "## Calibration", "", _calibration_line(result),
         "", "## Decision", "", *[f"- {html.escape(r)}" for r in result["reasons"]],

@@ -16,7 +16,7 @@ import keras
 import pandas as pd
 
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
-                   records, registry, reports, serving, storage, training,
+                   records, registry, reports, serving, slices, storage, training, uncertainty,
                    vertex_experiments, vertex_registry)
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
 from admod.calibration import Calibration
@@ -164,17 +164,27 @@ def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame
 
 
 def _champion(registry_root: str, headline_dir: str, batch_size: int):
-    """(champion version, its scores on the headline images as it serves them) or
-    (None, None)."""
+    """(champion version, its scores on the headline images as it serves them, those images
+    as it serves them) or (None, None, None)."""
     champion = registry.load_champion(registry_root)
     if champion is None:
-        return None, None
+        return None, None, None
     scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)
     # A version pushed before calibration existed: uncalibrated, one threshold.
     threshold = champion.info.get("threshold", defaults.DECISION_THRESHOLD)
     served = _as_served(scored, Calibration.from_facts(champion.info.get("calibration")),
                         champion.info.get("raw_threshold", threshold))
-    return champion.version, _scores(served, threshold)
+    return champion.version, _scores(served, threshold), served
+
+
+def _for_bootstrap(served: pd.DataFrame, held_out=None) -> uncertainty.Scored:
+    return uncertainty.Scored.of(served["label"], served["probability"], served["decision"],
+                                 held_out)
+
+
+OPTIMISTIC = ("Optimistic: these figures come from the validation images that also chose the "
+              "best epoch, the threshold and the calibration; set test_fraction (e.g. 0.1) for "
+              "figures on images nothing was chosen on.")
 
 
 def _as_served(scored: pd.DataFrame, calibration: Calibration,
@@ -193,7 +203,7 @@ def _scores(served: pd.DataFrame, threshold: float) -> dict:
 
 def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root: str,
                   metrics_path: str, predictions_path: str, report_path: str,
-                  options: EvaluationOptions) -> dict:
+                  options: EvaluationOptions, manifest_path: str | None = None) -> dict:
     """Scores the held-out images, calibrates the score and chooses the operating threshold on
     validation, compares with the champion and decides. Headline figures come from test when
     it has images; calibration figures (Brier, ECE) always from images the calibration was not
@@ -220,12 +230,19 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     calibrated = evaluation.calibration_scores(labels, headline["held_out_probability"])
     scores = {**_scores(headline, point.threshold), **calibrated}
     raw = evaluation.calibration_scores(labels, headline["raw_probability"])
-    champion, champion_scores = _champion(registry_root, headline_dir, options.batch_size)
+    champion, champion_scores, champion_served = _champion(registry_root, headline_dir,
+                                                           options.batch_size)
+    evidence = _evidence(headline, champion_served, options,
+                         manifest_path, "test" if use_test else "validation")
     decision = blessing.decide(scores, options.blessing, champion_scores, champion,
-                               refusals=[point.refused] if point.refused else [])
+                               refusals=[point.refused] if point.refused else [],
+                               evidence=evidence)
     result = {
         "split": "test" if use_test else "validation", "threshold": point.threshold,
-        "threshold_rule": point.rule, "scores": scores,
+        "threshold_rule": point.rule, "scores": scores, "intervals": evidence.intervals,
+        "interval_level": uncertainty.LEVEL, "resamples": uncertainty.RESAMPLES,
+        "champion_differences": evidence.differences, "slices": evidence.slices,
+        "optimistic": "" if use_test else OPTIMISTIC,
         "scores_at_0_5": {**evaluation.classification_metrics(labels, probabilities, 0.5),
                           **calibrated},
         "calibration": {**point.facts(), "brier_raw": raw["brier"], "ece_raw": raw["ece"]},
@@ -245,6 +262,30 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
         f.write(reports.evaluation_html(result, headline, table, gallery))
     _log_evaluation(result)
     return result
+
+
+def _evidence(headline: pd.DataFrame, champion_served: pd.DataFrame | None,
+              options: EvaluationOptions, manifest_path: str | None,
+              split_name: str) -> blessing.Evidence:
+    """The figures' intervals, the paired differences with the champion and the slices:
+    each from the same bootstrap resamples of the headline images."""
+    challenger = _for_bootstrap(headline, headline["held_out_probability"])
+    champion = None if champion_served is None else _for_bootstrap(champion_served)
+    evidence = blessing.Evidence(intervals=uncertainty.intervals(challenger))
+    if champion is not None:
+        evidence.differences = uncertainty.paired_differences(challenger, champion)
+    if manifest_path:
+        facts = slices.manifest_facts(manifest_path, split_name)
+        missing = set(headline["uri"].map(reports.csv_safe)) - set(facts.index)
+        if missing:
+            raise AdmodError(f"The split's manifest '{manifest_path}' does not list "
+                             f"{len(missing)} of the {split_name} images (e.g. "
+                             f"'{sorted(missing)[0]}'): evaluate the split it came with.")
+        facts = facts.loc[headline["uri"].map(reports.csv_safe)].reset_index(drop=True)
+        evidence.slices = [s.to_json() for s in slices.evaluate_slices(
+            facts, challenger, champion, options.blessing.gating_metric,
+            options.blessing.min_slice_size)]
+    return evidence
 
 
 def _require_both_classes(scored: pd.DataFrame, split_name: str) -> None:

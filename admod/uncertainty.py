@@ -20,6 +20,7 @@ from admod.metric_names import GATING_METRICS
 # takes about a second there.
 RESAMPLES = 2000
 LEVEL = 0.95
+SEED = 0  # the resamples are the same in every run: one model's intervals never move
 INTERVAL_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
 ECE_BINS = 10
 
@@ -98,10 +99,11 @@ def _ece(y, p):
 
 def _bootstrap(labels: np.ndarray, statistic, seed: int, resamples: int) -> np.ndarray:
     """[low, high] per value of `statistic(rows)`, resampling each class's rows on its own."""
-    by_class = tuple(np.flatnonzero(labels == value).astype(np.float64) for value in (0, 1))
+    by_class = tuple(rows for rows in (np.flatnonzero(labels == value).astype(np.float64)
+                                       for value in (False, True)) if len(rows))
 
-    def resampled(allowed, not_allowed, axis=-1):
-        return statistic(np.concatenate([allowed, not_allowed], axis=-1).astype(np.int64))
+    def resampled(*classes, axis=-1):
+        return statistic(np.concatenate(classes, axis=-1).astype(np.int64))
 
     result = stats.bootstrap(by_class, resampled, vectorized=True, paired=False,
                              n_resamples=resamples, confidence_level=LEVEL,
@@ -110,7 +112,7 @@ def _bootstrap(labels: np.ndarray, statistic, seed: int, resamples: int) -> np.n
     return np.stack([result.confidence_interval.low, result.confidence_interval.high], -1)
 
 
-def intervals(scored: Scored, seed: int, resamples: int = RESAMPLES,
+def intervals(scored: Scored, seed: int = SEED, resamples: int = RESAMPLES,
               names=INTERVAL_METRICS) -> dict[str, list[float]]:
     """metric -> [low, high], the LEVEL interval of each figure of `names`."""
     bounds = _bootstrap(scored.labels, lambda rows: figures(scored, rows, names), seed,
@@ -119,7 +121,7 @@ def intervals(scored: Scored, seed: int, resamples: int = RESAMPLES,
                                                                          strict=True)}
 
 
-def paired_differences(challenger: Scored, champion: Scored, seed: int,
+def paired_differences(challenger: Scored, champion: Scored, seed: int = SEED,
                        resamples: int = RESAMPLES, names=GATING_METRICS) -> dict[str, dict]:
     """metric -> {"difference": champion - challenger, "interval": [low, high]}, both models
     scored on the same resampled images each time."""
@@ -132,3 +134,10 @@ def paired_differences(challenger: Scored, champion: Scored, seed: int,
     point = difference(everything)
     return {name: {"difference": float(value), "interval": [float(low), float(high)]}
             for name, value, (low, high) in zip(names, point, bounds, strict=True)}
+
+
+def with_interval(value: float, interval: list[float], signed: bool = False) -> str:
+    """'0.9109 [0.8500, 0.9600]', as every report writes a figure with its interval."""
+    form = "+.4f" if signed else ".4f"
+    low, high = interval
+    return f"{value:{form}} [{low:{form}}, {high:{form}}]"

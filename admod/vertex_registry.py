@@ -172,12 +172,28 @@ def evaluation_metrics(metrics: dict, class_names: list[str]) -> dict:
                 "rows": scores["confusion_matrix"]}}
 
 
+def slice_metrics(found: dict, threshold: float) -> dict:
+    """One slice's figures in Vertex's classification metrics schema: the areas and the
+    operating point (what the slice has; a slice of one class has its accuracy alone, which
+    the schema cannot hold)."""
+    figures = found["figures"]
+    metrics = {"auRoc": figures["roc_auc"], "auPrc": figures["pr_auc"]} if "roc_auc" in figures \
+        else {}
+    if "precision" in figures:
+        metrics["confidenceMetrics"] = [{
+            "confidenceThreshold": threshold, "precision": figures["precision"],
+            "recall": figures["recall"], "f1Score": figures["f1"]}]
+    return metrics
+
+
 def evaluation_metadata(metrics: dict) -> dict:
     """What the classification schema has no field for: the calibration of the served
     probability, with its Brier score and ECE before and after."""
     calibration = metrics.get("calibration") or {}
     scores = metrics["scores"]
-    return {"calibration": calibration.get("method", "none"),
+    return {"intervals": metrics.get("intervals", {}),  # 95%, stratified bootstrap
+            "optimistic": metrics.get("optimistic", ""),
+            "calibration": calibration.get("method", "none"),
             "ece": scores["ece"], "ece_raw": calibration.get("ece_raw", scores["ece"]),
             "brier": scores["brier"], "brier_raw": calibration.get("brier_raw", scores["brier"]),
             "raw_threshold": calibration.get("raw_threshold", metrics["threshold"])}
@@ -238,18 +254,42 @@ class Publisher:
         from google.protobuf import json_format, struct_pb2
 
         display_name = f"admod {version.name} on {version.metrics['split']}"
-        if any(e.display_name == display_name
-               for e in self.api.list_model_evaluations(parent=name)):
+        found = [e for e in self.api.list_model_evaluations(parent=name)
+                 if e.display_name == display_name]
+        if found:
+            imported = found[0]
+        else:
+            class_names = version.info.get("class_names") or list(defaults.CLASS_NAMES)
+            metrics, metadata = (
+                json_format.ParseDict(value, struct_pb2.Value())
+                for value in (evaluation_metrics(version.metrics, class_names),
+                              evaluation_metadata(version.metrics)))
+            imported = self.api.import_model_evaluation(
+                parent=name, model_evaluation=types.ModelEvaluation(
+                    display_name=display_name, metrics_schema_uri=CLASSIFICATION_SCHEMA,
+                    metrics=metrics, metadata=metadata))
+            log.info("imported the evaluation of %s into %s", version.name, name)
+        self._import_slices(imported.name, version)
+
+    def _import_slices(self, evaluation: str, version: Version) -> None:
+        """The evaluation's slices (format, shape, size), unless they are there already (a
+        sync finishing an import that failed half-way)."""
+        from google.cloud.aiplatform_v1 import types
+        from google.protobuf import json_format, struct_pb2
+
+        wanted = version.metrics.get("slices") or []
+        if not wanted or any(True for _ in self.api.list_model_evaluation_slices(
+                parent=evaluation)):
             return
-        class_names = version.info.get("class_names") or list(defaults.CLASS_NAMES)
-        metrics, metadata = (
-            json_format.ParseDict(value, struct_pb2.Value())
-            for value in (evaluation_metrics(version.metrics, class_names),
-                          evaluation_metadata(version.metrics)))
-        self.api.import_model_evaluation(parent=name, model_evaluation=types.ModelEvaluation(
-            display_name=display_name, metrics_schema_uri=CLASSIFICATION_SCHEMA, metrics=metrics,
-            metadata=metadata))
-        log.info("imported the evaluation of %s into %s", version.name, name)
+        self.api.batch_import_model_evaluation_slices(parent=evaluation, model_evaluation_slices=[
+            types.ModelEvaluationSlice(
+                slice_=types.ModelEvaluationSlice.Slice(dimension=s["dimension"],
+                                                        value=s["value"]),
+                metrics_schema_uri=CLASSIFICATION_SCHEMA,
+                metrics=json_format.ParseDict(slice_metrics(s, version.metrics["threshold"]),
+                                              struct_pb2.Value()))
+            for s in wanted])
+        log.info("imported %d evaluation slices of %s", len(wanted), version.name)
 
     def publish(self, version: Version, champion: bool) -> str:
         """Makes `version` a Vertex version of the parent model (uploading it unless a version

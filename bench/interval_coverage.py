@@ -44,18 +44,19 @@ def truth(allowed: int, not_allowed: int) -> dict[str, float]:
             "pr_auc": pr_auc, "ece": ece}
 
 
-def coverage(sets: int, allowed: int, not_allowed: int, resamples: int,
-             seed: int = 0) -> dict[str, float]:
+def coverage(sets: int, allowed: int, not_allowed: int, resamples: int, seed: int = 0,
+             names=uncertainty.INTERVAL_METRICS) -> dict[str, float]:
     """metric -> the share of `sets` simulated sets whose interval holds the truth."""
     rng = np.random.default_rng(seed)
     true = truth(allowed, not_allowed)
     labels = np.r_[np.zeros(allowed), np.ones(not_allowed)]
-    covered = dict.fromkeys(uncertainty.INTERVAL_METRICS, 0)
+    covered = dict.fromkeys(names, 0)
     for i in range(sets):
         scores = np.r_[NEGATIVE.rvs(allowed, random_state=rng),
                        POSITIVE.rvs(not_allowed, random_state=rng)]
         scored = uncertainty.Scored.of(labels, scores, scores >= THRESHOLD)
-        for name, (low, high) in uncertainty.intervals(scored, seed + i, resamples).items():
+        for name, (low, high) in uncertainty.intervals(scored, seed + i, resamples,
+                                                       names).items():
             covered[name] += low <= true[name] <= high
     return {name: n / sets for name, n in covered.items()}
 

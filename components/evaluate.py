@@ -5,6 +5,7 @@ def evaluate(
     model: Input[Model],
     validation: Input[Dataset],
     test: Input[Dataset],
+    manifest: Input[Dataset],
     registry_root: str,
     batch_size: int,
     threshold_rule: str,
@@ -16,6 +17,9 @@ def evaluate(
     min_recall: float,
     gating_metric: str,
     max_regression: float,
+    champion_rule: str,
+    slice_gate: bool,
+    min_slice_size: int,
     max_ece: float,
     require_gpu: bool,
     metrics: Output[Metrics],
@@ -39,17 +43,22 @@ def evaluate(
     result = exit_on_user_error(
         steps.evaluate_step, model_dir=model.path, val_dir=validation.path, test_dir=test.path,
         registry_root=registry_root, metrics_path=metrics.path,
-        predictions_path=predictions.path, report_path=report.path, options=evaluation)
+        predictions_path=predictions.path, report_path=report.path, options=evaluation,
+        manifest_path=manifest.path)
     scores = result["scores"]
     for name, value in scores.items():
         if isinstance(value, float):
             metrics.log_metric(name, value)
+    for name, (low, high) in result["intervals"].items():  # the 95% interval of each
+        metrics.log_metric(f"{name}_low", low)
+        metrics.log_metric(f"{name}_high", high)
     metrics.log_metric("ece_raw", result["calibration"]["ece_raw"])
     classification.log_confusion_matrix(list(CLASS_NAMES), scores["confusion_matrix"])
     roc = result["roc"]
     classification.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
     metrics.metadata.update({"blessed": result["blessed"], "reasons": result["reasons"],
                              "champion": result["champion"] or "", "split": result["split"],
-                             "calibration": result["calibration"]["method"]})
+                             "calibration": result["calibration"]["method"],
+                             "optimistic": result["optimistic"]})
     predictions.metadata["split"] = result["split"]
     return result["blessed"]

@@ -362,7 +362,10 @@ def summary(run_dir: str) -> str:
         scores = evaluation["scores"]
         lines += ["", f"Metrics on {evaluation['split']} at the operating threshold "
                       f"{scores['threshold']:.4f} ({evaluation['threshold_rule']}):"]
-        lines.append("  " + ", ".join(f"{k} {scores[k]:.4f}" for k in HEADLINE))
+        lines.append("  " + reports.headline_with_intervals(evaluation, HEADLINE)
+                     + f" ({evaluation.get('interval_level', 0.95):.0%} intervals)")
+        if evaluation.get("optimistic"):
+            lines.append("  " + evaluation["optimistic"])
         from admod.evaluation import format_confusion_matrix
         at_half = evaluation["scores_at_0_5"]
         lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in HEADLINE))

@@ -75,6 +75,9 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         min_recall: float = d.min_recall,
         gating_metric: str = d.gating_metric,
         max_regression: float = d.max_regression,
+        champion_rule: str = d.champion_rule,
+        slice_gate: bool = d.slice_gate,
+        min_slice_size: int = d.min_slice_size,
         max_ece: float = d.max_ece,
         vertex_model: str = d.vertex_model,
         vertex_project: str = d.vertex_project,
@@ -134,6 +137,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         evaluate_task = place(c.evaluate(model=fine_tune_task.outputs["model"],
                                          validation=split_task.outputs["validation"],
                                          test=split_task.outputs["test"],
+                                         manifest=split_task.outputs["manifest"],
                                          registry_root=registry_root,
                                          **arguments(options.EvaluationOptions)), "evaluate")
 

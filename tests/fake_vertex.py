@@ -62,6 +62,10 @@ class _Models:
         self.models = models
 
     def handle(self, method, path, query, body):
+        slices = re.fullmatch(rf"({PARENT}/models/[^/]+/evaluations/\d+)/slices(:batchImport)?",
+                              path)
+        if slices:
+            return self._slices(method, *slices.groups(), body)
         match = re.fullmatch(rf"{PARENT}/models(?:/([^/@:]+)(?:@(\d+))?)?(?::(\w+)|/(\w+)"
                              r"(?::(\w+))?)?", path)
         if not match:
@@ -89,6 +93,19 @@ class _Models:
         if child == "evaluations":
             return {"modelEvaluations": version["evaluations"]}, 200
         return version, 200
+
+    def _slices(self, method, evaluation_name, batch_import, body):
+        """ModelService's evaluation slices: batchImport (POST) and list (GET)."""
+        evaluation = next((e for versions in self.models.values() for v in versions
+                           for e in v["evaluations"] if e["name"] == evaluation_name), None)
+        if evaluation is None:
+            return {"message": f"evaluation {evaluation_name} not found"}, 404
+        stored = evaluation.setdefault("slices", [])
+        if batch_import:
+            for found in body["modelEvaluationSlices"]:
+                stored.append({**found, "name": f"{evaluation_name}/slices/{len(stored) + 1}"})
+            return {"importedModelEvaluationSlices": [s["name"] for s in stored]}, 200
+        return {"modelEvaluationSlices": stored}, 200
 
     @staticmethod
     def _version(versions, version_id):

@@ -83,8 +83,8 @@ def data(tmp_path_factory):
 
 
 def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5, calibration="none",
-              weights=CHALLENGER):
-    criteria = BlessingOptions(min_accuracy=0.01, min_auc=0)
+              weights=CHALLENGER, criteria=None, manifest=None):
+    criteria = criteria or BlessingOptions(min_accuracy=0.01, min_auc=0)
     options = EvaluationOptions(blessing=criteria, threshold_rule=rule, threshold_target=target,
                                 calibration=calibration, batch_size=4, require_gpu=False)
     paths = {p: str(tmp / f"{name}-{p}") for p in ("metrics.json", "predictions.csv", "report")}
@@ -93,7 +93,7 @@ def _evaluate(tmp, out, registry_root, name, rule="max_f1", target=0.5, calibrat
         val_dir=out["validation"],
         test_dir=out["test"], registry_root=str(registry_root),
         metrics_path=paths["metrics.json"], predictions_path=paths["predictions.csv"],
-        report_path=paths["report"], options=options)
+        report_path=paths["report"], options=options, manifest_path=manifest)
     return result, paths
 
 
@@ -317,3 +317,124 @@ def test_a_calibration_that_cannot_be_made_is_named_and_refuses_the_blessing(dat
     assert result["calibration"]["method"] == "none"
     assert result["scores"]["ece"] == result["calibration"]["ece_raw"]
     assert "Calibration refused: Calibration (platt) fitted a slope" in open(paths["report"]).read()
+
+
+# --- the champion compared paired, with its interval, overall and per slice (issue 34) -------
+
+SLIGHTLY_BETTER = (0.015, 0.03, -0.015, -3.84)  # the challenger's, leaning less on green
+SLIGHTLY_WORSE = (0.008, 0.03, -0.008, -3.84)
+
+
+@pytest.mark.parametrize("rule, blessed", [("not_worse_beyond_noise", True), ("point", False)])
+def test_a_champion_better_only_within_noise(data, rule, blessed):
+    """The champion beats the challenger by more than max_regression, but not beyond noise:
+    the default rule blesses (a push does not flip on noise), the point rule refuses."""
+    tmp, out, _ = data
+    root = _champion_registry(tmp, f"slightly-better-{rule}", SLIGHTLY_BETTER)
+    result, _ = _evaluate(tmp, out, root, f"within-noise-{rule}",
+                          criteria=BlessingOptions(min_accuracy=0.01, min_auc=0,
+                                                   champion_rule=rule))
+    difference = result["champion_differences"]["roc_auc"]
+    assert difference["difference"] > BlessingOptions.max_regression  # worse at the point
+    assert difference["interval"][0] <= BlessingOptions.max_regression  # not beyond noise
+    assert result["blessed"] is blessed
+    reason = next(r for r in result["reasons"] if "champion" in r)
+    if rule == "point":
+        assert "- max_regression" in reason
+    else:
+        low, high = difference["interval"]
+        assert f"[{low:+.4f}, {high:+.4f}]" in reason and "not worse beyond noise" in reason
+
+
+def test_a_challenger_better_within_noise_is_blessed_and_one_worse_beyond_it_refused(data):
+    tmp, out, _ = data
+    better, _ = _evaluate(tmp, out, _champion_registry(tmp, "slightly-worse", SLIGHTLY_WORSE),
+                          "better-within-noise")
+    assert better["champion_differences"]["roc_auc"]["difference"] < 0
+    assert better["champion_differences"]["roc_auc"]["interval"][1] >= 0  # not beyond noise
+    assert better["blessed"]
+    worse, _ = _evaluate(tmp, out, _champion_registry(tmp, "separating-paired", SEPARATING),
+                         "worse-beyond-noise")
+    assert worse["champion_differences"]["roc_auc"]["interval"][0] > 0.005
+    assert not worse["blessed"]
+    assert any("worse beyond noise" in r for r in worse["reasons"])
+
+
+def test_every_headline_figure_has_its_interval_in_metrics_report_and_card(data):
+    tmp, out, _ = data
+    result, paths = _evaluate(tmp, out, tmp / "no-registry", "intervals")
+    stored = json.load(open(paths["metrics.json"]))
+    for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece"):
+        low, high = stored["intervals"][name]
+        assert low <= result["scores"][name] <= high, name
+    report = open(paths["report"]).read()
+    low, high = stored["intervals"]["roc_auc"]
+    assert f"[{low:.4f}, {high:.4f}]" in report
+    assert stored["optimistic"] == ""  # the headline comes from test
+    published = _push(tmp, out, paths["metrics.json"], tmp / "registry-intervals", "intervals")
+    card = open(os.path.join(published["uri"], registry.MODEL_CARD_FILE)).read()
+    assert f"| roc_auc | {result['scores']['roc_auc']:.4f} | [{low:.4f}, {high:.4f}] |" in card
+
+
+def _write_shaped_ads(root) -> None:
+    """Squares and banners, the class in red vs blue. Green is constant on squares; on banners
+    it is high for allowed ads, low for not allowed, which a model leaning on green inverts."""
+    rng = np.random.default_rng(5)
+    for label, name in enumerate(CLASS_NAMES):
+        os.makedirs(root / name)
+        for i in range(2 * PER_CLASS):
+            banner = i % 2 == 1
+            low, high = rng.integers(40, 110), rng.integers(150, 220)
+            red, blue = (high, low) if label else (low, high)
+            green = (rng.integers(0, 40) if label else rng.integers(215, 256)) if banner else 128
+            pixels = np.empty((40, 120 if banner else 40, 3), np.uint8)
+            pixels[...] = (red, green, blue)
+            Image.fromarray(pixels).save(root / name / f"ad_{i:02d}.{'gif' if banner else 'png'}")
+
+
+LEANS_ON_GREEN = (0.01, 0.03, -0.01, -3.84)  # fine on squares, inverted on banners
+
+
+@pytest.fixture(scope="module")
+def shaped(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shaped")
+    _write_shaped_ads(tmp / "ads")
+    out = {name: str(tmp / name) for name in split.SPLITS}
+    config = splitting.split_config(val_fraction=0.3, test_fraction=0.3, seed=3,
+                                    min_image_side=32, shard_size=5)
+    split_steps.split_step(data_root=str(tmp / "ads"), out_dirs=out,
+                           manifest_path=str(tmp / "manifest.csv"),
+                           report_path=str(tmp / "r.md"), **config)
+    return tmp, out, str(tmp / "manifest.csv")
+
+
+def _by_slice(result):
+    return {(s["dimension"], s["value"]): s for s in result["slices"]}
+
+
+@pytest.mark.parametrize("slice_gate", [False, True])
+def test_a_model_that_fails_one_slice_only_is_refused_by_the_slice_gate(shaped, slice_gate):
+    tmp, out, manifest = shaped
+    root = _champion_registry(tmp, f"separating-{slice_gate}", SEPARATING)
+    criteria = BlessingOptions(min_accuracy=0.01, min_auc=0, max_regression=0.9,
+                               slice_gate=slice_gate, min_slice_size=10)
+    result, paths = _evaluate(tmp, out, root, f"slices-{slice_gate}", weights=LEANS_ON_GREEN,
+                              criteria=criteria, manifest=manifest)
+    slices = _by_slice(result)
+    banners, squares = slices["shape", "banner"], slices["shape", "square"]
+    assert slices["format", "GIF"]["count"] == banners["count"]  # the banners are the GIFs
+    assert banners["gated"] and squares["gated"]
+    assert squares["figures"]["roc_auc"] == 1.0 and banners["figures"]["roc_auc"] == 0.0
+    assert banners["champion_difference"]["interval"][0] > 0.9  # worse beyond noise there
+    overall = result["champion_differences"]["roc_auc"]
+    assert overall["interval"][0] <= 0.9  # in aggregate, not beyond max_regression
+    manifest_rows = pd.read_csv(manifest)
+    test_rows = manifest_rows[manifest_rows["split"] == "test"]
+    assert sum(s["count"] for (d, _), s in slices.items() if d == "shape") == len(test_rows)
+    assert banners["count"] == (test_rows["width"] == 120).sum()
+    assert result["blessed"] is not slice_gate
+    if slice_gate:
+        assert any(r.startswith("slice shape=banner") and "worse beyond noise" in r
+                   for r in result["reasons"])
+    report = open(paths["report"]).read()
+    assert "<h2>Slices</h2>" in report and "shape=banner" in report

@@ -56,7 +56,10 @@ def test_paired_differences_are_zero_for_the_same_model_and_see_a_real_regressio
 
 
 def test_the_95_percent_intervals_cover_the_truth_93_to_97_percent_of_the_time():
-    """500 simulated sets (bench/interval_coverage.py runs more)."""
-    shares = interval_coverage.coverage(sets=500, allowed=350, not_allowed=150, resamples=1000)
-    for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+    """500 simulated sets of the method's validation size, the figures a gate reads
+    (bench/interval_coverage.py measures all seven, at other sizes too: docs/benchmarks.md)."""
+    names = ("accuracy", "precision", "recall", "f1", "roc_auc")
+    shares = interval_coverage.coverage(sets=500, allowed=922, not_allowed=400, resamples=1000,
+                                        names=names)
+    for name in names:
         assert 0.93 <= shares[name] <= 0.97, (name, shares)

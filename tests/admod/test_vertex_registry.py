@@ -16,6 +16,16 @@ from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_serv
 TARGET = vertex_registry.Target("admod-ads", PROJECT, LOCATION)
 
 
+INTERVALS = {"accuracy": [0.8, 0.97], "roc_auc": [0.9, 0.99]}
+SLICES = [{"dimension": "format", "value": "JPEG", "count": 30, "not_allowed": 9,
+           "figures": {"accuracy": 0.9, "precision": 0.88, "recall": 0.78, "f1": 0.83,
+                       "roc_auc": 0.94, "pr_auc": 0.9, "ece": 0.04},
+           "intervals": {}, "gated": False, "champion_difference": None},
+          {"dimension": "shape", "value": "portrait", "count": 4, "not_allowed": 0,
+           "figures": {"accuracy": 0.75}, "intervals": {}, "gated": False,
+           "champion_difference": None}]
+
+
 def _version_files(folder, accuracy: float, run: str) -> str:
     """What push writes that Vertex reads: model_info.json (lineage) and metrics.json."""
     os.makedirs(folder)
@@ -28,7 +38,8 @@ def _version_files(folder, accuracy: float, run: str) -> str:
     metrics = {"split": "test", "threshold": 0.62, "threshold_rule": "min_precision>=0.9",
                "scores": scores, "scores_at_0_5": {**scores, "threshold": 0.5, "precision": 0.85},
                "calibration": {"method": "platt", "slope": 0.5, "intercept": -0.8,
-                               "raw_threshold": 0.83, "ece_raw": 0.212, "brier_raw": 0.11}}
+                               "raw_threshold": 0.83, "ece_raw": 0.212, "brier_raw": 0.11},
+               "intervals": INTERVALS, "optimistic": "", "slices": SLICES}
     for name, data in ((registry.MODEL_INFO_FILE, info), (registry.METRICS_FILE, metrics)):
         with open(os.path.join(folder, name), "w") as f:
             json.dump(data, f)
@@ -79,7 +90,17 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
     assert [c["confidenceThreshold"] for c in evaluation["metrics"]["confidenceMetrics"]] == [
         0.5, 0.62]
     assert evaluation["metadata"] == {"calibration": "platt", "ece": 0.031, "ece_raw": 0.212,
-                                      "brier": 0.08, "brier_raw": 0.11, "raw_threshold": 0.83}
+                                      "brier": 0.08, "brier_raw": 0.11, "raw_threshold": 0.83,
+                                      "intervals": INTERVALS, "optimistic": ""}
+    (sliced,) = _posts(server, "slices:batchImport")
+    jpeg, portrait = sliced["modelEvaluationSlices"]
+    assert jpeg["slice"] == {"dimension": "format", "value": "JPEG"}
+    assert jpeg["metricsSchemaUri"] == vertex_registry.CLASSIFICATION_SCHEMA
+    assert jpeg["metrics"] == {"auRoc": 0.94, "auPrc": 0.9, "confidenceMetrics": [
+        {"confidenceThreshold": 0.62, "precision": 0.88, "recall": 0.78, "f1Score": 0.83}]}
+    assert portrait["slice"] == {"dimension": "shape", "value": "portrait"}
+    vertex_registry.publish(root, first, TARGET, api)  # again: nothing imported twice
+    assert len(_posts(server, "slices:batchImport")) == 1
     assert _posts(server, "@1:mergeVersionAliases") == [{"versionAliases": ["champion"]}]
 
     second = _push(tmp_path, root, "second", accuracy=0.95)
