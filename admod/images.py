@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from zlib_ng import zlib_ng
 
+from admod import near_copies
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "WEBP"})
 
@@ -54,6 +56,7 @@ class CheckedImage:
     format: str = ""
     reason: str = ""  # empty when the image is usable
     data: bytes = b""  # the bytes to store for training, when usable
+    near_copy_key: str = ""  # admod.near_copies' perceptual key, when usable
 
 
 def printable(uri: str) -> str:
@@ -94,6 +97,7 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
             as_is = _stored_as_it_is(image)  # before load(), which drops what the header said
             image.load()
             checked.data = data if as_is else _stored_bytes(image)
+            checked.near_copy_key = near_copies.key_of(normalise(image))
         except (OSError, ValueError, SyntaxError, EOFError):
             checked.reason = CORRUPT
     return checked

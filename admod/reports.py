@@ -42,18 +42,20 @@ def split_table(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list[str],
-                   conflicts: list[str], listed: int, reconciled: dict[str, int]) -> str:
+                   conflicts: list[str], reconciled: dict[str, int],
+                   near_copy_groups: list[list[str]] = ()) -> str:
     """The split table, the reconciled counts, the exclusions, and the first duplicates and
     label conflicts by name (`duplicates` and `conflicts` may be the first few: the totals come
     from `exclusions`)."""
     lines = ["# Dataset split", "", split_table(counts).to_markdown(), "",
-             f"{listed} files listed.", "", reconciled_line(reconciled), "", "## Exclusions", ""]
+             reconciled_line(reconciled), "", "## Exclusions", ""]
     if exclusions.empty:
         lines.append("None.")
     else:
         lines.append(exclusions.rename("files").rename_axis("reason").to_frame().to_markdown())
     named = (("Duplicates (kept once)", DUPLICATE, duplicates),
              ("Label conflicts (excluded)", LABEL_CONFLICT, conflicts))
+    lines += _near_copies_markdown(near_copy_groups)
     if not any(int(exclusions.get(reason, 0)) or uris for _, reason, uris in named):
         return "\n".join(lines + ["", "No duplicates, no label conflicts."]) + "\n"
     for title, reason, uris in named:
@@ -63,6 +65,19 @@ def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list
         if total > min(len(uris), 50):
             lines.append(f"- … and {total - min(len(uris), 50)} more (see the manifest)")
     return "\n".join(lines) + "\n"
+
+
+def _near_copies_markdown(groups: list[list[str]], shown: int = 20) -> list[str]:
+    """The near-copy groups (each kept in one split), the first `shown` by name."""
+    lines = ["", f"## Near-copies: {len(groups)} groups of {sum(map(len, groups))} images, "
+                 "each group in one split", ""]
+    if not groups:
+        return lines + ["None found (admod.near_copies: pHash within 10 bits)."]
+    lines += ["- " + ", ".join(markdown_code(uri) for uri in group) for group in groups[:shown]]
+    if len(groups) > shown:
+        lines.append(f"- … and {len(groups) - shown} more groups (see the manifest's "
+                     "near_copy_key)")
+    return lines
 
 
 def reconciled_line(n: dict[str, int]) -> str:

@@ -37,7 +37,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from admod import images, records, storage
+from admod import images, near_copies, records, storage
 from admod import options as options_lib
 from admod.options import ImageRules, SplitOptions
 from admod.defaults import CLASS_NAMES
@@ -54,7 +54,7 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 # whatever else is listed, so that a cached partition merges with freshly checked ones.
 LISTING_COLUMNS = ["index", "uri", "size_bytes", "label"]
 MANIFEST_COLUMNS = ["uri", "label", "size_bytes", "sha256", "width", "height", "format",
-                    "split", "reason"]
+                    "split", "reason", "near_copy_key"]
 # A checked part: the files the check excluded, and per bucket its usable images' rows (both
 # "index" then MANIFEST_COLUMNS, in listing order) and their records in the same order.
 PART_EXCLUDED = "excluded.csv"
@@ -62,6 +62,9 @@ BUCKET_MANIFEST = "manifest.csv"
 # A checked part's census, written last: the files it listed and checked, and the usable images
 # it put in each bucket, which every later stage reconciles against what it reads.
 PART_CENSUS = "census.json"
+# A checked part's usable images' (sha256, near-copy key, uri): what grouping near-copies reads.
+PART_KEYS = "near_copy_keys.csv"
+KEY_COLUMNS = ["sha256", "near_copy_key", "uri"]
 # Buckets by content-hash prefix: fixed, so that the shards are the same for any number of
 # parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
 BUCKETS = 16
@@ -85,6 +88,7 @@ class SplitSummary:
     listed: int
     fingerprints: dict[str, str]  # per split, and "data" over every used image
     reconciled: dict[str, int] = dataclasses.field(default_factory=dict)  # `reconcile`'s
+    near_copy_groups: list[list[str]] = dataclasses.field(default_factory=list)  # their uris
     shard_records: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
@@ -233,6 +237,9 @@ class _PartWriter:
         os.makedirs(part_dir, exist_ok=True)
         self.files, self.manifests, self.shards = [], {}, {}
         self.excluded = self._manifest(os.path.join(part_dir, PART_EXCLUDED))
+        self.files.append(open(os.path.join(part_dir, PART_KEYS), "w", newline="", **ENCODING))
+        self.keys = csv.writer(self.files[-1])
+        self.keys.writerow(KEY_COLUMNS)
         self.counts = collections.Counter()  # "excluded", and usable images per bucket
 
     def _manifest(self, path: str):
@@ -248,6 +255,7 @@ class _PartWriter:
             return
         bucket = bucket_of(sha256)
         self.counts[f"{bucket:02d}"] += 1
+        self.keys.writerow([sha256, row[-1], row[1]])
         if bucket not in self.manifests:
             folder = bucket_folder(self.part_dir, bucket)
             self.shards[bucket] = records.ShardWriter(folder, self.shard_size)
@@ -292,8 +300,8 @@ def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
                 label = CLASS_NAMES.index(row["label"])
                 record = records.encode_pieces(checked.data, label, checked.sha256, uri)
             part.write([row["index"], uri, row["label"], row["size_bytes"], checked.sha256,
-                        checked.width, checked.height, checked.format, "", checked.reason],
-                       record, checked.sha256)
+                        checked.width, checked.height, checked.format, "", checked.reason,
+                        checked.near_copy_key], record, checked.sha256)
             done += 1
             progress.update(done)
     finally:
@@ -389,12 +397,13 @@ def _decisions(db: sqlite3.Connection):
                       "JOIN decision d USING (sha256) ORDER BY u.idx")
 
 
-def _hash_digests(db: sqlite3.Connection, options: SplitOptions) -> dict[str, str]:
+def _hash_digests(db: sqlite3.Connection, options: SplitOptions,
+                  grouped: "NearCopies") -> dict[str, str]:
     """Per split and for all ("data"): sha256 over the sorted content hashes used."""
     digests = {name: hashlib.sha256() for name in (*SPLITS, "data")}
     started = dict.fromkeys(digests, False)
     for (sha256,) in db.execute("SELECT sha256 FROM decision WHERE NOT conflict ORDER BY sha256"):
-        name = assign_split(sha256, options.seed, options.val_fraction, options.test_fraction)
+        name = split_of(sha256, options, grouped)
         for key in (name, "data"):
             digests[key].update((("\n" if started[key] else "") + sha256).encode())
             started[key] = True
@@ -402,7 +411,8 @@ def _hash_digests(db: sqlite3.Connection, options: SplitOptions) -> dict[str, st
 
 
 def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
-                 manifest_path: str, options: SplitOptions) -> BucketSummary:
+                 manifest_path: str, options: SplitOptions,
+                 grouped: "NearCopies | None" = None) -> BucketSummary:
     """One bucket across every part: duplicates settled (the first in listing order is kept),
     label conflicts excluded (every copy), each kept image's record copied into its split's
     shards under `out_dirs[split]` (named after the bucket), and the bucket's rows written to
@@ -427,7 +437,7 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
         manifest.writeheader()
         for index, part, row, record in heapq.merge(*(_bucket_rows(*f) for f in folders)):
             read[part] += 1
-            _decide(row, index, next(decisions), options)
+            _decide(row, index, next(decisions), options, grouped or NearCopies())
             if row["split"]:
                 writers[row["split"]].write_framed(record)
                 summary.counts[row["label"], row["split"]] += 1
@@ -436,7 +446,7 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
                 if len(summary.named[row["reason"]]) < REPORTED_URIS:
                     summary.named[row["reason"]].append((index, row["uri"]))
             manifest.writerow(row)
-        summary.hash_digests = _hash_digests(db, options)
+        summary.hash_digests = _hash_digests(db, options, grouped or NearCopies())
         db.close()
     for writer in writers.values():
         writer.close()
@@ -455,7 +465,8 @@ def _count_mismatch(part_dir: str, bucket: int, expected: int, found: int) -> Ad
                       "submit --no-cache).")
 
 
-def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions) -> None:
+def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions,
+            grouped: "NearCopies") -> None:
     decided_index, kept, conflict = decision
     assert decided_index == index, (decided_index, index)  # both walk the listing order
     if conflict:
@@ -463,8 +474,7 @@ def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions) -> 
     elif not kept:
         row["reason"] = images.DUPLICATE
     else:
-        row["split"] = assign_split(row["sha256"], options.seed, options.val_fraction,
-                                    options.test_fraction)
+        row["split"] = split_of(row["sha256"], options, grouped)
 
 
 def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
@@ -475,18 +485,21 @@ def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: s
     _check_part_layout(part_dirs)
     if processes > 1 and bytes_under(part_dirs) < PARALLEL_MERGE_BYTES:
         processes = 1  # starting the processes would take longer than the merge
+    grouped = group_near_copies([os.path.join(d, PART_KEYS) for d in part_dirs], options)
     with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp:
         manifests = [os.path.join(tmp, f"bucket-{b:02d}.csv") for b in range(BUCKETS)]
         buckets = _in_processes(processes, merge_bucket, range(BUCKETS), [part_dirs] * BUCKETS,
-                                [out_dirs] * BUCKETS, manifests, [options] * BUCKETS)
+                                [out_dirs] * BUCKETS, manifests, [options] * BUCKETS,
+                                [grouped] * BUCKETS)
         log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
         return summarize(buckets, manifests + excluded, manifest_path, options,
-                         [read_census(d) for d in part_dirs])
+                         [read_census(d) for d in part_dirs], grouped)
 
 
 def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path: str,
-              options: SplitOptions, censuses: list[dict]) -> SplitSummary:
+              options: SplitOptions, censuses: list[dict],
+              grouped: "NearCopies | None" = None) -> SplitSummary:
     """The manifest (every listed file, in listing order) from the buckets' rows and the
     parts' excluded files (`row_files`, CSVs each in listing order), and the split's summary
     from the buckets' (in bucket order), every count reconciled with the parts' `censuses`."""
@@ -501,6 +514,7 @@ def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path:
         duplicates=named[images.DUPLICATE], conflicts=named[images.LABEL_CONFLICT],
         listed=listed, fingerprints=_fingerprints(buckets))
     summary.reconciled = reconcile(censuses, buckets, listed, exclusions)
+    summary.near_copy_groups = (grouped or NearCopies()).groups
     summary.shard_records = {name: [n for b in buckets for n in b.shard_records[name]]
                              for name in SPLITS}
     _check_every_class_in_every_split(summary.counts, options)
@@ -542,6 +556,51 @@ def reconcile(censuses: list[dict], buckets: list[BucketSummary], manifest_rows:
     return dict(total)
 
 
+# --- near-copies: one group, one split ---------------------------------------------------------
+
+@dataclasses.dataclass
+class NearCopies:
+    """The near-copy groups of a data set: each grouped image's split (sha256 -> split) and
+    the groups' uris (for the report)."""
+    splits: dict[str, str] = dataclasses.field(default_factory=dict)
+    groups: list[list[str]] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"splits": self.splits, "groups": self.groups}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "NearCopies":
+        return cls(value["splits"], value["groups"])
+
+
+def group_near_copies(key_files: list[str], options: SplitOptions) -> NearCopies:
+    """Every usable image's near-copy key, from the parts' PART_KEYS files, grouped
+    (admod.near_copies); an image listed twice (an exact duplicate) counts once, a flat one
+    (no key) not at all."""
+    seen, sha256s, keys, uris = set(), [], [], []
+    for path in key_files:
+        for row in _read_csv_rows(path):
+            if row["near_copy_key"] and row["sha256"] not in seen:
+                seen.add(row["sha256"])
+                sha256s.append(row["sha256"])
+                keys.append(row["near_copy_key"])
+                uris.append(row["uri"])
+    own = [assign_split(h, options.seed, options.val_fraction, options.test_fraction)
+           for h in sha256s]
+    splits, groups = near_copies.group_splits(sha256s, keys, own)
+    listed = sorted(sorted(uris[p] for p in group) for group in groups)
+    log.info("near-copies: %d groups of %d images among %d", len(groups), len(splits),
+             len(sha256s))
+    return NearCopies(splits, listed)
+
+
+def split_of(sha256: str, options: SplitOptions, grouped: "NearCopies") -> str:
+    """An image's split: its near-copy group's, else its own (`assign_split`)."""
+    return grouped.splits.get(sha256) or assign_split(sha256, options.seed,
+                                                      options.val_fraction,
+                                                      options.test_fraction)
+
+
 # --- the merge fanned out: one task per bucket, each reading only its bucket of every part ---
 
 def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
@@ -557,14 +616,15 @@ def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
                 "--kfp-version 2.13.0 for the split in one task.")
         _check_part_layout([part_uri])
         return part_uri
-    excluded = storage.join(part_uri, PART_EXCLUDED)
-    if not (storage.exists(excluded) and storage.exists(storage.join(part_uri, PART_CENSUS))):
+    if not all(storage.exists(storage.join(part_uri, name))
+               for name in (PART_EXCLUDED, PART_CENSUS, PART_KEYS)):
         raise _not_a_part(part_uri)
     os.makedirs(scratch, exist_ok=True)
     storage.download_to_file(storage.join(part_uri, PART_CENSUS),
                              os.path.join(scratch, PART_CENSUS))
     if bucket is None:
-        storage.download_to_file(excluded, os.path.join(scratch, PART_EXCLUDED))
+        for name in (PART_EXCLUDED, PART_KEYS):
+            storage.download_to_file(storage.join(part_uri, name), os.path.join(scratch, name))
     else:
         name = os.path.basename(bucket_folder(part_uri, bucket))
         if storage.is_dir(storage.join(part_uri, name)):  # a missing one is said by the merge
@@ -575,13 +635,13 @@ def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
 def _check_part_layout(part_dirs: list[str]) -> None:
     for part_dir in part_dirs:
         if not all(os.path.isfile(os.path.join(part_dir, name))
-                   for name in (PART_EXCLUDED, PART_CENSUS)):
+                   for name in (PART_EXCLUDED, PART_CENSUS, PART_KEYS)):
             raise _not_a_part(part_dir)
 
 
 def _not_a_part(part_dir: str) -> AdmodError:
-    return AdmodError(f"Checked partition '{part_dir}' has no {PART_EXCLUDED} or no "
-                      f"{PART_CENSUS}: it was written by "
+    return AdmodError(f"Checked partition '{part_dir}' lacks {PART_EXCLUDED}, {PART_CENSUS} or "
+                      f"{PART_KEYS}: it was written by "
                       "another admod version or not at all; run the pipeline again without "
                       "reusing cached steps (admod submit --no-cache).")
 

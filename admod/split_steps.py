@@ -82,7 +82,8 @@ BUCKET_ROWS, BUCKET_RESULT = "rows.csv", "result.json"
 
 
 def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, str],
-                      out_uris: dict[str, str], result_dir: str, options: SplitOptions) -> dict:
+                      out_uris: dict[str, str], result_dir: str, options: SplitOptions,
+                      grouped: split.NearCopies) -> dict:
     """One bucket of the fanned-out merge: that bucket of every checked part (read where it is,
     or downloaded from Cloud Storage, nothing of the other buckets) merged into its shards per
     split (`out_dirs`, known to other tasks as `out_uris`); `result_dir` gets its manifest rows
@@ -96,7 +97,7 @@ def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, 
         part_dirs = [split.local_part(uri, int(bucket), os.path.join(scratch, f"part-{i:05d}"))
                      for i, uri in enumerate(part_uris)]
         summary = split.merge_bucket(int(bucket), part_dirs, out_dirs,
-                                     os.path.join(result_dir, BUCKET_ROWS), options)
+                                     os.path.join(result_dir, BUCKET_ROWS), options, grouped)
     shards = {name: [storage.join(out_uris[name], shard)
                      for shard in records.shard_names(out_dirs[name])] for name in split.SPLITS}
     with open(os.path.join(result_dir, BUCKET_RESULT), "w") as f:
@@ -105,14 +106,36 @@ def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, 
             "excluded": sum(summary.exclusions.values())}
 
 
-def read_part_uris(path: str) -> list[str]:
-    """The checked parts' uris, from gather-parts' JSON artifact."""
-    return _read_json(path)
+def gather_parts_step(*, part_uris: list[str], gathered_path: str,
+                      options: SplitOptions) -> dict:
+    """The checked parts' uris and their near-copy groups (every part's keys read, local or
+    downloaded), as the one small JSON artifact every merge-bucket task takes."""
+    with tempfile.TemporaryDirectory(prefix="admod-keys-") as scratch:
+        key_files = []
+        for i, uri in enumerate(part_uris):
+            if storage.is_gcs(uri):
+                key_files.append(os.path.join(scratch, f"keys-{i:05d}.csv"))
+                storage.download_to_file(storage.join(uri, split.PART_KEYS), key_files[-1])
+            else:
+                key_files.append(os.path.join(split.local_part(uri, None, scratch),
+                                              split.PART_KEYS))
+        grouped = split.group_near_copies(key_files, options)
+    with open(gathered_path, "w") as f:
+        json.dump({"parts": part_uris, "near_copies": grouped.to_json()}, f)
+    return {"parts": len(part_uris), "near_copy_groups": len(grouped.groups),
+            "near_copy_images": len(grouped.splits)}
+
+
+def read_gathered(path: str) -> tuple[list[str], split.NearCopies]:
+    """The checked parts' uris and their near-copy groups, from gather-parts' artifact."""
+    gathered = _read_json(path)
+    return gathered["parts"], split.NearCopies.from_json(gathered["near_copies"])
 
 
 def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root: str,
                       out_dirs: dict[str, str], manifest_path: str, report_path: str,
-                      options: SplitOptions, rules: ImageRules) -> dict:
+                      options: SplitOptions, rules: ImageRules,
+                      grouped: split.NearCopies) -> dict:
     """The fanned-out split's last stage: the manifest and the report from the merge-bucket
     tasks' results and the parts' excluded files. Each split's folder lists its shards where
     those tasks wrote them: no image is copied again."""
@@ -128,7 +151,7 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
             [split.BucketSummary.from_json(r["summary"]) for r, _ in results],
             [os.path.join(d, BUCKET_ROWS) for _, d in results]
             + [os.path.join(part, split.PART_EXCLUDED) for part in parts], manifest_path,
-            options, [split.read_census(part) for part in parts])
+            options, [split.read_census(part) for part in parts], grouped)
     shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
               for name in split.SPLITS}
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
@@ -168,11 +191,13 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
             "seed": options.seed, "max_image_pixels": rules.max_image_pixels})
     with open(report_path, "w") as f:
         f.write(reports.split_markdown(counts, summary.exclusions, summary.duplicates,
-                                       summary.conflicts, summary.listed, summary.reconciled))
+                                       summary.conflicts, summary.reconciled,
+                                       summary.near_copy_groups))
     log.info("split:\n%s", reports.split_table(counts).to_string())
     figures = {f"{name}_{label}": int(counts.loc[label, name])
                for name in split.SPLITS for label in CLASS_NAMES}
     figures.update({f"excluded_{reason}": int(n) for reason, n in summary.exclusions.items()})
     figures["listed"] = summary.listed
+    figures["near_copy_groups"] = len(summary.near_copy_groups)
     figures.update({f"reconciled_{name}": n for name, n in summary.reconciled.items()})
     return figures

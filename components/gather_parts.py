@@ -3,11 +3,23 @@ from typing import List
 from kfp.dsl import Artifact, Output
 
 
-def gather_parts(parts: List[str], gathered: Output[Artifact]):
-    """The checked partitions' uris (check-images' returns, collected) as one small JSON
-    artifact, which every merge-bucket task takes: a list the second fan-out can read."""
-    import json
+def gather_parts(
+    parts: List[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    gathered: Output[Artifact],
+):
+    """The checked partitions' uris (check-images' returns, collected) and their near-copy
+    groups, each group's split decided here, as one small JSON artifact that every
+    merge-bucket task takes."""
+    values = dict(locals())  # first: this component's parameters, nothing else yet
+    from admod import logs, options, split_steps
+    from admod.errors import exit_on_user_error
 
-    with open(gathered.path, "w") as f:
-        json.dump(parts, f)
-    gathered.metadata["parts"] = len(parts)
+    logs.setup()
+    split_options = exit_on_user_error(options.from_parameters, values, options.SplitOptions,
+                                       inputs=("parts",))
+    gathered.metadata.update(exit_on_user_error(
+        split_steps.gather_parts_step, part_uris=parts, gathered_path=gathered.path,
+        options=split_options))

@@ -22,11 +22,12 @@ def merge_bucket(
     logs.setup()
     split_options = exit_on_user_error(options.from_parameters, values, options.SplitOptions,
                                        inputs=("bucket",))
-    part_uris = split_steps.read_part_uris(parts.path)
+    part_uris, grouped = split_steps.read_gathered(parts.path)
     outputs = {"train": train, "validation": validation, "test": test}
     figures = exit_on_user_error(split_steps.merge_bucket_step, part_uris=part_uris,
                                  bucket=bucket,
                                  out_dirs={name: a.path for name, a in outputs.items()},
                                  out_uris={name: a.uri for name, a in outputs.items()},
-                                 result_dir=merged.path, options=split_options)
+                                 result_dir=merged.path, options=split_options,
+                                 grouped=grouped)
     merged.metadata.update(figures)

@@ -30,12 +30,12 @@ def split(
     split_options, rules = exit_on_user_error(options.from_parameters, values,
                                               options.SplitOptions, options.ImageRules,
                                               inputs=("data_root",))
-    part_uris = split_steps.read_part_uris(parts.path)
+    part_uris, grouped = split_steps.read_gathered(parts.path)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
     figures = exit_on_user_error(split_steps.finish_split_step,
                                  result_dirs=[m.path for m in merged], part_uris=part_uris,
                                  data_root=data_root, out_dirs=out_dirs,
                                  manifest_path=manifest.path, report_path=report.path,
-                                 options=split_options, rules=rules)
+                                 options=split_options, rules=rules, grouped=grouped)
     split_steps.publish_split_figures(figures, metrics,
                                 {"train": train, "validation": validation, "test": test}, manifest)

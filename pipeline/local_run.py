@@ -346,7 +346,7 @@ def summary(run_dir: str) -> str:
     lines = ["", f"=== admod local run: {run_dir} ===", ""]
     if "split" in tasks:
         with open(os.path.join(run_dir, "split", "report")) as f:
-            lines += ["Split report (split/report):", "", f.read().rstrip(), ""]
+            lines += ["Split report (split/report):", "", _without_group_lists(f.read()), ""]
     for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
         if task_name in tasks:
             m = _metadata(tasks[task_name], "model")
@@ -355,7 +355,7 @@ def summary(run_dir: str) -> str:
                          f" best val loss {m['best_val_loss']:.4f} / accuracy "
                          f"{m['best_val_accuracy']:.4f} at epoch {int(m['best_epoch'])}"
                          f" [weights: {m['weights_source']}]")
-            if reports.weights_kept(m):
+            if m.get("weights_kept") == "head":  # the exception worth a line
                 lines.append(f"  {reports.weights_kept(m).capitalize()}.")
     if "evaluate" in tasks:
         evaluation = _evaluation(run_dir)
@@ -387,6 +387,18 @@ def summary(run_dir: str) -> str:
     lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",
               "  split/report (Markdown), split/manifest (CSV), train-head/report and "
               "fine-tune/report (HTML curves), evaluate/report (HTML)", ""]
+    return "\n".join(lines)
+
+
+def _without_group_lists(report: str) -> str:
+    """The split report without its list of near-copy groups (the report file has it)."""
+    lines, in_groups = [], False
+    for line in report.rstrip().splitlines():
+        if line.startswith("## "):
+            in_groups = line.startswith("## Near-copies")
+            lines.append(line + (" (listed in split/report)" if in_groups else ""))
+        elif not (in_groups and line.startswith("- ")) and (line.strip() or lines[-1].strip()):
+            lines.append(line)
     return "\n".join(lines)
 
 

@@ -108,7 +108,8 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
                     **arguments(options.ListingOptions, options.ImageRules)), "check-images")
             # An artifact, not the collected list itself: a loop task's parameters from
             # another task are replaced by the loop item under kfp.local (docs/scaling.md).
-            parts = place(c.gather_parts(parts=dsl.Collected(check_images_task.outputs["Output"])),
+            parts = place(c.gather_parts(parts=dsl.Collected(check_images_task.outputs["Output"]),
+                                         **arguments(options.SplitOptions)),
                           "gather-parts").outputs["gathered"]
             with dsl.ParallelFor(BUCKETS) as bucket:
                 merge_task = place(c.merge_bucket(parts=parts, bucket=bucket,

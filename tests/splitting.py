@@ -41,6 +41,11 @@ def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dic
     figures."""
     from admod import split_steps
 
+    os.makedirs(out, exist_ok=True)
+    gathered = os.path.join(out, "gathered.json")
+    split_steps.gather_parts_step(part_uris=part_uris, gathered_path=gathered,
+                                  options=config["options"])
+    part_uris, grouped = split_steps.read_gathered(gathered)
     result_dirs = []
     for bucket in range(split.BUCKETS):
         folder = os.path.join(out, f"bucket-{bucket:02d}")
@@ -48,7 +53,8 @@ def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dic
         result_dirs.append(os.path.join(folder, "merged"))
         split_steps.merge_bucket_step(part_uris=part_uris, bucket=f"{bucket:02d}",
                                       out_dirs=out_dirs, out_uris=out_dirs,
-                                      result_dir=result_dirs[-1], options=config["options"])
+                                      result_dir=result_dirs[-1], options=config["options"],
+                                      grouped=grouped)
     final = os.path.join(out, "split")
     os.makedirs(final, exist_ok=True)
     return split_steps.finish_split_step(
@@ -56,4 +62,4 @@ def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dic
         out_dirs={name: os.path.join(final, name) for name in split.SPLITS},
         manifest_path=os.path.join(final, "manifest.csv"),
         report_path=os.path.join(final, "report.md"), options=config["options"],
-        rules=config["rules"])
+        rules=config["rules"], grouped=grouped)

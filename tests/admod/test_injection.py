@@ -17,7 +17,7 @@ RECONCILED = dict.fromkeys(["listed", "checked", "usable", "excluded_by_check", 
 def test_a_backtick_cannot_break_out_of_the_split_reports_code_span():
     counts = pd.DataFrame({"train": [3, 2], "validation": [1, 1], "test": [0, 0]},
                           index=list(CLASS_NAMES))
-    text = reports.split_markdown(counts, pd.Series(dtype=int), [f"/data/{HOSTILE}"], [], 5,
+    text = reports.split_markdown(counts, pd.Series(dtype=int), [f"/data/{HOSTILE}"], [],
                                   RECONCILED)
     rendered = markdown.markdown(text)
     assert "<img" not in rendered and "&lt;img src=x onerror=alert(2)&gt;" in rendered
@@ -125,6 +125,6 @@ def test_the_split_report_shows_a_hostile_file_name_as_code():
     counts = pd.DataFrame({"train": [3, 2], "validation": [1, 1], "test": [0, 0]},
                           index=list(CLASS_NAMES))
     text = reports.split_markdown(counts, pd.Series(dtype=int), [f"/data/{SCRIPT}"],
-                                  [f"/data/b/{SCRIPT}"], 5, RECONCILED)
+                                  [f"/data/b/{SCRIPT}"], RECONCILED)
     rendered = markdown.markdown(text)
     assert "<script>" not in rendered and rendered.count("&lt;script&gt;") == 2

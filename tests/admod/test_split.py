@@ -248,7 +248,8 @@ def test_a_partition_checked_by_another_layout_is_refused_by_name(messy_root, tm
     (part / "shards").mkdir(parents=True)
     (part / "manifest.csv").write_text("index,uri\n")
     out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
-    with pytest.raises(AdmodError, match=f"Checked partition '{part}' has no excluded.csv"):
+    with pytest.raises(AdmodError, match=f"Checked partition '{part}' lacks excluded.csv, "
+                                         "census.json or near_copy_keys.csv"):
         split.merge_parts([str(part)], out_dirs, str(tmp_path / "m.csv"), _config()["options"])
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.csv").exists()
 
@@ -394,7 +395,8 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
         split.local_part("minio://mlpipeline/v2/p", 3, str(tmp_path / "scratch"))
     with pytest.raises(AdmodError, match="bucket '16' is not one of the split's 16 buckets"):
         split_steps.merge_bucket_step(part_uris=[], bucket="16", out_dirs={}, out_uris={},
-                                      result_dir=str(tmp_path / "r"), options=config["options"])
+                                      result_dir=str(tmp_path / "r"), options=config["options"],
+                                      grouped=split.NearCopies())
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 1)
     splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
     results = sorted(str(p) for p in (tmp_path / "fanned").glob("bucket-*/merged"))
@@ -403,7 +405,7 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
             result_dirs=results[:-1], part_uris=parts, data_root=str(messy_root),
             out_dirs={n: str(tmp_path / "again" / n) for n in split.SPLITS},
             manifest_path=str(tmp_path / "again.csv"), report_path=str(tmp_path / "again.md"),
-            **config)
+            grouped=split.NearCopies(), **config)
     assert not (tmp_path / "again.csv").exists()
 
 

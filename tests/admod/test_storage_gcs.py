@@ -128,7 +128,7 @@ def test_the_fanned_out_merge_reads_its_bucket_of_each_part_from_cloud_storage(
 
 def test_a_part_on_cloud_storage_without_its_layout_is_refused_by_name(bucket, tmp_path):
     bucket.blob("old/part/manifest.csv").upload_from_string(b"index,uri\n")
-    with pytest.raises(AdmodError, match=f"Checked partition 'gs://{bucket.name}/old/part' has "
-                                         "no excluded.csv"):
+    with pytest.raises(AdmodError, match=f"Checked partition 'gs://{bucket.name}/old/part' "
+                                         "lacks excluded.csv"):
         split.local_part(f"gs://{bucket.name}/old/part", 0, str(tmp_path / "scratch"))
     assert not (tmp_path / "scratch").exists()

@@ -80,7 +80,7 @@ class Built(Exception):
 
 
 @pytest.mark.parametrize("component", [f for f in STEP_FUNCTIONS
-                                       if f not in (check_parameters, gather_parts)],
+                                       if f is not check_parameters],
                          ids=lambda f: f.__name__)
 def test_each_component_builds_its_options_from_exactly_its_parameters(component, tmp_path,
                                                                        monkeypatch):
@@ -105,14 +105,23 @@ def test_each_component_builds_its_options_from_exactly_its_parameters(component
             assert declared[name] is field.type, (component.__name__, name)
 
 
-def test_gather_parts_takes_no_pipeline_parameter_and_writes_the_uris_as_json(tmp_path):
+def test_gather_parts_writes_the_uris_and_the_near_copy_groups_as_json(demo_root, tmp_path):
     import json
 
-    assert _plain_parameters(gather_parts) == {}
+    from admod import split
+    from tests import splitting
+
+    config = splitting.split_config(seed=3)
+    parts = splitting.checked_parts(demo_root, str(tmp_path / "work"), config, 2)
     gathered = Artifact(uri=str(tmp_path / "gathered"))
     gathered.path = str(tmp_path / "gathered")
-    gather_parts(parts=["gs://b/run/1/part", "gs://b/run/0/part"], gathered=gathered)
-    assert json.load(open(gathered.path)) == ["gs://b/run/1/part", "gs://b/run/0/part"]
+    gather_parts(parts=parts, val_fraction=0.2, test_fraction=0.0, seed=3, gathered=gathered)
+    written = json.load(open(gathered.path))
+    assert written["parts"] == parts
+    expected = split.group_near_copies([f"{p}/{split.PART_KEYS}" for p in parts],
+                                       config["options"])
+    assert written["near_copies"] == expected.to_json()
+    assert gathered.metadata["near_copy_groups"] == len(expected.groups)
 
 
 def test_a_misspelt_or_missing_parameter_is_an_error_not_a_default():
