@@ -97,7 +97,8 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
             as_is = _stored_as_it_is(image)  # before load(), which drops what the header said
             image.load()
             checked.data = data if as_is else _stored_bytes(image)
-            checked.near_copy_key = near_copies.key_of(normalise(image))
+            checked.near_copy_key = near_copies.key_of(upright_sample(image,
+                                                                      near_copies.SAMPLE_SIDE))
         except (OSError, ValueError, SyntaxError, EOFError):
             checked.reason = CORRUPT
     return checked
@@ -116,6 +117,22 @@ def _stored_as_it_is(image: Image.Image) -> bool:
 def _stored_bytes(image: Image.Image) -> bytes:
     """The normalised RGB of a loaded image as a lossless PNG."""
     return rgb_png(np.asarray(normalise(image)))
+
+
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+           6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+
+
+def upright_sample(image: Image.Image, side: int) -> Image.Image:
+    """A side x side nearest-neighbour sample of a loaded image, normalised as `normalise`
+    does (upright, RGB): a few thousand pixels read, not the whole image, so that the check's
+    near-copy key costs little next to its decode."""
+    sample = image.resize((side, side), Image.Resampling.NEAREST)
+    turn = UPRIGHT.get(image.getexif().get(EXIF_ORIENTATION, 1))
+    return to_rgb(sample.transpose(turn) if turn is not None else sample)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -2,10 +2,13 @@
 re-encoded or slightly cropped is a different file with a different sha256, and would
 otherwise land on both sides, so that validation measures memory.
 
-Each usable image gets a perceptual key in check-images: the 64-bit pHash of `imagehash` (the
-maintained library for perceptual hashes; pHash, a DCT of the 32x32 grey image, is the one of
-its hashes that survives rescaling and JPEG recompression best) of the whole image and of its
-centre at CROPS of its width and height, since pHash alone does not survive a crop. Two images
+Each usable image gets a perceptual key in check-images: pHash (the DCT of the 32x32 grey image,
+its 8x8 lowest frequencies against their median: 64 bits), the perceptual hash that survives
+rescaling and JPEG recompression best, as the maintained `imagehash` library defines it (a test
+checks the bits equal `imagehash.phash`'s on the same pixels). It is computed here in numpy on
+one 64x64 reduction of the image, for the whole image and its centre at CROPS of its width and
+height (pHash alone does not survive a crop): calling the library three times on the image cost
+the check 1.2 ms an image, more than the split's floor allows (docs/benchmarks.md). Two images
 are near-copies when any key of one is within MAX_DISTANCE bits of any key of the other;
 near-copies of near-copies form one group (union-find).
 
@@ -18,9 +21,8 @@ member's (a chance of 1 in the group's new size): then it is the new anchor, and
 drawn again from it, so it stays where it was about two times in three (0.8^2 + 0.2^2 with the
 method's fractions). Images that are near-copies of nothing never move.
 
-Finding the pairs compares every key with every other (numpy, in blocks): exact, about 160
-million comparisons a second on the 2-core development VM (docs/scaling.md), so seconds at
-20,000 images; it is the split's one step whose work grows with the square of the data.
+Finding the pairs (multi-index hashing, `groups`) is exact and compares only keys that share
+one of nine pieces: measured in docs/scaling.md.
 """
 
 import numpy as np
@@ -30,38 +32,80 @@ import numpy as np
 # versions in one group; the whole image's key alone at 10 bits left 38 creatives split.
 CROPS = (1.0, 0.94, 0.88)
 MAX_DISTANCE = 8
-BLOCK = 2048  # keys compared at once against all others: BLOCK x n comparisons in memory
+BLOCK = 256  # keys compared at once against all others: 8 x BLOCK x n bytes in memory
+REDUCED_SIDE = 64
+SAMPLE_SIDE = 2 * REDUCED_SIDE
 
 
 # A flat image (a solid colour, a faint gradient) has no structure for pHash to describe: its
 # bits are noise, equal for every flat image whatever its colour. Such images get no key and
 # are never grouped (identical files still are, as duplicates).
-FLAT_BELOW = 2.0  # standard deviation of the 32x32 grey image, in grey levels
+FLAT_BELOW = 2.0  # standard deviation of the 64x64 grey image, in grey levels
 
 
-def key_of(image) -> str:
-    """The perceptual keys of a normalised RGB image (a PIL image), one per CROPS, as 16 hex
-    digits each, space-separated; '' for a flat image."""
-    import imagehash
-
-    grey = image.convert("L").resize((32, 32))
-    if np.asarray(grey, dtype=np.float32).std() < FLAT_BELOW:
+def key_of(sample) -> str:
+    """The perceptual keys of an image from its SAMPLE_SIDE square upright RGB sample
+    (images.upright_sample: a nearest-neighbour sample, since a pass over every pixel cost the
+    check a quarter of its decode), one per CROPS, as 16 hex digits each, space-separated; ''
+    for a flat image. Each is the pHash of the crop box-resized to 32x32, both linear maps
+    folded into one small matrix per crop (`_LOW_FREQUENCIES`)."""
+    grey = np.asarray(sample.reduce(SAMPLE_SIDE // REDUCED_SIDE).convert("L"), dtype=np.float64)
+    if grey.std() < FLAT_BELOW:
         return ""
-    width, height = image.size
-    keys = []
-    for share in CROPS:
-        dx, dy = int(width * (1 - share) / 2), int(height * (1 - share) / 2)
-        keys.append(str(imagehash.phash(image.crop((dx, dy, width - dx, height - dy)))))
-    return " ".join(keys)
+    low = _LOW_FREQUENCIES @ grey @ _LOW_FREQUENCIES.transpose(0, 2, 1)  # each crop's 8x8
+    bits = _bits(low.reshape(len(CROPS), 64))
+    return " ".join(row.tobytes().hex() for row in np.packbits(bits, axis=1))
+
+
+_N = np.arange(32)
+_DCT = np.cos(np.pi * (2 * _N[None, :] + 1) * _N[:, None] / 64)  # DCT-II, as scipy's, unscaled
+
+
+def _box_resize_matrix(size: int, out: int = 32) -> np.ndarray:
+    """(out x size): each output pixel the mean of the input pixels it covers (in part)."""
+    edges = np.linspace(0, size, out + 1)
+    low, high = np.arange(size), np.arange(1, size + 1)
+    cover = np.clip(np.minimum(high[None, :], edges[1:, None])
+                    - np.maximum(low[None, :], edges[:-1, None]), 0, None)
+    return cover / cover.sum(axis=1, keepdims=True)
+
+
+def _low_frequencies(share: float) -> np.ndarray:
+    """(8 x 64): the 8 lowest DCT frequencies of the centre `share` of a 64-pixel side,
+    box-resized to 32 (zero outside the crop), so that low @ grey @ low.T is the crop's 8x8."""
+    cut = int(REDUCED_SIDE * (1 - share) / 2)
+    folded = np.zeros((8, REDUCED_SIDE))
+    folded[:, cut:REDUCED_SIDE - cut] = (_DCT @ _box_resize_matrix(REDUCED_SIDE - 2 * cut))[:8]
+    return folded
+
+
+_LOW_FREQUENCIES = np.stack([_low_frequencies(share) for share in CROPS])
+
+
+def phash_hex(pixels: np.ndarray) -> str:
+    """imagehash.phash's 64 bits of 32x32 grey `pixels`, as its str() writes them."""
+    bits = _bits((_DCT @ pixels @ _DCT.T)[:8, :8].reshape(1, 64))
+    return np.packbits(bits, axis=1)[0].tobytes().hex()
+
+
+def _bits(low: np.ndarray) -> np.ndarray:
+    """Each row's 64 frequencies against their median (np.median is slower on so few)."""
+    middle = np.sort(low, axis=1)[:, 31:33].mean(axis=1, keepdims=True)
+    return low > middle
 
 
 def groups(keys: list[str], max_distance: int = MAX_DISTANCE) -> np.ndarray:
     """The group of each image of `keys` (its key_of): the smallest index of the images linked
     to it through keys at most `max_distance` bits apart (its own index when it has no
-    near-copy)."""
+    near-copy).
+
+    Multi-index hashing: cut into max_distance + 1 pieces, two keys that differ in at most
+    max_distance bits are equal in at least one piece, so only keys equal in a piece are
+    compared (exact, and a few hundredths of the work of comparing every pair)."""
     split_keys = [k.split() for k in keys]
     values = np.array([int(k, 16) for ks in split_keys for k in ks], dtype=np.uint64)
     owner = np.repeat(np.arange(len(keys)), [len(ks) for ks in split_keys])
+    whole = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else owner.astype(bool)
     parent = np.arange(len(keys))
 
     def root(i):
@@ -70,14 +114,32 @@ def groups(keys: list[str], max_distance: int = MAX_DISTANCE) -> np.ndarray:
             i = parent[i]
         return i
 
-    for start in range(0, len(values), BLOCK):
-        block = values[start:start + BLOCK]
-        distances = np.bitwise_count(block[:, None] ^ values[None, start:])
-        for i, j in zip(*np.nonzero(distances <= max_distance), strict=True):
-            a, b = root(owner[start + i]), root(owner[start + j])
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+    for a, b in _close_pairs(values, owner, whole, max_distance):
+        a, b = root(a), root(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
     return np.array([root(i) for i in range(len(keys))])
+
+
+def _close_pairs(values: np.ndarray, owner: np.ndarray, whole: np.ndarray,
+                 max_distance: int) -> np.ndarray:
+    """The (owner, owner) pairs of different images where one's whole-image key (`whole`) is at
+    most `max_distance` bits from any key of the other: a crop's whole key meets the original's
+    centre keys, so the centre keys need not be compared with each other."""
+    found = [np.empty((0, 2), dtype=np.int64)]
+    edges = np.linspace(0, 64, max_distance + 2).astype(int)
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        piece = (values >> np.uint64(low)) & np.uint64((1 << (high - low)) - 1)
+        order = np.argsort(piece, kind="stable")
+        for block in np.split(order, np.flatnonzero(np.diff(piece[order])) + 1):
+            wholes = block[whole[block]]
+            for start in range(0, len(wholes), BLOCK):  # an equal piece shared by many keys
+                rows = wholes[start:start + BLOCK]
+                close = np.bitwise_count(values[rows, None] ^ values[None, block]) <= max_distance
+                i, j = np.nonzero(close)
+                pairs = np.sort(np.stack([owner[rows[i]], owner[block[j]]], axis=1), axis=1)
+                found.append(pairs[pairs[:, 0] < pairs[:, 1]])
+    return np.unique(np.concatenate(found), axis=0)
 
 
 def group_splits(sha256s: list[str], keys: list[str], own_splits: list[str]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from admod import near_copies, split
+from admod import images, near_copies, split
 from bench import near_copies as bench
 from tests import splitting
 
@@ -73,11 +73,38 @@ def test_an_image_joining_a_group_takes_its_split_unless_it_becomes_its_anchor(
     assert set(changed["uri"].map(bench.creative_of)) <= moved  # nothing else moved
 
 
+def _sample(image):
+    return images.upright_sample(image, near_copies.SAMPLE_SIDE)
+
+
+def test_the_key_is_imagehash_phash_of_the_same_pixels():
+    import imagehash
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        pixels = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+        assert near_copies.phash_hex(pixels.astype(np.float64)) == str(
+            imagehash.phash(Image.fromarray(pixels)))
+
+
+def test_a_rotated_copy_by_exif_gets_the_key_of_the_upright_image(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (60, 120, 3), dtype=np.uint8)
+    upright = Image.fromarray(pixels)
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[images.EXIF_ORIENTATION] = 6  # stored turned: shown rotated 90 degrees clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.jpg", quality=95,
+                                                      exif=exif)
+    keys = [near_copies.key_of(_sample(Image.open(tmp_path / name)))
+            for name in ("upright.jpg", "turned.jpg")]
+    assert keys[0] and list(near_copies.groups(keys)) == [0, 0]
+
+
 def test_a_flat_image_gets_no_key_and_is_never_grouped():
     for colour in ("white", (200, 30, 30), (30, 30, 200)):
-        assert near_copies.key_of(Image.new("RGB", (120, 60), colour)) == ""
+        assert near_copies.key_of(_sample(Image.new("RGB", (120, 60), colour))) == ""
     pixels = np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)
-    keys = near_copies.key_of(Image.fromarray(pixels)).split()
+    keys = near_copies.key_of(_sample(Image.fromarray(pixels))).split()
     assert len(keys) == len(near_copies.CROPS) and all(len(k) == 16 for k in keys)
 
 
