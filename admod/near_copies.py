@@ -114,7 +114,15 @@ def groups(keys: list[str], max_distance: int = MAX_DISTANCE) -> np.ndarray:
             i = parent[i]
         return i
 
-    for a, b in _close_pairs(values, owner, whole, max_distance):
+    # Equal keys (templates, a creative stored many times) are linked once, through their
+    # first holder: comparing them pairwise would take the square of their number.
+    distinct, first, which = np.unique(values, return_index=True, return_inverse=True)
+    holder = owner[first]
+    any_whole = np.zeros(len(distinct), dtype=bool)
+    np.logical_or.at(any_whole, which, whole)
+    equal = np.stack([owner, holder[which]], axis=1)
+    for a, b in np.concatenate([equal[equal[:, 0] != equal[:, 1]],
+                                _close_pairs(distinct, holder, any_whole, max_distance)]):
         a, b = root(a), root(b)
         if a != b:
             parent[max(a, b)] = min(a, b)

@@ -366,7 +366,7 @@ def headline_with_intervals(result: dict, names) -> str:
 
 def _slices_figure(slices: list[dict], metric: str):
     shown = [s for s in slices if metric in s["figures"]]
-    figure, ax = _subplots(6.4, 0.35 * len(shown) + 1.2)
+    figure, ax = _subplots(5.2, 0.3 * len(shown) + 1.0)
     names = [f"{s['dimension']}={s['value']} (n={s['count']})" for s in shown]
     values = [s["figures"][metric] for s in shown]
     lows = [v - s["intervals"][metric][0] for v, s in zip(values, shown, strict=True)]
@@ -390,8 +390,8 @@ def _slices_html(result: dict) -> str:
     return ("<h2>Slices</h2><p>By image format, shape (banner: width/height at least 1.5; "
             "portrait: height/width at least 1.25; else square) and size, from the split's "
             "manifest. Only slices with both classes and enough images are gated.</p>"
-            + _plots(f"<div>{_table(table(slices))}</div>",
-                     _figure_html(_slices_figure(slices, metric), "figures per slice")))
+            + _table(table(slices))
+            + _plots(_figure_html(_slices_figure(slices, metric), "figures per slice")))
 
 
 def _calibration_line(result: dict) -> str:

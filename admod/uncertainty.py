@@ -98,14 +98,22 @@ def _ece(y, p):
 
 
 def _bootstrap(labels: np.ndarray, statistic, seed: int, resamples: int) -> np.ndarray:
-    """[low, high] per value of `statistic(rows)`, resampling each class's rows on its own."""
-    by_class = tuple(rows for rows in (np.flatnonzero(labels == value).astype(np.float64)
-                                       for value in (False, True)) if len(rows))
+    """[low, high] per value of `statistic(rows)`, resampling each class's rows on its own. A
+    class of one image is the same image in every resample (scipy resamples two or more); with
+    no class to resample, the interval is the value itself."""
+    by_class = [np.flatnonzero(labels == value) for value in (False, True)]
+    single = np.concatenate([rows for rows in by_class if len(rows) == 1] + [[]]).astype(np.int64)
+    resampled = tuple(rows.astype(np.float64) for rows in by_class if len(rows) > 1)
+    if not resampled:
+        value = statistic(single)
+        return np.stack([value, value], -1)
 
-    def resampled(*classes, axis=-1):
-        return statistic(np.concatenate(classes, axis=-1).astype(np.int64))
+    def with_singles(*classes, axis=-1):
+        rows = np.concatenate(classes, axis=-1).astype(np.int64)
+        fixed = np.broadcast_to(single, rows.shape[:-1] + single.shape)
+        return statistic(np.concatenate([rows, fixed], axis=-1))
 
-    result = stats.bootstrap(by_class, resampled, vectorized=True, paired=False,
+    result = stats.bootstrap(resampled, with_singles, vectorized=True, paired=False,
                              n_resamples=resamples, confidence_level=LEVEL,
                              method="percentile", random_state=np.random.default_rng(seed),
                              batch=max(1, 4_000_000 // max(1, len(labels))))

@@ -120,3 +120,8 @@ def test_keys_within_the_distance_are_linked_transitively_and_others_not():
     # the anchor is the smallest sha256, "a": its own split is the group's
     assert splits == {"c": "validation", "a": "validation", "b": "validation"}
     assert groups == [[0, 1, 2]]
+
+
+def test_many_equal_keys_are_one_group_without_comparing_every_pair():
+    keys = ["0123456789abcdef"] * 5000 + ["fedcba9876543210"]
+    assert list(near_copies.groups(keys)) == [0] * 5000 + [5000]

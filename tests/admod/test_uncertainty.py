@@ -63,3 +63,12 @@ def test_the_95_percent_intervals_cover_the_truth_93_to_97_percent_of_the_time()
                                         names=names)
     for name in names:
         assert 0.93 <= shares[name] <= 0.97, (name, shares)
+
+
+def test_a_class_of_one_image_or_none_still_gets_an_interval():
+    """A small slice, a tiny run's validation: scipy resamples samples of two or more."""
+    one_positive = uncertainty.Scored.of([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], [0, 0, 1, 1])
+    low, high = uncertainty.intervals(one_positive)["precision"]
+    assert 0 <= low <= 0.5 <= high <= 1
+    assert uncertainty.intervals(uncertainty.Scored.of([1], [0.9], [1]),
+                                 names=("accuracy",)) == {"accuracy": [1.0, 1.0]}
