@@ -79,10 +79,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creatives", type=int, default=400)
     parser.add_argument("--variants", type=int, default=4, choices=range(2, 5))
+    parser.add_argument("--seed", type=int, default=42, help="the split's seed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         corpus(os.path.join(work, "ads"), args.creatives, args.variants)
-        config = splitting.split_config(seed=42)
+        config = splitting.split_config(seed=args.seed)
         out = {name: os.path.join(work, "out", name) for name in split.SPLITS}
         started = time.monotonic()
         manifest = splitting.run_split(os.path.join(work, "ads"), out, config)

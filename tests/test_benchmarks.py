@@ -13,7 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("script, arguments, printed", [
     ("bench/interval_coverage.py", ["--sets", "3", "--resamples", "200"],
      ["95% interval coverage over 3 sets", "roc_auc"]),
-    ("bench/near_copies.py", ["--creatives", "12", "--variants", "2"],
+    ("bench/near_copies.py", ["--creatives", "40", "--variants", "2", "--seed", "3"],
      ["validation images with a near-copy in train, by content hash alone",
       "with near-copy groups"]),
 ])
