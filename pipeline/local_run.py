@@ -346,7 +346,7 @@ def summary(run_dir: str) -> str:
     lines = ["", f"=== admod local run: {run_dir} ===", ""]
     if "split" in tasks:
         with open(os.path.join(run_dir, "split", "report")) as f:
-            lines += ["Split report (split/report):", "", _without_group_lists(f.read()), ""]
+            lines += ["Split report (split/report):", _without_group_lists(f.read()), ""]
     for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
         if task_name in tasks:
             m = _metadata(tasks[task_name], "model")
@@ -391,8 +391,10 @@ def summary(run_dir: str) -> str:
 
 
 def _without_group_lists(report: str) -> str:
-    """The split report without its list of near-copy groups (the report file has it)."""
+    """The split report without its list of near-copy groups (the report file has it), nor an
+    exclusions section that says none."""
     lines, in_groups = [], False
+    report = report.replace("## Exclusions\n\nNone.\n\n", "")
     for line in report.rstrip().splitlines():
         if line.startswith("## "):
             in_groups = line.startswith("## Near-copies")
