@@ -380,17 +380,35 @@ def _slices_figure(slices: list[dict], metric: str):
     return figure
 
 
+def _slices_table(slices: list[dict], names=("accuracy", "recall", "roc_auc")) -> pd.DataFrame:
+    """The slices as a table: count, figures as 'value [low, high]', gated or not."""
+    from admod.uncertainty import with_interval
+
+    rows = []
+    for s in slices:
+        row = {"slice": f"{s['dimension']}={s['value']}", "images": s["count"],
+               "not allowed": s["not_allowed"]}
+        for name in names:
+            row[name] = (with_interval(s["figures"][name], s["intervals"][name])
+                         if name in s["figures"] else "")
+        difference = s.get("champion_difference")
+        row["champion − model"] = (with_interval(difference["difference"],
+                                                 difference["interval"], signed=True)
+                                   if difference else "")
+        row["gated"] = "yes" if s["gated"] else "no (too few)"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _slices_html(result: dict) -> str:
     slices = result.get("slices") or []
     if not slices:
         return ""
-    from admod.slices import table
-
     metric = "roc_auc" if any("roc_auc" in s["figures"] for s in slices) else "accuracy"
     return ("<h2>Slices</h2><p>By image format, shape (banner: width/height at least 1.5; "
             "portrait: height/width at least 1.25; else square) and size, from the split's "
             "manifest. Only slices with both classes and enough images are gated.</p>"
-            + _table(table(slices))
+            + _table(_slices_table(slices))
             + _plots(_figure_html(_slices_figure(slices, metric), "figures per slice")))
 
 

@@ -105,20 +105,3 @@ def _slice(dimension, value, rows, challenger, champion, gating_metric, min_size
 def _rows(scored: uncertainty.Scored, rows) -> uncertainty.Scored:
     return uncertainty.Scored(scored.labels[rows], scored.probability[rows],
                               scored.decision[rows], scored.held_out[rows])
-
-
-def table(slices: list[dict], names=("accuracy", "recall", "roc_auc")) -> pd.DataFrame:
-    """The slices as a table for the report: count, figures as 'value [low, high]', gated."""
-    rows = []
-    for s in slices:
-        row = {"slice": f"{s['dimension']}={s['value']}", "images": s["count"],
-               "not allowed": s["not_allowed"]}
-        for name in names:
-            row[name] = (uncertainty.with_interval(s["figures"][name], s["intervals"][name])
-                         if name in s["figures"] else "")
-        difference = s.get("champion_difference")
-        row["champion − model"] = (uncertainty.with_interval(
-            difference["difference"], difference["interval"], signed=True) if difference else "")
-        row["gated"] = "yes" if s["gated"] else "no (too few)"
-        rows.append(row)
-    return pd.DataFrame(rows)
