@@ -1,11 +1,15 @@
 """Shared by the benchmarks: a folder of generated JPEG ads and its shards."""
 
 import os
+import sys
 import tempfile
 
-from admod import split
-from admod.demo_data import write_demo_data
-from tests import splitting
+# The repository root, so that `tests` imports when a bench runs as the docs say
+# (.venv/bin/python bench/NAME.py from the root, which puts bench/ first on the path).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from admod import split  # noqa: E402
+from admod.demo_data import write_demo_data  # noqa: E402
+from tests import splitting  # noqa: E402
 
 
 def jpeg_folder(count: int, scale: float = 3.0, seed: int = 0) -> str:
