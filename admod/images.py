@@ -56,7 +56,7 @@ class CheckedImage:
     format: str = ""
     reason: str = ""  # empty when the image is usable
     data: bytes = b""  # the bytes to store for training, when usable
-    near_copy_key: str = ""  # admod.near_copies' perceptual key, when usable
+    near_copy_sample: bytes = b""  # grey_sample, for admod.near_copies' key, when usable
 
 
 def printable(uri: str) -> str:
@@ -97,8 +97,7 @@ def check_image(data: bytes, min_side: int, max_pixels: int) -> CheckedImage:
             as_is = _stored_as_it_is(image)  # before load(), which drops what the header said
             image.load()
             checked.data = data if as_is else _stored_bytes(image)
-            checked.near_copy_key = near_copies.key_of(upright_sample(image,
-                                                                      near_copies.SAMPLE_SIDE))
+            checked.near_copy_sample = grey_sample(image, near_copies.SAMPLE_SIDE)
         except (OSError, ValueError, SyntaxError, EOFError):
             checked.reason = CORRUPT
     return checked
@@ -126,13 +125,13 @@ UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
            8: Image.Transpose.ROTATE_90}
 
 
-def upright_sample(image: Image.Image, side: int) -> Image.Image:
+def grey_sample(image: Image.Image, side: int) -> bytes:
     """A side x side nearest-neighbour sample of a loaded image, normalised as `normalise`
-    does (upright, RGB): a few thousand pixels read, not the whole image, so that the check's
-    near-copy key costs little next to its decode."""
+    does (upright, RGB), in grey (8 bits a pixel, row by row): a few thousand pixels read, not
+    the whole image, so that the check's near-copy key costs little next to its decode."""
     sample = image.resize((side, side), Image.Resampling.NEAREST)
     turn = UPRIGHT.get(image.getexif().get(EXIF_ORIENTATION, 1))
-    return to_rgb(sample.transpose(turn) if turn is not None else sample)
+    return to_rgb(sample.transpose(turn) if turn is not None else sample).convert("L").tobytes()
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -230,7 +230,10 @@ def bucket_folder(part_dir: str, bucket: int) -> str:
 
 class _PartWriter:
     """A part's outputs: the excluded rows, and each bucket's rows and records, opened as the
-    first row of each arrives."""
+    first row of each arrives. A usable image's record is written at once; its row waits for
+    its near-copy key, computed for KEY_BATCH images at a time (admod.near_copies.keys_of)."""
+
+    KEY_BATCH = 64  # grey samples of SAMPLE_SIDE^2 bytes held: about 0.6 MB
 
     def __init__(self, part_dir: str, shard_size: int):
         self.part_dir, self.shard_size = part_dir, shard_size
@@ -241,6 +244,7 @@ class _PartWriter:
         self.keys = csv.writer(self.files[-1])
         self.keys.writerow(KEY_COLUMNS)
         self.counts = collections.Counter()  # "excluded", and usable images per bucket
+        self.waiting: list[tuple[int, str, list, bytes]] = []  # (bucket, sha256, row, sample)
 
     def _manifest(self, path: str):
         self.files.append(open(path, "w", newline="", **ENCODING))
@@ -248,20 +252,33 @@ class _PartWriter:
         writer.writerow(["index"] + MANIFEST_COLUMNS)
         return writer
 
-    def write(self, row: list, record: list[bytes] | None, sha256: str) -> None:
+    def write(self, row: list, record: list[bytes] | None, sha256: str,
+              sample: bytes = b"") -> None:
+        """An excluded file's `row`, or a usable image's `row` (its key, the last column, from
+        its grey `sample`) and `record`."""
         if record is None:
             self.excluded.writerow(row)
             self.counts["excluded"] += 1
             return
         bucket = bucket_of(sha256)
         self.counts[f"{bucket:02d}"] += 1
-        self.keys.writerow([sha256, row[-1], row[1]])
         if bucket not in self.manifests:
             folder = bucket_folder(self.part_dir, bucket)
             self.shards[bucket] = records.ShardWriter(folder, self.shard_size)
             self.manifests[bucket] = self._manifest(os.path.join(folder, BUCKET_MANIFEST))
-        self.manifests[bucket].writerow(row)
         self.shards[bucket].write_pieces(record)
+        self.waiting.append((bucket, sha256, row, sample))
+        if len(self.waiting) == self.KEY_BATCH:
+            self.write_waiting_rows()
+
+    def write_waiting_rows(self) -> None:
+        """The waiting rows, in the order their records were written, with their keys."""
+        keys = near_copies.keys_of([sample for *_, sample in self.waiting])
+        for (bucket, sha256, row, _), key in zip(self.waiting, keys, strict=True):
+            row[-1] = key
+            self.keys.writerow([sha256, key, row[1]])
+            self.manifests[bucket].writerow(row)
+        self.waiting = []
 
     def close(self) -> None:
         for f in self.files:
@@ -300,10 +317,11 @@ def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
                 label = CLASS_NAMES.index(row["label"])
                 record = records.encode_pieces(checked.data, label, checked.sha256, uri)
             part.write([row["index"], uri, row["label"], row["size_bytes"], checked.sha256,
-                        checked.width, checked.height, checked.format, "", checked.reason,
-                        checked.near_copy_key], record, checked.sha256)
+                        checked.width, checked.height, checked.format, "", checked.reason, ""],
+                       record, checked.sha256, checked.near_copy_sample)
             done += 1
             progress.update(done)
+        part.write_waiting_rows()
     finally:
         part.close()
     if listed["rows"] != done:

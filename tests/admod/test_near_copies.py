@@ -73,8 +73,8 @@ def test_an_image_joining_a_group_takes_its_split_unless_it_becomes_its_anchor(
     assert set(changed["uri"].map(bench.creative_of)) <= moved  # nothing else moved
 
 
-def _sample(image):
-    return images.upright_sample(image, near_copies.SAMPLE_SIDE)
+def _key(image):
+    return near_copies.keys_of([images.grey_sample(image, near_copies.SAMPLE_SIDE)])[0]
 
 
 def test_the_key_is_imagehash_phash_of_the_same_pixels():
@@ -95,16 +95,16 @@ def test_a_rotated_copy_by_exif_gets_the_key_of_the_upright_image(tmp_path):
     exif[images.EXIF_ORIENTATION] = 6  # stored turned: shown rotated 90 degrees clockwise
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.jpg", quality=95,
                                                       exif=exif)
-    keys = [near_copies.key_of(_sample(Image.open(tmp_path / name)))
+    keys = [_key(Image.open(tmp_path / name))
             for name in ("upright.jpg", "turned.jpg")]
     assert keys[0] and list(near_copies.groups(keys)) == [0, 0]
 
 
 def test_a_flat_image_gets_no_key_and_is_never_grouped():
     for colour in ("white", (200, 30, 30), (30, 30, 200)):
-        assert near_copies.key_of(_sample(Image.new("RGB", (120, 60), colour))) == ""
+        assert _key(Image.new("RGB", (120, 60), colour)) == ""
     pixels = np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)
-    keys = near_copies.key_of(_sample(Image.fromarray(pixels))).split()
+    keys = _key(Image.fromarray(pixels)).split()
     assert len(keys) == len(near_copies.CROPS) and all(len(k) == 16 for k in keys)
 
 
@@ -125,3 +125,13 @@ def test_keys_within_the_distance_are_linked_transitively_and_others_not():
 def test_many_equal_keys_are_one_group_without_comparing_every_pair():
     keys = ["0123456789abcdef"] * 5000 + ["fedcba9876543210"]
     assert list(near_copies.groups(keys)) == [0] * 5000 + [5000]
+
+
+def test_each_manifest_row_carries_the_key_of_its_own_image(variants_root, tmp_path):
+    """Keys are computed in batches while records are written at once: each row, across the
+    batches (200 images), still gets its own image's key."""
+    manifest, _ = _split(variants_root, tmp_path / "out")
+    assert len(manifest) > split._PartWriter.KEY_BATCH
+    for uri, key in zip(manifest["uri"], manifest["near_copy_key"], strict=True):
+        with Image.open(uri) as image:
+            assert key == _key(image), uri
