@@ -113,9 +113,8 @@ def groups(keys: list[str], max_distance: int = MAX_DISTANCE) -> np.ndarray:
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
-    split_keys = [k.split() for k in keys]
-    values = np.array([int(k, 16) for ks in split_keys for k in ks], dtype=np.uint64)
-    owner = np.repeat(np.arange(len(keys)), [len(ks) for ks in split_keys])
+    values = np.frombuffer(bytes.fromhex(" ".join(keys)), dtype=">u8").astype(np.uint64)
+    owner = np.repeat(np.arange(len(keys)), [(len(k) + 1) // 17 for k in keys])  # 16 digits, " "
     whole = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else owner.astype(bool)
     # Equal keys (templates, a creative stored many times) are linked once, through their
     # first holder: comparing them pairwise would take the square of their number.
@@ -154,11 +153,11 @@ def _close_pairs(values: np.ndarray, owner: np.ndarray, whole: np.ndarray,
     return np.concatenate(found)
 
 
-def group_splits(sha256s: list[str], keys: list[str], own_splits: list[str]
+def group_splits(sha256s: list[str], keys: list[str], own_split
                  ) -> tuple[dict[str, str], list[list[int]]]:
     """(sha256 -> the split of its group, for images in a group of two or more; the groups
-    as lists of positions): each group in its anchor's own split, the anchor being the member
-    with the smallest sha256."""
+    as lists of positions): each group in its anchor's own split (`own_split(sha256)`), the
+    anchor being the member with the smallest sha256."""
     members: dict[int, list[int]] = {}
     for position, group in enumerate(groups(keys)):
         members.setdefault(int(group), []).append(position)
@@ -166,7 +165,7 @@ def group_splits(sha256s: list[str], keys: list[str], own_splits: list[str]
     for positions in members.values():
         if len(positions) < 2:
             continue
-        anchor = min(positions, key=lambda p: sha256s[p])
-        splits.update({sha256s[p]: own_splits[anchor] for p in positions})
+        anchor = own_split(min(sha256s[p] for p in positions))
+        splits.update({sha256s[p]: anchor for p in positions})
         listed.append(positions)
     return splits, listed

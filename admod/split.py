@@ -24,6 +24,7 @@ N and any number of merge processes: every decision depends on the listing order
 
 import collections
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -496,23 +497,35 @@ def _decide(row: dict, index: bytes, decision: tuple, options: SplitOptions,
 
 
 def merge_parts(part_dirs: list[str], out_dirs: dict[str, str], manifest_path: str,
-                options: SplitOptions, processes: int = 1) -> SplitSummary:
-    """Every bucket merged (`merge_bucket`, in `processes` processes), then the manifest (CSV,
-    one row per listed file, in listing order) from the buckets' rows and the parts' excluded
-    files, and the summary from the buckets'."""
+                options: SplitOptions, processes: int = 1,
+                started: "_Processes | None" = None) -> SplitSummary:
+    """Every bucket merged (`merge_bucket`, in `processes` processes, or in `started` ones: the
+    check's, already running), then the manifest (CSV, one row per listed file, in listing
+    order) from the buckets' rows and the parts' excluded files, and the summary from the
+    buckets'."""
     _check_part_layout(part_dirs)
-    if processes > 1 and bytes_under(part_dirs) < PARALLEL_MERGE_BYTES:
-        processes = 1  # starting the processes would take longer than the merge
     grouped = group_near_copies([os.path.join(d, PART_KEYS) for d in part_dirs], options)
-    with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp, \
+            _merge_processes(part_dirs, processes, started) as merging:
         manifests = [os.path.join(tmp, f"bucket-{b:02d}.csv") for b in range(BUCKETS)]
-        buckets = _in_processes(processes, merge_bucket, range(BUCKETS), [part_dirs] * BUCKETS,
-                                [out_dirs] * BUCKETS, manifests, [options] * BUCKETS,
-                                [grouped] * BUCKETS)
-        log.info("merged %d buckets in %d process(es)", BUCKETS, processes)
+        buckets = merging.map(merge_bucket, range(BUCKETS), [part_dirs] * BUCKETS,
+                              [out_dirs] * BUCKETS, manifests, [options] * BUCKETS,
+                              [grouped] * BUCKETS)
+        log.info("merged %d buckets in %d process(es)", BUCKETS, merging.count)
         excluded = [os.path.join(d, PART_EXCLUDED) for d in part_dirs]
         return summarize(buckets, manifests + excluded, manifest_path, options,
                          [read_census(d) for d in part_dirs], grouped)
+
+
+def _merge_processes(part_dirs: list[str], processes: int, started: "_Processes | None"):
+    """The processes to merge in: `started` ones when there are as many as asked for, or when
+    the data is small (they cost nothing more); else `processes` new ones, or this one alone
+    under PARALLEL_MERGE_BYTES of checked data (starting processes would take longer than the
+    merge)."""
+    small = bytes_under(part_dirs) < PARALLEL_MERGE_BYTES
+    if started is not None and started.count > 1 and (started.count >= processes or small):
+        return contextlib.nullcontext(started)
+    return _Processes(1 if small else processes)
 
 
 def summarize(buckets: list[BucketSummary], row_files: list[str], manifest_path: str,
@@ -603,9 +616,9 @@ def group_near_copies(key_files: list[str], options: SplitOptions) -> NearCopies
                 sha256s.append(row["sha256"])
                 keys.append(row["near_copy_key"])
                 uris.append(row["uri"])
-    own = [assign_split(h, options.seed, options.val_fraction, options.test_fraction)
-           for h in sha256s]
-    splits, groups = near_copies.group_splits(sha256s, keys, own)
+    splits, groups = near_copies.group_splits(
+        sha256s, keys, lambda h: assign_split(h, options.seed, options.val_fraction,
+                                              options.test_fraction))
     listed = sorted(sorted(uris[p] for p in group) for group in groups)
     log.info("near-copies: %d groups of %d images among %d", len(groups), len(splits),
              len(sha256s))
@@ -725,20 +738,23 @@ def _check_every_class_in_every_split(counts: "pd.DataFrame", options: SplitOpti
 
 def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
               options: SplitOptions, rules: ImageRules, partitions: int = 1) -> SplitSummary:
-    """list -> check (one process per partition) -> merge (a process per CPU), in a scratch
-    folder on local disk. The partitions share this machine: each process gets its share of
-    `rules.workers` threads (more only contend for the same cores)."""
+    """list -> check (one process per partition) -> merge (a process per CPU; the check's
+    processes when there are several), in a scratch folder on local disk. The partitions share
+    this machine: each process gets its share of `rules.workers` threads (more only contend
+    for the same cores)."""
     merge_processes = merge_processes_for(rules)
     rules = dataclasses.replace(rules, workers=max(1, rules.workers // partitions))
-    with tempfile.TemporaryDirectory(prefix="admod-split-") as work:
+    with tempfile.TemporaryDirectory(prefix="admod-split-") as work, \
+            _Processes(partitions) as processes:
         started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)
         listed = time.monotonic()
         parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
         listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
-        _in_processes(partitions, check_partition, listings, parts, [rules] * partitions)
+        processes.map(check_partition, listings, parts, [rules] * partitions)
         checked = time.monotonic()
-        summary = merge_parts(parts, out_dirs, manifest_path, options, merge_processes)
+        summary = merge_parts(parts, out_dirs, manifest_path, options, merge_processes,
+                              started=processes)
         log.info("split stages: list %.1f s, check %.1f s (%d partitions), merge %.1f s",
                  listed - started, checked - listed, partitions, time.monotonic() - checked)
         return summary
@@ -750,13 +766,27 @@ def merge_processes_for(rules: ImageRules) -> int:
     return max(1, min(BUCKETS, rules.workers // 2))
 
 
-def _in_processes(processes: int, fn, *iterables) -> list:
-    """`map` in up to `processes` new processes (in this one when 1)."""
-    if processes <= 1:
-        return list(map(fn, *iterables))
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        return list(pool.map(fn, *iterables))
+class _Processes:
+    """`map` in `count` new processes, started once for every map in the `with` block (in this
+    process when `count` is 1)."""
+
+    def __init__(self, count: int):
+        self.count, self.pool = max(1, count), None
+
+    def __enter__(self) -> "_Processes":
+        if self.count > 1:
+            spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
+            self.pool = concurrent.futures.ProcessPoolExecutor(self.count, mp_context=spawn)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, fn, *iterables) -> list:
+        if self.pool is None:
+            return list(map(fn, *iterables))
+        return list(self.pool.map(fn, *iterables))
 
 
 def read_manifest(path: str) -> "pd.DataFrame":

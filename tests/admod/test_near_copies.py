@@ -115,8 +115,8 @@ def test_keys_within_the_distance_are_linked_transitively_and_others_not():
             f"{base ^ (2**64 - 1):016x}"]  # every bit flipped
     assert list(near_copies.groups(keys)) == [0, 0, 0, 3]
     assert list(near_copies.groups(keys, max_distance=7)) == [0, 1, 2, 3]
-    splits, groups = near_copies.group_splits(["c", "a", "b", "d"], keys,
-                                              ["train", "validation", "test", "train"])
+    own = {"c": "train", "a": "validation", "b": "test", "d": "train"}
+    splits, groups = near_copies.group_splits(["c", "a", "b", "d"], keys, own.get)
     # the anchor is the smallest sha256, "a": its own split is the group's
     assert splits == {"c": "validation", "a": "validation", "b": "validation"}
     assert groups == [[0, 1, 2]]
