@@ -10,7 +10,7 @@ one small grey sample of the image, for the whole image and its centre at CROPS 
 height (pHash alone does not survive a crop): calling the library three times on the image cost
 the check 1.2 ms an image, more than the split's floor allows (docs/benchmarks.md). Two images
 are near-copies when any key of one is within MAX_DISTANCE bits of any key of the other;
-near-copies of near-copies form one group (union-find).
+near-copies of near-copies form one group (connected components).
 
 A group's split is its anchor's own split (by content hash, as for every image), the anchor
 being the member with the smallest sha256: which member that is does not depend on the split
