@@ -19,7 +19,7 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
     """Files as given; folders and gs:// prefixes expanded to every file under them (those
     that are no usable image are then named, with the split's reason)."""
     for item in inputs:
-        if storage.is_gcs(item):
+        if storage.is_remote(item):
             if storage.exists(item):
                 yield item
             elif storage.is_dir(item):

@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import struct
+import tempfile
 
 import google_crc32c
 
@@ -150,17 +151,25 @@ def iterate(folder: str, framed: bool = False):
         yield from _read_frames(os.path.join(folder, name), framed)
 
 
+S3_SHARDS_DIR = os.path.join(tempfile.gettempdir(), "admod-s3-shards")
+
+
 def shard_files(folder: str) -> list[str]:
-    """The shards of the split `folder`, a local path or a gs:// URI: those its info.json
-    lists where the fanned-out split left them in the merge's folders, else those in it
-    (TensorFlow's file system)."""
+    """The shards of the split `folder`, as paths TensorFlow reads: those its info.json lists
+    where the fanned-out split left them in the merge's folders, else those in it. TensorFlow
+    reads local paths and gs:// itself; s3:// and minio:// shards (it has no S3 file system
+    since 2.6) are downloaded once into S3_SHARDS_DIR, on the pod's local disk."""
     import tensorflow as tf
+
+    from admod import s3
 
     listed = read_info(folder).get("shards") if os.path.isfile(
         os.path.join(folder, INFO_FILE)) else None
-    if listed is not None:
-        return listed
-    return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
+    if listed is None:
+        return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
+    remote = [uri for uri in listed if s3.is_s3(uri)]
+    local = dict(zip(remote, s3.download_files(remote, S3_SHARDS_DIR), strict=True))
+    return [local.get(uri, uri) for uri in listed]
 
 
 def shard_names(folder: str) -> list[str]:

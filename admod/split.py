@@ -117,7 +117,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     listing); checks the layout; returns each part's fingerprint (sha256 of its files' names,
     sizes, versions and labels), which changes when and only when the part's files do."""
     options_lib.check("split_workers", partitions)
-    if not storage.is_gcs(data_root) and not os.path.isdir(data_root):
+    if not storage.is_remote(data_root) and not os.path.isdir(data_root):
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
     folders = {label: storage.join(data_root, label) for label in CLASS_NAMES}
@@ -637,14 +637,16 @@ def split_of(sha256: str, options: SplitOptions, grouped: "NearCopies") -> str:
 def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
     """A checked part as a folder on this machine, for the files of `bucket` (or, None, its
     excluded rows): the part itself when it is a local folder (kfp.local), else those files
-    downloaded from Cloud Storage into `scratch`, nothing of the other buckets."""
-    if not storage.is_gcs(part_uri):
+    downloaded from the object store (gs:// or s3://) into `scratch`, nothing of the other
+    buckets."""
+    if not storage.is_remote(part_uri):
         if "://" in part_uri:
             raise AdmodError(
                 f"Checked partition '{part_uri}' is in an artifact store that admod's "
-                "fanned-out merge cannot read (it reads gs:// and local folders): run with a "
-                "gs:// pipeline root (--pipeline-root gs://BUCKET/PATH), or compile with "
-                "--kfp-version 2.13.0 for the split in one task.")
+                "fanned-out merge cannot read (it reads gs://, s3://, minio:// and local "
+                "folders): run "
+                "with a gs:// or s3:// pipeline root (--pipeline-root gs://BUCKET/PATH), or "
+                "compile with --kfp-version 2.13.0 for the split in one task.")
         _check_part_layout([part_uri])
         return part_uri
     if not all(storage.exists(storage.join(part_uri, name))

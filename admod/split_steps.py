@@ -113,7 +113,7 @@ def gather_parts_step(*, part_uris: list[str], gathered_path: str,
     with tempfile.TemporaryDirectory(prefix="admod-keys-") as scratch:
         key_files = []
         for i, uri in enumerate(part_uris):
-            if storage.is_gcs(uri):
+            if storage.is_remote(uri):
                 key_files.append(os.path.join(scratch, f"keys-{i:05d}.csv"))
                 storage.download_to_file(storage.join(uri, split.PART_KEYS), key_files[-1])
             else:

@@ -1,8 +1,9 @@
-"""One storage seam for local folders and gs:// URIs.
+"""One storage seam for local folders, gs:// and s3:// URIs.
 
 gs:// goes through google-cloud-storage: its paginated listing, its default retry policy
 (exponential backoff on 429 and 5xx) and its transfer helpers. STORAGE_EMULATOR_HOST is honoured
-by the client itself; against an emulator we use anonymous credentials.
+by the client itself; against an emulator we use anonymous credentials. s3:// (Amazon S3, and
+MinIO through AWS_ENDPOINT_URL) goes through boto3: admod.s3.
 """
 
 import contextlib
@@ -13,13 +14,20 @@ import stat
 import tempfile
 from typing import Iterator
 
+from admod import s3
 from admod.errors import AdmodError
 
 GCS_SCHEME = "gs://"
+SCHEMES = (GCS_SCHEME, s3.SCHEME, s3.MINIO_SCHEME)
 
 
 def is_gcs(uri: str) -> bool:
     return uri.startswith(GCS_SCHEME)
+
+
+def is_remote(uri: str) -> bool:
+    """An object store's URI (gs://, s3:// or minio://), not a path on this machine."""
+    return uri.startswith(SCHEMES)
 
 
 def split_gcs(uri: str) -> tuple[str, str]:
@@ -31,7 +39,7 @@ def split_gcs(uri: str) -> tuple[str, str]:
 
 
 def join(root: str, *parts: str) -> str:
-    if is_gcs(root):
+    if is_remote(root):
         return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
     return os.path.join(root, *parts)
 
@@ -104,8 +112,10 @@ def list_file_versions(root: str) -> Iterator[tuple[str, int, str]]:
     if is_gcs(root):
         yield from ((uri, blob.size or 0, str(blob.generation or ""))
                     for uri, blob in _gcs_objects(root))
-        return
-    yield from _local_file_versions(root)
+    elif s3.is_s3(root):
+        yield from s3.file_versions(root)
+    else:
+        yield from _local_file_versions(root)
 
 
 def _local_file_versions(folder: bytes | str) -> Iterator[tuple[str, int, str]]:
@@ -145,6 +155,8 @@ def top_level_names(root: str) -> list[str]:
             names = [blob.name[len(prefix):] for blob in listing]
             names += [folder[len(prefix):] for folder in listing.prefixes]
         return sorted(n for n in names if n)
+    if s3.is_s3(root):
+        return s3.top_level_names(root)
     return sorted(name + ("/" if os.path.isdir(os.path.join(root, name)) else "")
                   for name in os.listdir(root))
 
@@ -153,6 +165,9 @@ def list_files_changed(root: str) -> Iterator[tuple[str, float]]:
     """Every file under `root` as (uri, time of its last change, seconds since the epoch)."""
     if is_gcs(root):
         yield from ((uri, blob.updated.timestamp()) for uri, blob in _gcs_objects(root))
+        return
+    if s3.is_s3(root):
+        yield from s3.files_changed(root)
         return
     for uri, _ in list_files(root):
         try:
@@ -178,6 +193,8 @@ def is_dir(uri: str) -> bool:
                 bucket_name, prefix=prefix.rstrip("/") + "/", max_results=1
             )
             return any(True for _ in blobs)
+    if s3.is_s3(uri):
+        return s3.is_dir(uri)
     return os.path.isdir(uri)
 
 
@@ -186,6 +203,8 @@ def exists(uri: str) -> bool:
         bucket_name, path = split_gcs(uri)
         with _gcs_errors(uri):
             return gcs_client().bucket(bucket_name).blob(path).exists()
+    if s3.is_s3(uri):
+        return s3.exists(uri)
     return os.path.exists(uri)
 
 
@@ -203,6 +222,8 @@ def read_bytes(uri: str) -> bytes:
         with _gcs_errors(uri):
             return gcs_client().bucket(bucket_name).blob(path).download_as_bytes(
                 timeout=READ_TIMEOUT_S)
+    if s3.is_s3(uri):
+        return s3.read(uri)[0]
     if not stat.S_ISREG(os.stat(uri).st_mode):
         raise NotAFile(f"'{uri}' is not a regular file (a named pipe, socket, device or "
                        "folder)")
@@ -216,7 +237,7 @@ def read_bytes(uri: str) -> bytes:
         return f.read()
 
 
-def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -> None:
+def write_bytes(uri: str, data: bytes) -> None:
     """Writes `data` so that readers see the whole object or none of it."""
     if is_gcs(uri):
         from google.cloud.storage.retry import DEFAULT_RETRY
@@ -225,8 +246,10 @@ def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -
         with _gcs_errors(uri):
             blob = gcs_client().bucket(bucket_name).blob(path)
             # Our writes are idempotent (same bytes to the same name), so retrying them is safe.
-            blob.upload_from_string(data, if_generation_match=if_generation_match,
-                                    retry=DEFAULT_RETRY)
+            blob.upload_from_string(data, retry=DEFAULT_RETRY)
+        return
+    if s3.is_s3(uri):
+        s3.write(uri, data)
         return
     folder = os.path.dirname(uri) or "."
     os.makedirs(folder, exist_ok=True)
@@ -238,6 +261,9 @@ def write_bytes(uri: str, data: bytes, if_generation_match: int | None = None) -
 
 def upload_dir(local_dir: str, dest: str) -> None:
     """Copies every file under `local_dir` to the prefix or folder `dest`."""
+    if s3.is_s3(dest):
+        s3.upload_dir(local_dir, dest)
+        return
     if not is_gcs(dest):
         shutil.copytree(local_dir, dest, dirs_exist_ok=True, copy_function=shutil.copyfile)
         for folder, _, _ in os.walk(dest):
@@ -267,11 +293,17 @@ def remove_file(uri: str) -> None:
         with _gcs_errors(uri):
             gcs_client().bucket(bucket_name).blob(path).delete()
         return
+    if s3.is_s3(uri):
+        s3.remove_file(uri)
+        return
     os.remove(uri)
 
 
 def remove_dir(uri: str) -> None:
     """Deletes the folder or every object under the prefix `uri`; nothing there is fine."""
+    if s3.is_s3(uri):
+        s3.remove_dir(uri)
+        return
     if not is_gcs(uri):
         shutil.rmtree(uri, ignore_errors=True)
         return
@@ -284,7 +316,7 @@ def remove_dir(uri: str) -> None:
 
 def download_to_file(uri: str, local_path: str) -> str:
     """Makes `uri` available as a local file; returns its path (`uri` itself when local)."""
-    if not is_gcs(uri):
+    if not is_remote(uri):
         return uri
     with open(local_path, "wb") as f:
         f.write(read_bytes(uri))
@@ -294,6 +326,9 @@ def download_to_file(uri: str, local_path: str) -> str:
 def download_dir(prefix: str, local_dir: str) -> str:
     """Makes the files under `prefix` available in a local folder; returns its path (`prefix`
     itself when local)."""
+    if s3.is_s3(prefix):
+        s3.download_dir(prefix, local_dir)
+        return local_dir
     if not is_gcs(prefix):
         return prefix
     from google.cloud.storage import transfer_manager
@@ -315,10 +350,14 @@ class Conflict(Exception):
 
 def compare_and_swap(uri: str, check, data: bytes) -> None:
     """Writes `data` at `uri` only if `check(current bytes or None)` accepts what is there, with
-    no other writer in between: a generation precondition on gs://, a file lock locally.
-    `check` raises Conflict to refuse; a concurrent write also raises Conflict."""
+    no other writer in between: a generation precondition on gs://, an ETag condition on s3://,
+    a file lock locally. `check` raises Conflict to refuse; a concurrent write also raises
+    Conflict."""
     if is_gcs(uri):
         _gcs_compare_and_swap(uri, check, data)
+        return
+    if s3.is_s3(uri):
+        _s3_compare_and_swap(uri, check, data)
         return
     import fcntl
 
@@ -351,3 +390,15 @@ def _gcs_compare_and_swap(uri: str, check, data: bytes) -> None:
             written = bucket.get_blob(path)
             if written is None or written.download_as_bytes() != data:
                 raise Conflict(f"'{uri}' changed while we were writing it") from error
+
+
+def _s3_compare_and_swap(uri: str, check, data: bytes) -> None:
+    current, etag = s3.read_if_exists(uri)
+    check(current)
+    try:
+        s3.write(uri, data, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
+    except s3.PreconditionFailed as error:
+        # boto3 retries a write whose reply was lost: our own first write then fails the
+        # condition. Ours is there: that is success, not a conflict.
+        if s3.read_if_exists(uri)[0] != data:
+            raise Conflict(f"'{uri}' changed while we were writing it") from error

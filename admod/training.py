@@ -62,7 +62,7 @@ class MirrorTrainingState(keras.callbacks.Callback):
     def restore(self) -> None:
         if not storage.is_dir(self.durable):
             return
-        if storage.is_gcs(self.durable):
+        if storage.is_remote(self.durable):
             storage.download_dir(self.durable, self.work_dir)
         else:
             shutil.copytree(self.durable, self.work_dir, dirs_exist_ok=True)

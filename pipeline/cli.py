@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 
-from admod import defaults
+from admod import defaults, storage
 from admod.options import DEFAULTS
 from admod.errors import USER_ERROR_STATUS, AdmodError, RunFailed, say, user_error
 
@@ -60,9 +60,11 @@ def cmd_demo_data(args) -> None:
 
 def compile_pipeline(output: str, image: str | None = None, platform: str = "kubeflow",
                      gpu_type: str | None = None, gpu_count: int = 1,
-                     kfp_version: str = "") -> str:
+                     kfp_version: str = "", store_secret: str | None = None,
+                     store_endpoint: str = "") -> str:
     """Compiles the pipeline for `platform` (a Kubeflow Pipelines backend `kfp_version`, empty:
-    the newest) with every step in `image`; returns a summary."""
+    the newest) with every step in `image` (and, on Kubeflow, the object store's secret and
+    endpoint: platform.Platform); returns a summary."""
     from kfp import compiler
 
     from admod import components
@@ -70,7 +72,8 @@ def compile_pipeline(output: str, image: str | None = None, platform: str = "kub
     from admod.pipeline.platform import Platform
 
     try:
-        target = Platform(platform, gpu_type or "", gpu_count, kfp_version=kfp_version or "")
+        target = Platform(platform, gpu_type or "", gpu_count, kfp_version=kfp_version or "",
+                          store_secret=store_secret, store_endpoint=store_endpoint or "")
     except ValueError as error:
         raise AdmodError(str(error)) from None
     compiler.Compiler().compile(pipeline.build(target, image or components.DEFAULT_IMAGE), output)
@@ -95,7 +98,7 @@ def check_output_file(path: str, what: str = "-o") -> None:
 def cmd_compile(args) -> None:
     check_output_file(args.output)
     print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count,
-                           args.kfp_version))
+                           args.kfp_version, args.store_secret, args.store_endpoint))
 
 
 SPLIT_OPTIONS = ("SplitOptions", "ImageRules", "ListingOptions")  # admod split's flags
@@ -168,8 +171,8 @@ def _run(args, scratch: str) -> None:
 
     params = _parse_params(args.param)
     data = args.data or defaults.LOCAL_DEMO_DATA
-    data = data if data.startswith("gs://") else os.path.abspath(data)
-    registry = (args.registry if args.registry.startswith("gs://")
+    data = data if storage.is_remote(data) else os.path.abspath(data)
+    registry = (args.registry if storage.is_remote(args.registry)
                 else os.path.abspath(args.registry))
     arguments = local_run.run_arguments(data, registry, params, args.full)
     pipeline_file, runner = args.pipeline_file, None
@@ -185,11 +188,11 @@ def _run(args, scratch: str) -> None:
     if args.data is None and not os.path.isdir(data):
         from admod.demo_data import write_demo_data
         write_demo_data(data, count=local_run.LOCAL_DEMO_IMAGES, seed=0)
-    if not data.startswith("gs://") and not os.path.isdir(data):
+    if not storage.is_remote(data) and not os.path.isdir(data):
         raise AdmodError(f"Data folder '{args.data}' does not exist: pass --data with a folder "
-                         "or gs:// prefix holding allowed_ads/ and not_allowed_ads/.")
+                         "or gs:// or s3:// prefix holding allowed_ads/ and not_allowed_ads/.")
     if args.runner == "docker":
-        if not registry.startswith("gs://"):
+        if not storage.is_remote(registry):
             os.makedirs(registry, exist_ok=True)
         runner = local_run.docker_runner(data, registry, args.container_user)
         print(f"Every step runs in {image} as user {args.container_user}, network off.")
@@ -277,14 +280,16 @@ def _settings(args, kfp_version: str = ""):
     if not pipeline_file:
         pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
         print(compile_pipeline(pipeline_file, args.image, args.platform, args.gpu_type,
-                               args.gpu_count, kfp_version))
+                               args.gpu_count, kfp_version, args.store_secret,
+                               args.store_endpoint))
     elif not os.path.isfile(pipeline_file):
         raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: pass a file written "
                          "by 'admod compile', or drop --pipeline-file to compile on the fly.")
-    elif args.gpu_type or (args.image and {args.image} != compiled.pipeline_images(pipeline_file)):
-        raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image and GPUs: "
-                         "drop --image and --gpu-type, or drop --pipeline-file to compile with "
-                         "them.")
+    elif (args.gpu_type or args.store_secret is not None or args.store_endpoint
+          or (args.image and {args.image} != compiled.pipeline_images(pipeline_file))):
+        raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image, GPUs and "
+                         "store: drop --image, --gpu-type and --store-*, or drop --pipeline-file "
+                         "to compile with them.")
     params = parameters.check(params, compiled.declared_parameters(pipeline_file))
     submit.check_cloud_parameters(params, args.platform)
     submit.check_compiled_for(pipeline_file, args.platform)
@@ -422,6 +427,16 @@ def _platform_arguments(p, runs: bool) -> None:
                    "--pipeline-file names one)")
     p.add_argument("--gpu-type", help="GKE accelerator label or Vertex accelerator type")
     p.add_argument("--gpu-count", type=int, default=1)
+    _store_flags(p)
+
+
+def _store_flags(p) -> None:
+    p.add_argument("--store-secret", help="Kubeflow: the secret (keys accesskey, secretkey) "
+                   "every step reads for s3:// and minio:// (default: mlpipeline-minio-artifact, "
+                   "the stock install's, if present; before backend 2.15 none unless named; '' "
+                   "for none)")
+    p.add_argument("--store-endpoint", default="", help="Kubeflow: the S3 endpoint for s3:// "
+                   "(AWS_ENDPOINT_URL; minio:// uses the install's MinIO)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -450,10 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-count", type=int, default=1)
     p.add_argument("--kfp-version", default="", help="the Kubeflow Pipelines backend to compile "
                    "for, e.g. 2.5.0 (default: the newest); before 2.14 the split is one task")
+    _store_flags(p)
     p.set_defaults(func=cmd_compile)
 
     p = commands.add_parser("split", help="run the split step alone: check a data set")
-    p.add_argument("--data", required=True, help="folder or gs:// prefix with the class folders")
+    p.add_argument("--data", required=True,
+                   help="folder, gs:// or s3:// prefix with the class folders")
     p.add_argument("--out", required=True, help="folder for shards, manifest and report")
     _option_flags(p, SPLIT_OPTIONS)  # the pipeline's split parameters; split_workers: processes
     p.set_defaults(func=cmd_split)

@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 
-from admod import logs
+from admod import logs, storage
 from admod.errors import AdmodError, RunFailed
 from admod.metric_names import HEADLINE
 
@@ -56,7 +56,7 @@ def docker_runner(data_root: str, registry_root: str, user: str):
     from kfp import local
 
     mounts = [Mount(target=registry_root, source=registry_root, type="bind")]
-    if not data_root.startswith("gs://"):
+    if not storage.is_remote(data_root):
         mounts.append(Mount(target=data_root, source=data_root, type="bind", read_only=True))
     return local.DockerRunner(network_mode="none", mounts=mounts, user=user)
 

@@ -1,4 +1,5 @@
-"""Where each step runs: resources, GPUs, node pools, retries, for Kubeflow on GKE or Vertex AI.
+"""Where each step runs: resources, GPUs, node pools, retries, and the object store's
+credentials, for Kubeflow on GKE or Vertex AI.
 
 GPU steps (train-head, fine-tune, evaluate) get an accelerator and, on Kubeflow, the GKE GPU
 node pool (node selector + the nvidia.com/gpu taint toleration, through kfp-kubernetes), and
@@ -24,6 +25,16 @@ VERTEX_RETRY_WINDOW = "3600s"
 # #11725: commit ed828b513a, first in tag 2.14.0); the split's fan-outs need both.
 OLDEST_KFP = "2.5.0"
 FAN_IN_KFP = "2.14.0"
+# SecretAsEnv.optional (a secret that may be missing) is in kubernetes_executor_config.proto from
+# tag 2.15.0; the drivers of 2.5.0 and 2.14.0 drop the unknown field (util.UnmarshalString), so
+# there the secret is required.
+OPTIONAL_SECRET_KFP = "2.15.0"
+
+# The object store's credentials on Kubeflow: the stock install's MinIO secret (the launcher's
+# own, backend/src/v2/objectstore at 2.14.0: mlpipeline-minio-artifact, keys accesskey and
+# secretkey) as the variables boto3 reads. Never in the spec or the image: only the names.
+STORE_SECRET = "mlpipeline-minio-artifact"
+STORE_SECRET_KEYS = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -75,6 +86,10 @@ class Platform:
     retries: int = 3
     backoff: str = "120s"
     kfp_version: str = ""  # the Kubeflow Pipelines backend to run on; empty: the newest
+    # Kubeflow: the secret whose accesskey/secretkey every step gets for s3:// and minio://
+    # (None: STORE_SECRET where the backend lets it be missing, else none; "": none)
+    store_secret: str | None = None
+    store_endpoint: str = ""  # Kubeflow: AWS_ENDPOINT_URL for s3:// (minio:// needs none)
 
     @property
     def fan_in(self) -> bool:
@@ -82,6 +97,13 @@ class Platform:
         runs as one task (a backend that cannot collect a loop's artifacts)."""
         return (self.name == VERTEX or not self.kfp_version
                 or version_tuple(self.kfp_version) >= version_tuple(FAN_IN_KFP))
+
+    @property
+    def optional_secrets(self) -> bool:
+        """Whether the backend mounts a secret that may be missing (OPTIONAL_SECRET_KFP)."""
+        return self.name == KUBEFLOW and (
+            not self.kfp_version
+            or version_tuple(self.kfp_version) >= version_tuple(OPTIONAL_SECRET_KFP))
 
     @property
     def retry_window(self) -> str:
@@ -100,6 +122,9 @@ class Platform:
         if self.kfp_version and self.name != KUBEFLOW:
             raise ValueError("--kfp-version names a Kubeflow Pipelines backend: drop it for "
                              f"{self.name}.")
+        if self.store_secret is None:
+            object.__setattr__(self, "store_secret",
+                               STORE_SECRET if self.optional_secrets else "")
         if self.kfp_version and version_tuple(self.kfp_version) < version_tuple(OLDEST_KFP):
             raise ValueError(
                 f"Kubeflow Pipelines {self.kfp_version} is older than {OLDEST_KFP}, the oldest "
@@ -114,9 +139,21 @@ class Platform:
         if self.name == KUBEFLOW:
             task.set_cpu_request(step.cpu).set_memory_request(step.memory)
         task.set_caching_options(step.cached)
+        if self.name == KUBEFLOW:
+            self._store_credentials(task)
         if step.gpu:
             self._on_gpus(task)
         return task
+
+    def _store_credentials(self, task) -> None:
+        """The store's secret as boto3's variables: optional where the backend allows it, so
+        that a namespace without it (gs:// and Workload Identity) still runs; the endpoint."""
+        if self.store_secret:
+            kubernetes.use_secret_as_env(
+                task, self.store_secret, STORE_SECRET_KEYS,
+                **({"optional": True} if self.optional_secrets else {}))
+        if self.store_endpoint:
+            task.set_env_variable("AWS_ENDPOINT_URL", self.store_endpoint)
 
     def _on_gpus(self, task) -> None:
         accelerator = GPU_RESOURCE if self.name == KUBEFLOW else self.gpu_type

@@ -52,3 +52,56 @@ def upload_folder(folder, bucket, prefix):
             path = os.path.join(dirpath, name)
             bucket.blob(f"{prefix}/{os.path.relpath(path, folder)}").upload_from_filename(path)
     return f"gs://{bucket.name}/{prefix}"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """AWS_ENDPOINT_URL pointing at a moto S3 server on 127.0.0.1 (a MinIO-style endpoint:
+    path-style requests, static keys), for the s3:// paths through the real boto3 client."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from admod import s3
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ.update({"AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                       "AWS_ACCESS_KEY_ID": "minio", "AWS_SECRET_ACCESS_KEY": "minio123"})
+    s3._client.cache_clear()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        s3._client.cache_clear()
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, request):
+    """A fresh, empty S3 bucket named after the test; its name."""
+    import re
+
+    from admod import s3
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    s3.client().create_bucket(Bucket=name)
+    return name
+
+
+def upload_folder_s3(folder, bucket, prefix):
+    from admod import s3
+
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            s3.client().upload_file(path, bucket, f"{prefix}/{os.path.relpath(path, folder)}")
+    return f"s3://{bucket}/{prefix}"

@@ -390,9 +390,9 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
     from admod import split_steps
 
     config = _config(max_image_pixels=300 * 300)
-    with pytest.raises(AdmodError, match=r"Checked partition 'minio://mlpipeline/v2/p' is in an "
+    with pytest.raises(AdmodError, match=r"Checked partition 'abfs://container/v2/p' is in an "
                                          r"artifact store .*\(--pipeline-root gs://"):
-        split.local_part("minio://mlpipeline/v2/p", 3, str(tmp_path / "scratch"))
+        split.local_part("abfs://container/v2/p", 3, str(tmp_path / "scratch"))
     with pytest.raises(AdmodError, match="bucket '16' is not one of the split's 16 buckets"):
         split_steps.merge_bucket_step(part_uris=[], bucket="16", out_dirs={}, out_uris={},
                                       result_dir=str(tmp_path / "r"), options=config["options"],

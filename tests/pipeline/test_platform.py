@@ -62,7 +62,6 @@ def test_kubeflow_compile_places_gpu_steps_on_the_gpu_pool():
     for config in configs.values():
         json_format.ParseDict(config, kubernetes_executor_config_pb2.KubernetesExecutorConfig(),
                               ignore_unknown_fields=False)
-    assert set(configs) == {f"exec-{s}" for s in GPU_STEPS}
     for step in GPU_STEPS:
         config = configs[f"exec-{step}"]
         assert config["nodeSelector"]["labels"] == {
@@ -81,6 +80,69 @@ def test_kubeflow_compile_places_gpu_steps_on_the_gpu_pool():
     for step in GPU_STEPS:
         assert tasks[step][0].retry_policy.max_retry_count == 3
     assert not tasks["push"][0].HasField("retry_policy")
+
+
+def test_kubeflow_steps_only_gpu_ones_on_the_gpu_pool():
+    _, platform = _documents(COMMITTED)
+    configs = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    on_gpus = {name for name, config in configs.items() if "nodeSelector" in config}
+    assert on_gpus == {f"exec-{s}" for s in GPU_STEPS}
+
+
+def _store_secrets(path):
+    """executor -> its secretAsEnv entries, from a compiled pipeline's Kubernetes settings."""
+    _, platform = _documents(path)
+    configs = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    return {name: config.get("secretAsEnv", []) for name, config in configs.items()}
+
+
+def test_every_kubeflow_step_reads_the_store_secret_as_boto3_variables():
+    """Every step reads or writes the store (data, parts, shards, registry, durable state):
+    each gets the stock install's MinIO secret as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+    optional (a gs:// namespace without it still runs); no credential is in the spec."""
+    spec, _ = _documents(COMMITTED)
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    secrets = _store_secrets(COMMITTED)
+    assert set(secrets) == set(executors)
+    for name, entries in secrets.items():
+        assert entries == [{"secretName": "mlpipeline-minio-artifact",
+                            "secretNameParameter": {"runtimeValue": {
+                                "constant": "mlpipeline-minio-artifact"}},
+                            "keyToEnv": [{"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"},
+                                         {"secretKey": "secretkey",
+                                          "envVar": "AWS_SECRET_ACCESS_KEY"}],
+                            "optional": True}], name
+    text = open(COMMITTED).read()
+    assert "minio123" not in text and "AWS_ENDPOINT_URL" not in text
+
+
+def test_store_secret_and_endpoint_are_chosen_at_compile(tmp_path):
+    out, _ = _compile(tmp_path, "--store-secret", "team-s3", "--store-endpoint",
+                      "https://s3.internal:9000")
+    for entries in _store_secrets(out).values():
+        assert [e["secretName"] for e in entries] == ["team-s3"]
+    spec, _ = _documents(out)
+    for executor in json_format.MessageToDict(spec.deployment_spec)["executors"].values():
+        assert {"name": "AWS_ENDPOINT_URL", "value": "https://s3.internal:9000"} in (
+            executor["container"]["env"])
+    out, _ = _compile(tmp_path, "--store-secret", "")
+    _, platform = _documents(out)
+    configs = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert not any("secretAsEnv" in config for config in configs.values())
+
+
+def test_an_older_backend_gets_no_optional_secret_it_would_refuse(tmp_path):
+    """SecretAsEnv.optional is not in kubernetes_executor_config.proto at tags 2.5.0 and 2.14.0
+    (kubeflow/pipelines); their drivers drop unknown fields (backend/src/common/util/json.go
+    UnmarshalString: AllowUnknownFields at 2.5.0, DiscardUnknown at 2.14.0), so the secret would
+    be required and stop every pod of a namespace without it. So none by default, a required
+    one when named."""
+    out, _ = _compile(tmp_path, "--kfp-version", "2.14.0")
+    assert not any(_store_secrets(out).values())
+    out, _ = _compile(tmp_path, "--kfp-version", "2.14.0", "--store-secret", "minio-creds")
+    for entries in _store_secrets(out).values():
+        assert [e["secretName"] for e in entries] == ["minio-creds"]
+        assert not entries[0].get("optional")
 
 
 def test_vertex_compile_uses_vertex_accelerator_types(tmp_path):
