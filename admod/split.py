@@ -646,7 +646,7 @@ def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
                 "fanned-out merge cannot read (it reads gs://, s3://, minio:// and local "
                 "folders): run "
                 "with a gs:// or s3:// pipeline root (--pipeline-root gs://BUCKET/PATH), or "
-                "compile with --kfp-version 2.13.0 for the split in one task.")
+                "compile with --kfp-version 2.5.0 for the split in one task.")
         _check_part_layout([part_uri])
         return part_uri
     if not all(storage.exists(storage.join(part_uri, name))

@@ -16,8 +16,8 @@ import keras
 import pandas as pd
 
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
-                   records, registry, reports, serving, slices, storage, training, uncertainty,
-                   vertex_experiments, vertex_registry)
+                   reachable, records, registry, reports, serving, slices, storage, training,
+                   uncertainty, vertex_experiments, vertex_registry)
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
 from admod.calibration import Calibration
 from admod.options import EvaluationOptions, ImageRules, TrainingOptions
@@ -40,15 +40,20 @@ def _read_json(path: str) -> dict:
 
 # --- check-parameters ----------------------------------------------------------------------
 
-def check_parameters_step(values: dict, checked_path: str | None = None) -> None:
-    """Every parameter in range, and a weights file that exists: before any GPU starts. The
-    values go to `checked_path` (JSON), for the run's record."""
+def check_parameters_step(values: dict, checked_path: str | None = None,
+                          pipeline_root: str = "") -> None:
+    """Every parameter in range, a weights file that exists and, in a run (`pipeline_root`:
+    where this step's outputs go), the data, registry and pipeline roots reachable from the pod:
+    before any GPU starts. The values go to `checked_path` (JSON), for the run's record."""
     parameters.check_ranges(values)
     weights = values.get("weights", "")
     if weights not in ("imagenet", "none") and not storage.exists(weights):
         raise AdmodError(f"weights='{weights}' does not exist: pass 'imagenet', 'none' or the "
                          "path or gs:// URI of a ResNet50 no-top weights file.")
     log.info("all %d parameters are in range", len(values))
+    if pipeline_root:
+        reachable.check_stores(values["data_root"], values["registry_root"], pipeline_root)
+        log.info("data root read, registry and pipeline roots written from this pod")
     if checked_path:
         _write_json(checked_path, values)
 

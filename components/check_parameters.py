@@ -57,13 +57,16 @@ def check_parameters(
     checked: Output[Artifact],
 ):
     """The pipeline's first step, on CPU: every parameter's range and choices checked at once,
-    and a weights file's existence, so that a mistake ends the run in one sentence before any
-    GPU starts (for runs started from the UI, the API or a schedule; the command line checks
-    the same before it submits). `checked` is every parameter's value, as JSON."""
+    a weights file's existence, and the data, registry and pipeline roots reached from the pod
+    (the pipeline root: this step's own output folder), so that a mistake ends the run in one
+    sentence before any GPU starts (for runs started from the UI, the API or a schedule; the
+    command line checks the parameters before it submits). `checked` is every parameter's
+    value, as JSON."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     values.pop("checked")
     from admod import logs, steps
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    exit_on_user_error(steps.check_parameters_step, values=values, checked_path=checked.path)
+    exit_on_user_error(steps.check_parameters_step, values=values, checked_path=checked.path,
+                       pipeline_root=checked.uri.rsplit("/", 1)[0])

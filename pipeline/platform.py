@@ -3,9 +3,14 @@ credentials, for Kubeflow on GKE or Vertex AI.
 
 GPU steps (train-head, fine-tune, evaluate) get an accelerator and, on Kubeflow, the GKE GPU
 node pool (node selector + the nvidia.com/gpu taint toleration, through kfp-kubernetes), and
-retry with backoff when a preemptible node goes away. The split's stages and push stay on CPU
-nodes. Every
-step gets CPU and memory limits (and requests on Kubeflow).
+retry with backoff when their pod fails, as it does when a preemptible node shuts down
+gracefully. A pod deleted or evicted instead (a spot node reclaimed at once) ends as an Argo
+Error, which Kubeflow does not retry: it compiles retries into Argo's retryStrategy with no
+retryPolicy (backend/src/v2/compiler/argocompiler/container.go, getTaskRetryStrategyFromInput,
+2.17.0), whose default, OnFailure, retries Failed pods only (kubeflow/pipelines#8381). Retrying
+that run (the UI's Retry, or the API) re-runs its failed steps with the same output URIs, and
+training resumes from `checkpoint_root` (README "Preemption"). The split's stages and push stay
+on CPU nodes. Every step gets CPU and memory limits (and requests on Kubeflow).
 """
 
 import dataclasses

@@ -50,6 +50,9 @@ def pipeline_to_submit(settings: RunSettings) -> str:
 # Parameters that name storage the steps read and write: in the cloud a local path would point
 # into a pod's disk and be lost with it.
 STORAGE_PARAMETERS = ("data_root", "registry_root")
+# What each platform's pods can reach: Vertex AI mounts Cloud Storage only; Kubeflow's steps
+# read S3 and its MinIO too (the store's secret: platform.Platform).
+CLOUD_STORES = {VERTEX: ("gs://",), KUBEFLOW: ("gs://", "s3://", "minio://")}
 POLL_SECONDS = 30
 
 
@@ -66,14 +69,16 @@ def check_cloud_parameters(parameters: dict, platform: str = KUBEFLOW) -> None:
         raise AdmodError(f"split_workers={workers} is more than Vertex AI collects into one step "
                          f"({VERTEX_MAX_FAN_IN} artifacts): pass -p split_workers="
                          f"{VERTEX_MAX_FAN_IN} or fewer.")
+    stores = CLOUD_STORES[platform]
     for name in STORAGE_PARAMETERS:
         value = str(parameters.get(name) or "")
         if not value:
             raise AdmodError(f"{name} is missing: pass -p {name}=gs://BUCKET/PATH or put it in "
                              "--params-file.")
-        if not value.startswith("gs://"):
-            raise AdmodError(f"{name}='{value}' is not a gs:// URI: a cloud run's steps would "
-                             "write it inside a pod and lose it; use gs://BUCKET/PATH.")
+        if not value.startswith(stores):
+            raise AdmodError(f"{name}='{value}' is not a {' or '.join(stores)} URI: a cloud "
+                             f"run's steps on {platform} would write it inside a pod and lose "
+                             f"it; use {stores[0]}BUCKET/PATH.")
 
 
 def check_image(pipeline_file: str, placeholder: str, explicit_image: str | None) -> None:
@@ -239,20 +244,16 @@ def follow_kubeflow(client, run_id: str, host: str, poll_seconds: float = POLL_S
 
 
 def check_kubeflow_root(settings: RunSettings) -> None:
-    """The fanned-out split's merge-bucket tasks read the checked partitions by URI, from
-    Cloud Storage: refuse a pipeline root they cannot read before anything runs, and say so
-    when the backend's default root is used (MinIO's minio:// on a stock install)."""
+    """The fanned-out split's merge-bucket tasks read the checked partitions by URI: refuse a
+    pipeline root they cannot read before anything runs."""
     if not compiled.fans_in(settings.pipeline_file):
         return
     root = settings.pipeline_root
-    if root and not root.startswith("gs://"):
-        raise AdmodError(f"--pipeline-root '{root}' is not a gs:// URI: the split's merge-bucket "
-                         "tasks read the checked partitions from Cloud Storage; pass "
-                         "--pipeline-root gs://BUCKET/PATH, or --kfp-version 2.13.0 for the "
-                         "split in one task.")
-    if not root:
-        log.warning("no --pipeline-root: the backend's default is used, which must be gs:// for "
-                    "the split's merge-bucket tasks (a stock install's minio:// stops them)")
+    if root and not root.startswith(CLOUD_STORES[KUBEFLOW]):
+        raise AdmodError(f"--pipeline-root '{root}' is not a gs://, s3:// or minio:// URI: the "
+                         "split's merge-bucket tasks read the checked partitions from the "
+                         "store; pass --pipeline-root gs://BUCKET/PATH (or s3://), or "
+                         "--kfp-version 2.5.0 for the split in one task.")
 
 
 def submit_kubeflow(client, settings: RunSettings, experiment: str,

@@ -16,6 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ("bench/near_copies.py", ["--creatives", "40", "--variants", "2", "--seed", "3"],
      ["validation images with a near-copy in train, by content hash alone",
       "with near-copy groups"]),
+    ("bench/split_store.py", ["--images", "40", "--repeat", "1"],
+     ["local folder:", "s3:// store:", "store / local"]),
 ])
 def test_the_benchmark_runs_as_documented(script, arguments, printed):
     result = subprocess.run([sys.executable, script, *arguments], cwd=REPO, capture_output=True,

@@ -47,6 +47,26 @@ def test_a_retry_on_a_fresh_node_resumes_from_the_durable_copy(tmp_path, bucket)
     assert list(bucket.list_blobs(prefix="checkpoints/")) == []  # removed once complete
 
 
+def test_a_retried_run_resumes_from_its_state_on_s3(tmp_path, s3_bucket):
+    """A run retried after an eviction (the same output URI, so the same key) on a fresh node
+    resumes from the state mirrored to an s3:// checkpoint_root (a stock Kubeflow's MinIO)."""
+    import shutil
+
+    from admod import storage
+
+    checkpoints = training.TrainingOptions(
+        checkpoint_root=f"minio://{s3_bucket}/checkpoints",
+        state_key="minio://mlpipeline/v2/artifacts/admod/run-1/train-head/model")
+    work = tmp_path / "work"
+    assert _train(work, 4, kill_at=3, checkpoints=checkpoints).returncode == 137
+    assert storage.is_dir(checkpoints.durable("head"))
+    shutil.rmtree(work)  # evicted: the pod's disk is gone
+    resumed = _train(work, 4, checkpoints=checkpoints)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "3", "4"]
+    assert not storage.is_dir(f"minio://{s3_bucket}/checkpoints")  # removed once complete
+
+
 def test_runs_sharing_a_display_name_never_share_training_state(tmp_path):
     """Recurring runs and `admod submit` reuse display names: a new run must start from
     epoch 1 even where an earlier run of the same name left its state behind."""

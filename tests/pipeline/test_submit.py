@@ -130,16 +130,17 @@ def test_kubeflow_submit(kfp_api):
     assert "exec-train-head" in kubernetes["deploymentSpec"]["executors"]
 
 
-def test_kubeflow_refuses_a_root_the_fanned_out_merge_cannot_read(kfp_api, caplog):
+def test_kubeflow_refuses_a_root_the_fanned_out_merge_cannot_read(kfp_api):
     server, client = kfp_api
-    settings = submit.RunSettings(COMMITTED, PARAMS, "minio://mlpipeline/v2/artifacts")
-    with pytest.raises(AdmodError, match="--pipeline-root 'minio://mlpipeline/v2/artifacts' is "
-                                         "not a gs:// URI: the split's merge-bucket tasks"):
+    settings = submit.RunSettings(COMMITTED, PARAMS, "abfs://container/root")
+    with pytest.raises(AdmodError, match="--pipeline-root 'abfs://container/root' is not a "
+                                         "gs://, s3:// or minio:// URI: the split's merge-bucket"):
         submit.submit_kubeflow(client, settings, "admod", "team-a")
     assert _posts(server, "/runs") == []  # nothing was sent
-    submit.submit_kubeflow(client, submit.RunSettings(COMMITTED, PARAMS), "admod", "team-a")
-    assert "no --pipeline-root: the backend's default is used" in caplog.text
-    assert len(_posts(server, "/runs")) == 1
+    for root in ("minio://mlpipeline/v2/artifacts", "s3://team-bucket/root", None):
+        submit.submit_kubeflow(client, submit.RunSettings(COMMITTED, PARAMS, root), "admod",
+                               "team-a")
+    assert len(_posts(server, "/runs")) == 3
 
 
 def test_kubeflow_cache_never_reaches_listing_evaluate_or_push(kfp_api):
@@ -400,3 +401,17 @@ def test_an_unknown_release_can_be_named(kfp_api):
     server.tag_name = "unknown"
     assert _kubeflow_cli(server, "--image", "i:1", "--kfp-version", "2.14.0", *CLOUD)[0] == 0
     assert _split_tasks(server) == {"split", "check-images"}
+
+
+def test_each_platform_takes_the_stores_its_pods_reach():
+    """Kubeflow's steps read gs://, s3:// and a stock install's minio:// (with the store's
+    secret); Vertex AI's only Cloud Storage."""
+    for store in ("gs://b/", "s3://b/", "minio://mlpipeline/"):
+        submit.check_cloud_parameters({"data_root": store + "ads", "registry_root": store + "r"})
+    with pytest.raises(AdmodError, match="data_root='s3://b/ads' is not a gs:// URI: a cloud "
+                                         "run's steps on vertex"):
+        submit.check_cloud_parameters({"data_root": "s3://b/ads", "registry_root": "gs://b/r"},
+                                      "vertex")
+    with pytest.raises(AdmodError, match="registry_root='/home/me/r' is not a gs:// or s3:// or "
+                                         "minio:// URI"):
+        submit.check_cloud_parameters({"data_root": "gs://b/ads", "registry_root": "/home/me/r"})
