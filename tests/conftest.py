@@ -105,3 +105,19 @@ def upload_folder_s3(folder, bucket, prefix):
             path = os.path.join(dirpath, name)
             s3.client().upload_file(path, bucket, f"{prefix}/{os.path.relpath(path, folder)}")
     return f"s3://{bucket}/{prefix}"
+
+
+@pytest.fixture
+def no_s3_credentials(s3_endpoint, monkeypatch, tmp_path):
+    """The S3 server reachable but no credentials anywhere boto3 looks (variables, files, the
+    instance metadata service)."""
+    from admod import s3
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3._client.cache_clear()
+    yield
+    s3._client.cache_clear()

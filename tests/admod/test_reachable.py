@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from admod import reachable, s3, storage
+from admod import reachable, storage
 from admod.errors import AdmodError
 
 
@@ -43,16 +43,7 @@ def test_an_unwritable_pipeline_root_is_named(s3_bucket, tmp_path):
         reachable.check_stores(str(tmp_path), str(tmp_path / "r"), "minio://gone-bucket/root")
 
 
-def test_missing_credentials_are_named_before_anything_runs(s3_endpoint, monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    s3._client.cache_clear()
-    try:
-        with pytest.raises(AdmodError, match="data_root 's3://b/ads' cannot be used: No S3 "
-                                             "credentials"):
-            reachable.check_stores("s3://b/ads", str(tmp_path))
-    finally:
-        s3._client.cache_clear()
+def test_missing_credentials_are_named_before_anything_runs(no_s3_credentials, tmp_path):
+    with pytest.raises(AdmodError, match="data_root 's3://b/ads' cannot be used: No S3 "
+                                         "credentials"):
+        reachable.check_stores("s3://b/ads", str(tmp_path))

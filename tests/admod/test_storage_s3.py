@@ -77,18 +77,9 @@ def test_client_errors_become_one_sentence(code, sentence):
             raise ClientError({"Error": {"Code": code, "Message": "no"}}, "GetObject")
 
 
-def test_no_credentials_is_one_sentence(s3_endpoint, monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    s3._client.cache_clear()
-    try:
-        with pytest.raises(AdmodError, match="No S3 credentials to read 's3://b/x'"):
-            storage.read_bytes("s3://b/x")
-    finally:
-        s3._client.cache_clear()
+def test_no_credentials_is_one_sentence(no_s3_credentials):
+    with pytest.raises(AdmodError, match="No S3 credentials to read 's3://b/x'"):
+        storage.read_bytes("s3://b/x")
 
 
 def test_an_unreachable_endpoint_is_one_sentence(monkeypatch):
