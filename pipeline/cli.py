@@ -149,11 +149,14 @@ def cmd_registry(args) -> None:
               f"unfinished pushes: {' '.join(removed) or 'none'}")
     elif args.action == "sync":
         from admod import vertex_registry
+        from admod.pipeline import submit
 
         target = vertex_registry.Target(args.vertex_model, args.project or "", args.region or "",
                                         args.serving_image, args.default_alias)
-        for name in vertex_registry.sync(args.registry, target):
-            print(name)
+        with submit.vertex_errors(args.project, args.region or ""):
+            submit.check_vertex_access(args.project, args.region or "")
+            for name in vertex_registry.sync(args.registry, target):
+                print(name)
     else:
         registry.repair_champion(args.registry, args.version)
         print(f"champion is now {args.version}")
@@ -261,9 +264,9 @@ def _require_target(args) -> None:
                          "https://HOST/pipeline.")
 
 
-def _settings(args, kfp_version: str = ""):
+def _settings(args, scratch: str, kfp_version: str = ""):
     """What a cloud run or schedule needs, every input checked before anything is sent;
-    `kfp_version`: the Kubeflow Pipelines backend it goes to."""
+    `kfp_version`: the Kubeflow Pipelines backend it goes to; files made go to `scratch`."""
     import yaml
 
     from admod import components, parameters
@@ -278,7 +281,7 @@ def _settings(args, kfp_version: str = ""):
         params.update(_vertex_parameters(args, params))
     pipeline_file = args.pipeline_file
     if not pipeline_file:
-        pipeline_file = os.path.join(tempfile.mkdtemp(), f"pipeline-{args.platform}.yaml")
+        pipeline_file = os.path.join(scratch, f"pipeline-{args.platform}.yaml")
         print(compile_pipeline(pipeline_file, args.image, args.platform, args.gpu_type,
                                args.gpu_count, kfp_version, args.store_secret,
                                args.store_endpoint))
@@ -297,7 +300,7 @@ def _settings(args, kfp_version: str = ""):
         submit.check_backend(pipeline_file, kfp_version)
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
-                              args.cache, args.service_account)
+                              args.cache, args.service_account, scratch)
 
 
 def _vertex_parameters(args, params: dict) -> dict:
@@ -339,19 +342,41 @@ def _kfp_version(args, client) -> str:
 
 
 def cmd_submit(args) -> int:
+    # Whatever is compiled or rewritten to send lives in a temporary folder for the command only.
+    with tempfile.TemporaryDirectory(prefix="admod-") as scratch:
+        return _submit(args, scratch)
+
+
+def _cloud_errors(args):
+    """The platform client's errors as one sentence each, for a cloud command."""
     from admod.pipeline import submit
 
-    _require_target(args)
     if args.platform == "vertex":
-        settings = _settings(args)
-        job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
+        return submit.vertex_errors(args.project, args.region)
+    return submit.kubeflow_errors(args.host)
+
+
+def _submit(args, scratch: str) -> int:
+    _require_target(args)
+    with _cloud_errors(args):
+        return _submit_to_platform(args, scratch)
+
+
+def _submit_to_platform(args, scratch: str) -> int:
+    from admod.pipeline import submit
+
+    if args.platform == "vertex":
+        labels = _labels(args.label)
+        submit.check_vertex_access(args.project, args.region)
+        settings = _settings(args, scratch)
+        job = submit.vertex_job(settings, args.project, args.region, labels)
         name = submit.submit_vertex(job, settings, args.network)
         print(f"{name}\n{submit.vertex_run_url(name)}")
         if args.wait:
             submit.follow_vertex(job)
     else:
         client = _kubeflow_client(args)
-        settings = _settings(args, _kfp_version(args, client))
+        settings = _settings(args, scratch, _kfp_version(args, client))
         run_id = submit.submit_kubeflow(client, settings, args.experiment or KFP_EXPERIMENT,
                                         args.namespace)
         print(f"{run_id}\n{submit.kubeflow_run_url(args.host, run_id)}")
@@ -363,17 +388,30 @@ def cmd_submit(args) -> int:
 
 
 def cmd_schedule(args) -> None:
+    with tempfile.TemporaryDirectory(prefix="admod-") as scratch:
+        _schedule(args, scratch)
+
+
+def _schedule(args, scratch: str) -> None:
+    _require_target(args)
+    with _cloud_errors(args):
+        _schedule_on_platform(args, scratch)
+
+
+def _schedule_on_platform(args, scratch: str) -> None:
     from admod.pipeline import submit
 
-    _require_target(args)
+    labels = _labels(args.label) if args.action == "create" else {}
+    if args.platform == "vertex":
+        submit.check_vertex_access(args.project, args.region)
     if args.action == "create":
         if args.platform == "vertex":
-            settings = _settings(args)
-            job = submit.vertex_job(settings, args.project, args.region, _labels(args.label))
+            settings = _settings(args, scratch)
+            job = submit.vertex_job(settings, args.project, args.region, labels)
             print(submit.schedule_vertex(job, settings, args.cron, args.network))
         else:
             client = _kubeflow_client(args)
-            settings = _settings(args, _kfp_version(args, client))
+            settings = _settings(args, scratch, _kfp_version(args, client))
             print(submit.schedule_kubeflow(client, settings, args.experiment or KFP_EXPERIMENT,
                                            args.cron, args.namespace))
     elif args.action == "list":

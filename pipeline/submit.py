@@ -1,5 +1,6 @@
 """Submitting and scheduling pipeline.yaml on Vertex AI Pipelines or Kubeflow Pipelines."""
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -24,6 +25,7 @@ class RunSettings:
     display_name: str = "admod"
     training_cache: bool | None = None  # None: each step's compiled caching policy
     service_account: str | None = None
+    scratch: str = ""  # a folder the caller removes, for files made to send; "": a new one
 
 
 def pipeline_to_submit(settings: RunSettings) -> str:
@@ -41,7 +43,8 @@ def pipeline_to_submit(settings: RunSettings) -> str:
         for name, task in dag["dag"]["tasks"].items():
             if name in CACHEABLE_STEPS:
                 task["cachingOptions"] = {"enableCache": True} if settings.training_cache else {}
-    path = os.path.join(tempfile.mkdtemp(), os.path.basename(settings.pipeline_file))
+    path = os.path.join(settings.scratch or tempfile.mkdtemp(),
+                        "submitted-" + os.path.basename(settings.pipeline_file))
     with open(path, "w") as f:
         yaml.safe_dump_all(documents, f, sort_keys=False)
     return path
@@ -179,18 +182,119 @@ def change_vertex_schedule(action: str, name: str, project: str, region: str,
 
 # --- Kubeflow Pipelines -------------------------------------------------------------------
 
+PROBE_TIMEOUT_S = (3, 6)  # connect, read: a host that does not answer is said within 10 s
+
+
 def kubeflow_client(host: str, namespace: str | None = None, token: str | None = None,
                     iap_client_id: str | None = None, ca_cert: str | None = None):
     """A client for the KFP API at `host`: from outside the cluster with a bearer token (e.g. a
     service account's, or Dex's), through Identity-Aware Proxy (its OAuth client id), and with
-    a private CA's certificate."""
+    a private CA's certificate. The host is asked once first, briefly (kfp.Client's own check
+    retries for about 30 s and then raises a traceback)."""
     import kfp
 
     if ca_cert and not os.path.isfile(ca_cert):
         raise AdmodError(f"--ca-cert '{ca_cert}' is not a file: pass the PEM file of the CA that "
                          "signed the Kubeflow endpoint's certificate.")
+    if not iap_client_id:  # through IAP, kfp fetches the token itself
+        probe_kubeflow(host, token, ca_cert)
     return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token,
                       client_id=iap_client_id, ssl_ca_cert=ca_cert)
+
+
+def probe_kubeflow(host: str, token: str | None = None, ca_cert: str | None = None) -> None:
+    """One GET of the API's healthz: refuses, in one sentence, a host that does not answer or
+    that refuses the credentials, before anything is compiled."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = f"{host.rstrip('/')}/apis/v2beta1/healthz"
+    try:
+        reply = requests.get(url, headers=headers, timeout=PROBE_TIMEOUT_S,
+                             verify=ca_cert or True, allow_redirects=False)
+    except requests.exceptions.RequestException as error:
+        raise AdmodError(f"The Kubeflow Pipelines API at {host} did not answer "
+                         f"({type(error).__name__}): check --host (https://HOST/pipeline), the "
+                         "network or VPN, and --ca-cert for a private CA.") from None
+    _refuse_status(reply.status_code, f"The Kubeflow Pipelines API at {host}")
+
+
+def _refuse_status(status: int, who: str) -> None:
+    """One sentence for an HTTP status that says what to do, or nothing for success."""
+    if status in (401, 403) or 300 <= status < 400:  # a redirect: to a login page
+        raise AdmodError(f"{who} refused our credentials (HTTP {status}): pass --token-file "
+                         "with a valid bearer token (or --iap-client-id behind IAP), and give "
+                         "the account access to the namespace.")
+    if status == 404:
+        raise AdmodError(f"{who} has no Kubeflow Pipelines API there (HTTP 404): check --host, "
+                         "which ends in /pipeline for a full Kubeflow install.")
+    if status == 429:
+        raise AdmodError(f"{who} is refusing requests for now (HTTP 429, rate limited): wait a "
+                         "minute and run again.")
+    if status >= 500:
+        raise AdmodError(f"{who} failed (HTTP {status}): check the Kubeflow Pipelines API "
+                         "server's health, then run again.")
+
+
+@contextlib.contextmanager
+def kubeflow_errors(host: str):
+    """The KFP client's errors during a command, as one sentence each."""
+    import urllib3
+    from kfp_server_api.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as error:
+        _refuse_status(error.status or 0, f"The Kubeflow Pipelines API at {host}")
+        raise AdmodError(f"The Kubeflow Pipelines API at {host} refused the request (HTTP "
+                         f"{error.status}: {str(error.reason)[:160]}): check the parameters "
+                         "and the namespace.") from None
+    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
+        raise AdmodError(f"The Kubeflow Pipelines API at {host} did not answer "
+                         f"({type(error).__name__}): check --host and the network, then run "
+                         "again.") from None
+
+
+def check_vertex_access(project: str | None, region: str) -> None:
+    """Google Cloud credentials found, before anything is compiled."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        raise AdmodError(f"No Google Cloud credentials to use Vertex AI in project '{project}' "
+                         f"({region}): run 'gcloud auth application-default login', or set "
+                         "GOOGLE_APPLICATION_CREDENTIALS to a service account key file.") \
+            from None
+
+
+@contextlib.contextmanager
+def vertex_errors(project: str | None, region: str):
+    """Vertex AI's and Google auth's errors during a command, as one sentence each."""
+    from google.api_core import exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    where = f"project '{project}' ({region})"
+    try:
+        yield
+    except (exceptions.PermissionDenied, exceptions.Unauthenticated,
+            auth_exceptions.RefreshError) as error:
+        raise AdmodError(f"Vertex AI refused this account in {where} ({type(error).__name__}): "
+                         "grant it roles/aiplatform.user there, or run 'gcloud auth "
+                         "application-default login' again.") from None
+    except exceptions.NotFound as error:
+        raise AdmodError(f"Vertex AI found no {where} ({str(error).splitlines()[0][:120]}): "
+                         "check --project and --region, and that the Vertex AI API is "
+                         "enabled.") from None
+    except (exceptions.ResourceExhausted, exceptions.TooManyRequests) as error:
+        raise AdmodError(f"Vertex AI refused the request in {where} for lack of quota "
+                         f"({str(error).splitlines()[0][:120]}): wait and run again, or ask for "
+                         "more quota.") from None
+    except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError,
+            auth_exceptions.TransportError) as error:
+        raise AdmodError(f"Vertex AI did not answer for {where} ({type(error).__name__}): "
+                         "check the network, then run again.") from None
 
 
 def backend_version(client, host: str) -> str:

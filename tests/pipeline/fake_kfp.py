@@ -17,8 +17,17 @@ class _Handler(JsonHandler):
         self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         return url.path, body
 
+    def _refused(self, path: str) -> bool:
+        """Answers the status `server.refuse` gives the path's last part, if any."""
+        status = self.server.refuse.get(path.rsplit("/", 1)[-1])
+        if status:
+            self._reply({"error": "refused", "code": status}, status)
+        return bool(status)
+
     def do_GET(self):
         path, _ = self._record()
+        if self._refused(path):
+            return
         if path.endswith("/healthz"):
             # as backend/src/apiserver/main.go writes it (2.0.5 to 2.17.0)
             self._reply({"commit_sha": "abc", "tag_name": self.server.tag_name,
@@ -34,6 +43,8 @@ class _Handler(JsonHandler):
 
     def do_POST(self):
         path, body = self._record()
+        if self._refused(path):
+            return
         if path.endswith("/experiments"):
             experiment = {**body, "experiment_id": f"exp-{len(self.server.experiments) + 1}"}
             self.server.experiments.append(experiment)
@@ -57,6 +68,7 @@ class _Handler(JsonHandler):
 
 
 def fake_kfp_server():
-    """Yields (server, its URL): the server records `requests` and `headers`."""
+    """Yields (server, its URL): the server records `requests` and `headers`; `refuse` maps the
+    last part of a path ("healthz", "runs") to the HTTP status it answers instead."""
     return serving(_Handler, requests=[], experiments=[], recurring_runs=[], headers=[],
-                   run_state="SUCCEEDED", tag_name="2.17.0")
+                   run_state="SUCCEEDED", tag_name="2.17.0", refuse={})

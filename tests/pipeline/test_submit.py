@@ -333,7 +333,7 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
     assert _kubeflow_cli(server, *with_image)[0] == 0
 
 
-def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_project():
+def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_project(tmp_path):
     from admod.pipeline import cli
 
     tensorboard = "projects/proj/locations/europe-west4/tensorboards/77"
@@ -341,7 +341,7 @@ def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_proje
         "submit", "--platform", "vertex", "--project", "proj", "--region", "europe-west4",
         "--image", "i:1", "--experiment", "admod-ads", "--tensorboard", tensorboard,
         "-p", "vertex_model=admod-ads", *CLOUD])
-    values = cli._settings(args).parameters
+    values = cli._settings(args, str(tmp_path)).parameters
     assert values["vertex_project"] == "proj" and values["vertex_location"] == "europe-west4"
     assert values["experiment"] == "admod-ads" and values["vertex_tensorboard"] == tensorboard
     assert values["vertex_model"] == "admod-ads"
