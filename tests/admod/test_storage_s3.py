@@ -191,3 +191,13 @@ def test_the_fanned_out_split_and_training_read_parts_and_shards_from_s3(
     monkeypatch.setattr(records, "S3_SHARDS_DIR", str(tmp_path / "shards"))
     assert datasets.labels_and_uris(str(on_store)) == datasets.labels_and_uris(str(train))
     assert len(os.listdir(tmp_path / "shards")) == len(shard_uris)
+
+
+def test_admod_split_reads_an_s3_data_root(s3_bucket, demo_root, tmp_path):
+    from admod.pipeline import cli
+
+    uri = upload_folder_s3(demo_root, s3_bucket, "ads")
+    assert cli.main(["split", "--data", uri, "--out", str(tmp_path / "out"),
+                     "--min-image-side", "32"]) == 0
+    manifest = split.read_manifest(str(tmp_path / "out" / "manifest.csv"))
+    assert manifest["uri"].str.startswith(f"{uri}/").all() and (manifest["split"] != "").any()
