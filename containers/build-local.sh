@@ -63,3 +63,5 @@ DOCKER_BUILDKIT=1 "$(docker_cli)" build --network host --progress plain \
   --build-arg "VARIANT=$VARIANT" --build-arg "IMAGENET_WEIGHTS=$WEIGHTS" "${secrets[@]}" \
   --file "$DOCKERFILE" --tag "$IMAGE" .
 say "built $IMAGE ($VARIANT, weights: $WEIGHTS) in $(( $(date +%s) - started )) s"
+# A registry digest exists once the image is pushed: then pass --image REF@sha256:...
+say "image id $(docker image inspect --format '{{.Id}}' "$IMAGE"); after docker push, pass --image $(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$IMAGE" | awk '{print $1}' | grep . || echo "REPOSITORY@sha256:... (docker push prints the digest)")"

@@ -97,8 +97,25 @@ def check_output_file(path: str, what: str = "-o") -> None:
 
 def cmd_compile(args) -> None:
     check_output_file(args.output)
-    print(compile_pipeline(args.output, args.image, args.platform, args.gpu_type, args.gpu_count,
+    try:
+        image = _pinned_image(args)
+    except AdmodError as error:  # compiling needs no registry: said, and the tag kept
+        say(f"warning: {error}")
+        image = args.image
+    print(compile_pipeline(args.output, image, args.platform, args.gpu_type, args.gpu_count,
                            args.kfp_version, args.store_secret, args.store_endpoint))
+
+
+def _pinned_image(args) -> str | None:
+    """--image by digest: as given when it has one or with --image-by-tag, else resolved
+    through its registry (printed)."""
+    from admod.pipeline import image_digest
+
+    if not args.image or args.image_by_tag or image_digest.is_pinned(args.image):
+        return args.image
+    pinned = image_digest.resolve(args.image)
+    print(f"--image {args.image} is {pinned}")
+    return pinned
 
 
 SPLIT_OPTIONS = ("SplitOptions", "ImageRules", "ListingOptions")  # admod split's flags
@@ -279,10 +296,11 @@ def _settings(args, scratch: str, kfp_version: str = ""):
     params.update(_parse_params(args.param))
     if args.platform == "vertex":
         params.update(_vertex_parameters(args, params))
+    submit.check_cloud_parameters(params, args.platform)  # before the registry is asked
     pipeline_file = args.pipeline_file
     if not pipeline_file:
         pipeline_file = os.path.join(scratch, f"pipeline-{args.platform}.yaml")
-        print(compile_pipeline(pipeline_file, args.image, args.platform, args.gpu_type,
+        print(compile_pipeline(pipeline_file, _pinned_image(args), args.platform, args.gpu_type,
                                args.gpu_count, kfp_version, args.store_secret,
                                args.store_endpoint))
     elif not os.path.isfile(pipeline_file):
@@ -294,11 +312,12 @@ def _settings(args, scratch: str, kfp_version: str = ""):
                          "store: drop --image, --gpu-type and --store-*, or drop --pipeline-file "
                          "to compile with them.")
     params = parameters.check(params, compiled.declared_parameters(pipeline_file))
-    submit.check_cloud_parameters(params, args.platform)
     submit.check_compiled_for(pipeline_file, args.platform)
     if kfp_version:
         submit.check_backend(pipeline_file, kfp_version)
     submit.check_image(pipeline_file, components.DEFAULT_IMAGE, args.image)
+    if not args.image_by_tag:
+        submit.check_pinned(pipeline_file)
     return submit.RunSettings(pipeline_file, params, args.pipeline_root, args.display_name,
                               args.cache, args.service_account, scratch)
 
@@ -462,10 +481,18 @@ def _platform_arguments(p, runs: bool) -> None:
     p.add_argument("--tensorboard", help="Vertex: a TensorBoard (projects/P/locations/L/"
                    "tensorboards/ID) for the experiment's per-epoch curves")
     p.add_argument("--image", help="the trainer image every step runs in (required unless "
-                   "--pipeline-file names one)")
+                   "--pipeline-file names one); a tag is resolved to its digest")
+    _image_by_tag_flag(p)
     p.add_argument("--gpu-type", help="GKE accelerator label or Vertex accelerator type")
     p.add_argument("--gpu-count", type=int, default=1)
     _store_flags(p)
+
+
+def _image_by_tag_flag(p) -> None:
+    p.add_argument("--image-by-tag", action="store_true",
+                   help="send --image's tag as it is, unresolved: each pod pulls what the tag "
+                        "names when it starts, and the cache may reuse results of older code "
+                        "under it")
 
 
 def _store_flags(p) -> None:
@@ -496,7 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("compile", help="compile the pipeline to YAML")
     p.add_argument("-o", "--output", default=DEFAULT_PIPELINE_FILE)
-    p.add_argument("--image", help="container image for every step (default: components/image.py)")
+    p.add_argument("--image", help="container image for every step (default: the placeholder "
+                   "admod.components.DEFAULT_IMAGE); a tag is resolved to its digest")
+    _image_by_tag_flag(p)
     p.add_argument("--platform", choices=["kubeflow", "vertex"], default="kubeflow")
     p.add_argument("--gpu-type", help="GKE accelerator label (nvidia-tesla-t4, nvidia-l4, ...) or "
                    "Vertex accelerator type (NVIDIA_TESLA_T4, NVIDIA_L4, ...)")

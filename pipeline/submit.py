@@ -68,7 +68,7 @@ def check_cloud_parameters(parameters: dict, platform: str = KUBEFLOW) -> None:
     """Refuses a cloud run whose data or registry is not in Cloud Storage, or that fans out
     wider than its platform collects."""
     workers = parameters.get("split_workers", DEFAULTS.split_workers)
-    if platform == VERTEX and workers > VERTEX_MAX_FAN_IN:
+    if platform == VERTEX and isinstance(workers, int) and workers > VERTEX_MAX_FAN_IN:
         raise AdmodError(f"split_workers={workers} is more than Vertex AI collects into one step "
                          f"({VERTEX_MAX_FAN_IN} artifacts): pass -p split_workers="
                          f"{VERTEX_MAX_FAN_IN} or fewer.")
@@ -91,6 +91,19 @@ def check_image(pipeline_file: str, placeholder: str, explicit_image: str | None
             f"The steps would run in the placeholder image {placeholder}: build and push the "
             "trainer image (make images IMAGE=REGISTRY/PATH TAG=TAG) and pass --image "
             "REGISTRY/PATH:TAG, or --image with the placeholder's name if that image is yours.")
+
+
+def check_pinned(pipeline_file: str) -> None:
+    """Refuses a compiled pipeline whose steps name their image by a tag that can move."""
+    from admod.pipeline import image_digest
+
+    tags = sorted(i for i in compiled.pipeline_images(pipeline_file)
+                  if not image_digest.is_pinned(i))
+    if tags:
+        raise AdmodError(f"'{pipeline_file}' runs its steps in {tags[0]}, a tag that can move "
+                         "(Kubeflow's cache keys on the name, and each pod pulls what the tag "
+                         "names then): compile it with --image REF (resolved to its digest) or "
+                         f"REF@sha256:..., or pass {image_digest.BY_TAG_FLAG}.")
 
 
 def to_kfp_cron(cron: str) -> str:

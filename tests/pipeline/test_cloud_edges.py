@@ -14,7 +14,7 @@ from tests.pipeline.fake_kfp import fake_kfp_server
 
 IMAGE = ["--image", "europe-docker.pkg.dev/p/r/trainer:7"]
 CLOUD = ["-p", "data_root=gs://ads-bucket/ads", "-p", "registry_root=gs://ads-bucket/registry",
-         "--pipeline-root", "gs://ads-bucket/root"]
+         "--pipeline-root", "gs://ads-bucket/root", "--image-by-tag"]
 
 
 @pytest.fixture

@@ -180,7 +180,8 @@ def test_schedule_from_the_command_line(kfp_api, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("data_root: gs://ads-bucket/ads\nregistry_root: gs://ads-bucket/registry\n")
     assert main(["schedule", "create", "--platform", "kubeflow", "--host", host, "--cron",
-                 "30 2 * * *", "--image", "europe-docker.pkg.dev/p/r/trainer:7", "--params-file",
+                 "30 2 * * *", "--image", "europe-docker.pkg.dev/p/r/trainer:7", "--image-by-tag",
+                 "--params-file",
                  str(params),
                  "-p", "head_epochs=5", "--pipeline-root", "gs://ads-bucket/root"]) == 0
     (recurring,) = _posts(server, "/recurringruns")
@@ -217,7 +218,7 @@ def test_vertex_schedule_request_body(bucket, tmp_path, monkeypatch):
 
 
 CLOUD = ["-p", "data_root=gs://ads-bucket/ads", "-p", "registry_root=gs://ads-bucket/registry",
-         "--pipeline-root", "gs://ads-bucket/root"]
+         "--pipeline-root", "gs://ads-bucket/root", "--image-by-tag"]
 
 
 def _kubeflow_cli(server, *args):
