@@ -8,6 +8,10 @@ can be run on an older pipeline.yaml (issue 21's closing note lists what they fo
 before the fix).
 """
 
+import ast
+import glob
+import json
+import os
 import re
 
 import pytest
@@ -86,35 +90,148 @@ def _dags(spec):
             yield component
 
 
-def _parameter_type_mismatches(spec) -> list[str]:
-    """backend/src/v2/driver/resolve.go, handleParamTypeValidationAndConversion (2.17.0): a value
-    for a STRING input is turned into text, any other declared type must match the value's kind
-    ("input parameter %q type mismatch"). So a consumer's type must be what feeds it."""
+# backend/src/v2/driver/resolve.go, resolveInputs' type check (2.17.0): the driver compares each
+# input's *value kind* at run time with the type the consumer declares ("input parameter %q type
+# mismatch"): a STRING input takes any kind (turned into text), a number either NUMBER type, a
+# bool BOOLEAN, a list LIST, a struct STRUCT (or TASK_FINAL_STATUS, TASK_CONFIG).
+KIND_OF_TYPE = {"STRING": "string", "NUMBER_INTEGER": "number", "NUMBER_DOUBLE": "number",
+                "BOOLEAN": "bool", "LIST": "list", "STRUCT": "struct",
+                "TASK_FINAL_STATUS": "struct", "TASK_CONFIG": "struct"}
+
+
+def _accepts(declared: str, kind: str) -> bool:
+    return declared == "STRING" or KIND_OF_TYPE.get(declared) == kind
+
+
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "struct"}.get(type(value), "null")
+
+
+def _source_kind(spec, dag, given: dict) -> tuple[str, str] | None:
+    """(the value kind an input edge carries, where from), by the edge's kind: the parent DAG's
+    input, a task's output (a loop's collected output among them), a constant, a status."""
+    if "componentInputParameter" in given:
+        name = given["componentInputParameter"]
+        declared = dag.get("inputDefinitions", {}).get("parameters", {}).get(name)
+        return (KIND_OF_TYPE[declared["parameterType"]], name) if declared else None
+    if "taskOutputParameter" in given:
+        output = given["taskOutputParameter"]
+        producer = dag["dag"]["tasks"][output["producerTask"]]["componentRef"]["name"]
+        declared = spec["components"][producer]["outputDefinitions"]["parameters"][
+            output["outputParameterKey"]]
+        return KIND_OF_TYPE[declared["parameterType"]], f"{output['producerTask']} output"
+    if "runtimeValue" in given:
+        return _json_kind(given["runtimeValue"]["constant"]), "a constant"
+    if "taskFinalStatus" in given:
+        return "struct", "a task's final status"
+    return None
+
+
+def _parameter_kind_mismatches(spec) -> list[str]:
+    """Every input edge whose value kind the consumer's declared type refuses (KIND_OF_TYPE)."""
     problems = []
     for dag in _dags(spec):
-        declared = {name: p["parameterType"] for name, p in
-                    dag.get("inputDefinitions", {}).get("parameters", {}).items()}
         for task_name, task in dag["dag"]["tasks"].items():
             consumer = spec["components"][task["componentRef"]["name"]]
             wanted = consumer.get("inputDefinitions", {}).get("parameters", {})
             for name, given in task.get("inputs", {}).get("parameters", {}).items():
-                source = given.get("componentInputParameter")
-                if source is None or source not in declared or name not in wanted:
-                    continue
-                want, have = wanted[name]["parameterType"], declared[source]
-                if want != have and want != "STRING":
-                    problems.append(f"{task_name}.{name}: {want} fed from {source}: {have}")
+                source = _source_kind(spec, dag, given)
+                if source and name in wanted and not _accepts(wanted[name]["parameterType"],
+                                                              source[0]):
+                    problems.append(f"{task_name}.{name}: {wanted[name]['parameterType']} fed "
+                                    f"a {source[0]} from {source[1]}")
+            problems += _raw_item_mismatches(spec, task_name, task)
     return problems
+
+
+def _raw_item_mismatches(spec, task_name: str, task: dict) -> list[str]:
+    """A loop over raw items (resolve.go, the iteration driver): each item is checked against
+    the type the loop's DAG declares for it."""
+    iterator = task.get("parameterIterator", {})
+    if "raw" not in iterator.get("items", {}):
+        return []
+    declared = spec["components"][task["componentRef"]["name"]]["inputDefinitions"][
+        "parameters"][iterator["itemInput"]]["parameterType"]
+    return [f"{task_name} item {item!r}: {declared} fed a {_json_kind(item)}"
+            for item in json.loads(iterator["items"]["raw"])
+            if not _accepts(declared, _json_kind(item))]
+
+
+CONDITION_OPERAND = re.compile(r"inputs\.parameter_values\['([^']+)'\]\s*(?:==|!=|<=|>=|<|>)\s*"
+                               r"(true|false|'[^']*'|\"[^\"]*\"|-?\d+(?:\.\d+)?)")
+
+
+def _condition_mismatches(spec) -> list[str]:
+    """backend/src/v2/expression (2.17.0) evaluates a task's triggerPolicy.condition in CEL over
+    the inputs' values: comparing a value with a literal of another kind ('true' against a
+    bool) has no overload and fails the run at that task."""
+    problems = []
+    for dag in _dags(spec):
+        for task_name, task in dag["dag"]["tasks"].items():
+            condition = task.get("triggerPolicy", {}).get("condition", "")
+            for name, literal in CONDITION_OPERAND.findall(condition):
+                source = _source_kind(spec, dag, task["inputs"]["parameters"][name])
+                kind = _json_kind(json.loads(literal.replace("'", '"')))
+                if source and source[0] != kind:
+                    problems.append(f"{task_name}: {name} (a {source[0]}) compared with {literal}")
+    return problems
+
+
+def _embedded_placeholders(spec) -> list[str]:
+    """backend/src/v2/driver/resolve.go, resolveInputParameter (2.17.0) substitutes a
+    {{$.…}} constant only when it is the whole value (switch valStr), workspace_path aside: one
+    inside a longer string reaches the step verbatim."""
+    found = []
+    for dag in _dags(spec):
+        for task_name, task in dag["dag"]["tasks"].items():
+            for name, given in task.get("inputs", {}).get("parameters", {}).items():
+                value = given.get("runtimeValue", {}).get("constant")
+                if (isinstance(value, str) and "{{$." in value
+                        and not re.fullmatch(r"\{\{\$\.\w+\}\}", value)
+                        and "{{$.workspace_path}}" not in value):
+                    found.append(f"{task_name}.{name}: {value!r}")
+    return found
+
+
+def _uri_assignments(source: str, where: str) -> list[str]:
+    """`X.uri = …` (or +=, or annotated) and `setattr(X, "uri", …)` in Python `source`, by its
+    syntax tree."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        if any(isinstance(t, ast.Attribute) and t.attr == "uri" for t in targets):
+            found.append(f"{where}:{node.lineno}: {ast.unparse(node)[:80]}")
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
+                == "setattr" and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value == "uri"):
+            found.append(f"{where}:{node.lineno}: {ast.unparse(node)[:80]}")
+    return found
 
 
 def _uri_rewrites(spec) -> list[str]:
     """backend/src/v2/component/launcher_v2.go uploads each output through
     objectstore/config.go KeyFromURI (2.17.0): a URI outside the pipeline root fails the task
-    ("does not have expected bucket prefix")."""
+    ("does not have expected bucket prefix"). Each executor's embedded component source, read
+    by its syntax tree (the code it calls in admod/: `_package_uri_rewrites`)."""
     found = []
     for name, executor in spec["deploymentSpec"]["executors"].items():
-        source = "\n".join(executor["container"].get("command", []))
-        found += [f"{name}: {m}" for m in re.findall(r"\w+\.uri\s*=[^=].*", source)]
+        command = executor["container"].get("command", [])
+        if command:
+            found += _uri_assignments(command[-1], name)
+    return found
+
+
+def _package_uri_rewrites(folders=("admod", "components")) -> list[str]:
+    found = []
+    for folder in folders:
+        for path in sorted(glob.glob(os.path.join(folder, "*.py"))):
+            with open(path) as f:
+                found += _uri_assignments(f.read(), path)
     return found
 
 
@@ -132,9 +249,15 @@ def _short_retry_windows(spec) -> list[str]:
 
 
 def _violations(spec) -> dict[str, list[str]]:
-    return {"parameter types": _parameter_type_mismatches(spec),
+    return {"parameter types": _parameter_kind_mismatches(spec),
+            "conditions": _condition_mismatches(spec),
+            "placeholders": _embedded_placeholders(spec),
             "output URIs rewritten": _uri_rewrites(spec),
             "retry windows": _short_retry_windows(spec)}
+
+
+NO_VIOLATIONS = {"parameter types": [], "conditions": [], "placeholders": [],
+                 "output URIs rewritten": [], "retry windows": []}
 
 
 def _unknown_placeholders(text: str, version: str) -> list[str]:
@@ -150,13 +273,13 @@ def _unknown_kubernetes_fields(pipeline_file: str, version: str) -> list[str]:
 
 def test_every_kubeflow_target_keeps_every_backend_rule(specs):
     for version in (NEWEST, platform.OLDEST_KFP, platform.FAN_IN_KFP):
-        assert _violations(specs[version]) == {
-            "parameter types": [], "output URIs rewritten": [], "retry windows": []}, version
+        assert _violations(specs[version]) == NO_VIOLATIONS, version
+    assert _package_uri_rewrites() == []
 
 
 def test_the_vertex_spec_keeps_the_parameter_and_uri_rules(specs):
     violations = _violations(specs[platform.VERTEX])
-    assert violations["parameter types"] == [] and violations["output URIs rewritten"] == []
+    assert {**violations, "retry windows": []} == NO_VIOLATIONS
 
 
 def test_every_placeholder_and_kubernetes_field_is_one_the_target_knows(compiled):
@@ -194,21 +317,52 @@ def test_the_split_fans_in_only_where_the_backend_collects_a_loop(specs, compile
     assert {"split-in-one-task", "train-head"} <= set(oldest["root"]["dag"]["tasks"])
 
 
-def test_the_rules_catch_what_they_name():
-    """Each rule fails on a spec with the fault it names (as the pre-fix pipeline.yaml had)."""
+def test_the_rules_catch_what_they_name(tmp_path):
+    """Each rule fails on a spec with the fault it names, one planted violation each."""
     spec = _load(COMMITTED)
-    # the partition an integer, fed the loop's STRING item (as list_images -> list compiled)
-    check = spec["components"]["comp-check-images"]["inputDefinitions"]["parameters"]
-    check["partition"]["parameterType"] = "NUMBER_INTEGER"
+    components = spec["components"]
+    # the partition an integer, fed the loop's string item (as list_images -> list compiled)
+    components["comp-check-images"]["inputDefinitions"]["parameters"]["partition"][
+        "parameterType"] = "NUMBER_INTEGER"
+    # the collected parts fed to a STRUCT input
+    components["comp-gather-parts"]["inputDefinitions"]["parameters"]["parts"][
+        "parameterType"] = "STRUCT"
+    # the raw bucket items ("00" ...) fed to a loop that declares them integers
+    components["comp-for-loop-3"]["inputDefinitions"]["parameters"][
+        "pipelinechannel--loop-item-param-2"]["parameterType"] = "NUMBER_INTEGER"
+    # the condition's operand a string, compared with true
+    components["comp-evaluate"]["outputDefinitions"]["parameters"]["Output"][
+        "parameterType"] = "STRING"
+    # a placeholder inside a longer string
+    push_task = components["comp-condition-4"]["dag"]["tasks"]["push"]
+    push_task["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"] = (
+        "run-{{$.pipeline_job_uuid}}")
     push = spec["deploymentSpec"]["executors"]["exec-push"]["container"]["command"]
-    push[-1] += '\n    published.uri = version.pop("uri")\n'
+    push[-1] += '\n    published.uri = version.pop("uri")\n    setattr(published, "uri", "x")\n'
     spec["root"]["dag"]["tasks"]["train-head"]["retryPolicy"]["backoffMaxDuration"] = "3600s"
     violations = _violations(spec)
-    assert violations["parameter types"] == [
-        "check-images.partition: NUMBER_INTEGER fed from "
-        "pipelinechannel--list-images-Output-loop-item: STRING"]
-    assert violations["output URIs rewritten"] == ['exec-push: published.uri = version.pop("uri")']
+    kinds = violations["parameter types"]
+    assert ("check-images.partition: NUMBER_INTEGER fed a string from "
+            "pipelinechannel--list-images-Output-loop-item") in kinds
+    assert "gather-parts.parts: STRUCT fed a list from for-loop-1 output" in kinds
+    assert "for-loop-3 item '00': NUMBER_INTEGER fed a string" in kinds
+    assert violations["conditions"] == [
+        "condition-4: pipelinechannel--evaluate-Output (a string) compared with true"]
+    assert violations["placeholders"] == ["push.run_id: 'run-{{$.pipeline_job_uuid}}'"]
+    assert [v.split(": ", 1)[1] for v in violations["output URIs rewritten"]] == [
+        "published.uri = version.pop('uri')", "setattr(published, 'uri', 'x')"]
     assert violations["retry windows"] == ["train-head: 3600s"]
+    # a rewrite inside the package the components call
+    (tmp_path / "steps.py").write_text("def publish(out):\n    out.uri = 'gs://elsewhere/m'\n")
+    assert _package_uri_rewrites((str(tmp_path),)) == [
+        f"{tmp_path}/steps.py:2: out.uri = 'gs://elsewhere/m'"]
+
+
+def test_what_the_driver_accepts_is_not_flagged():
+    """An INTEGER input fed a DOUBLE value is a number either way: the driver takes it."""
+    spec = _load(COMMITTED)
+    spec["root"]["inputDefinitions"]["parameters"]["seed"]["parameterType"] = "NUMBER_DOUBLE"
+    assert _violations(spec) == NO_VIOLATIONS
 
 
 def test_vertex_refuses_a_fan_in_wider_than_it_collects():
