@@ -239,8 +239,8 @@ def _refuse_status(status: int, who: str) -> None:
                          "with a valid bearer token (or --iap-client-id behind IAP), and give "
                          "the account access to the namespace.")
     if status == 404:
-        raise AdmodError(f"{who} has no Kubeflow Pipelines API there (HTTP 404): check --host, "
-                         "which ends in /pipeline for a full Kubeflow install.")
+        raise AdmodError(f"{who} was not found (HTTP 404): check --host, which ends in "
+                         "/pipeline for a full Kubeflow install.")
     if status == 429:
         raise AdmodError(f"{who} is refusing requests for now (HTTP 429, rate limited): wait a "
                          "minute and run again.")
