@@ -26,6 +26,7 @@ READ_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
 ATTEMPTS = 5  # boto3's "standard" retry mode: the first try and four retries
 TRANSFER_THREADS = 16
+LIST_PAGE = 1000  # keys a listing page holds (S3's most)
 
 
 def is_s3(uri: str) -> bool:
@@ -119,7 +120,8 @@ def objects(root: str, delimiter: str = ""):
     bucket, path = split(root)
     with errors(root):
         pages = client(root).get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=_prefix(path), Delimiter=delimiter)
+            Bucket=bucket, Prefix=_prefix(path), Delimiter=delimiter,
+            PaginationConfig={"PageSize": LIST_PAGE})
         for page in pages:
             for entry in page.get("Contents", []):
                 if not entry["Key"].endswith("/"):

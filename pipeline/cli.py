@@ -170,8 +170,7 @@ def cmd_registry(args) -> None:
 
         target = vertex_registry.Target(args.vertex_model, args.project or "", args.region or "",
                                         args.serving_image, args.default_alias)
-        with submit.vertex_errors(args.project, args.region or ""):
-            submit.check_vertex_access(args.project, args.region or "")
+        with submit.vertex_errors(args.project, args.region or ""):  # credentials: its client's
             for name in vertex_registry.sync(args.registry, target):
                 print(name)
     else:

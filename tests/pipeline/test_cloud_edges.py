@@ -106,8 +106,15 @@ def test_vertex_without_credentials_before_compiling(monkeypatch, capsys, tmpdir
         status = cli.main([*command, "--platform", "vertex", "--project", "proj", *IMAGE, *CLOUD])
         assert "No Google Cloud credentials to use Vertex AI in project 'proj'" in _said(
             capsys, status, started)
-    status = cli.main(["registry", "sync", "gs://b/registry", "--vertex-model", "admod",
-                       "--project", "proj", "--region", "europe-west4"])
+    from admod import storage
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # another test's emulator
+    storage.gcs_client.cache_clear()
+    try:
+        status = cli.main(["registry", "sync", "gs://b/registry", "--vertex-model", "admod",
+                           "--project", "proj", "--region", "europe-west4"])
+    finally:
+        storage.gcs_client.cache_clear()
     assert "No Google Cloud credentials" in _said(capsys, status, time.monotonic())
     assert compiles == [] and list(tmpdir_watched.iterdir()) == []
 
