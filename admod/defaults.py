@@ -26,3 +26,6 @@ TF_SERVING_VERSION = "2.15.1"
 LOCAL_PIPELINE_ROOT = "runs"
 LOCAL_REGISTRY_ROOT = "models"
 LOCAL_DEMO_DATA = "data/demo"
+
+# Vertex AI's prebuilt TensorFlow serving container for the model versions push adds.
+VERTEX_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"

@@ -4,13 +4,14 @@ Input: RGB images, float 0..255. `ResNetPreprocess` (= resnet50.preprocess_input
 is the first layer, so whoever loads the model cannot preprocess differently from training.
 """
 
+import dataclasses
 import logging
 import os
 import tempfile
 
 import keras
 
-from admod import defaults, storage
+from admod import defaults, registry, storage
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
 
@@ -155,3 +156,20 @@ def weights_digest(model: keras.Model) -> str:
 
 def load(path: str) -> keras.Model:
     return keras.models.load_model(path)
+
+
+@dataclasses.dataclass
+class Champion:
+    version: str
+    model: keras.Model
+    info: dict  # its model_info.json
+
+
+def load_champion(registry_root: str) -> Champion | None:
+    """The current champion's model and model info, None before the first push."""
+    with tempfile.TemporaryDirectory() as tmp:
+        found = registry.champion_files(registry_root, tmp)
+        if found is None:
+            return None
+        version, info, path = found
+        return Champion(version, load(path), info)

@@ -339,8 +339,7 @@ class VertexModelOptions(VertexPlace):
     vertex_model: str = parameter(
         "", anything, "Vertex AI Model Registry model push adds each version to (name or ID).")
     vertex_serving_image: str = parameter(
-        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest", anything,
-        "Serving container of the Vertex model versions.")
+        defaults.VERTEX_SERVING_IMAGE, anything, "Serving container of the Vertex model versions.")
     vertex_default_alias: bool = parameter(
         False, anything, "The champion's Vertex version also gets the default alias.")
 

@@ -11,14 +11,12 @@ Versions are never overwritten: each push gets a new version name, and pushing a
 content a complete version already holds is a no-op.
 """
 
-import dataclasses
 import datetime
 import hashlib
 import json
 import logging
 import os
 import re
-import tempfile
 import uuid
 
 from admod import storage
@@ -98,26 +96,17 @@ def champion(registry_root: str) -> str | None:
     return _pointed_version(registry_root, storage.read_bytes(pointer))
 
 
-@dataclasses.dataclass
-class Champion:
-    version: str
-    model: object  # keras.Model
-    info: dict  # its model_info.json
-
-
-def load_champion(registry_root: str) -> Champion | None:
-    """The current champion's model and model info, None before the first push."""
-    from admod import model as model_lib
-
+def champion_files(registry_root: str, local_dir: str) -> tuple[str, dict, str] | None:
+    """The current champion's version, model info and its model file downloaded into
+    `local_dir` (None before the first push); admod.model.load_champion loads it."""
     version = champion(registry_root)
     if version is None:
         return None
     folder = storage.join(registry_root, version)
     info = json.loads(storage.read_bytes(storage.join(folder, MODEL_INFO_FILE)))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = storage.download_to_file(storage.join(folder, MODEL_FILE),
-                                        os.path.join(tmp, MODEL_FILE))
-        return Champion(version, model_lib.load(path), info)
+    path = storage.download_to_file(storage.join(folder, MODEL_FILE),
+                                    os.path.join(local_dir, MODEL_FILE))
+    return version, info, path
 
 
 def serving_model_dir(version_uri: str) -> str:

@@ -171,7 +171,7 @@ def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame
 def _champion(registry_root: str, headline_dir: str, batch_size: int):
     """(champion version, its scores on the headline images as it serves them, those images
     as it serves them) or (None, None, None)."""
-    champion = registry.load_champion(registry_root)
+    champion = model_lib.load_champion(registry_root)
     if champion is None:
         return None, None, None
     scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)

@@ -19,7 +19,6 @@ import re
 from admod import defaults, registry, storage
 from admod.errors import AdmodError, brief, google_cloud_errors
 from admod.metric_names import GATING_METRICS
-from admod.options import VertexModelOptions
 
 log = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
@@ -36,11 +35,13 @@ class Target:
     model: str
     project: str = ""
     location: str = ""
-    serving_image: str = VertexModelOptions.vertex_serving_image
+    serving_image: str = defaults.VERTEX_SERVING_IMAGE
     make_default: bool = False
 
     @classmethod
-    def from_options(cls, options: VertexModelOptions) -> "Target":
+    def from_options(cls, options) -> "Target":
+        """From an admod.options.VertexModelOptions (not imported: options checks its
+        targets with this module)."""
         return cls(options.vertex_model, options.vertex_project, options.vertex_location,
                    options.vertex_serving_image, options.vertex_default_alias)
 
