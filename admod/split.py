@@ -637,16 +637,16 @@ def split_of(sha256: str, options: SplitOptions, grouped: "NearCopies") -> str:
 def local_part(part_uri: str, bucket: int | None, scratch: str) -> str:
     """A checked part as a folder on this machine, for the files of `bucket` (or, None, its
     excluded rows): the part itself when it is a local folder (kfp.local), else those files
-    downloaded from the object store (gs:// or s3://) into `scratch`, nothing of the other
-    buckets."""
+    downloaded from the object store (gs://, s3:// or minio://) into `scratch`, nothing of the
+    other buckets."""
     if not storage.is_remote(part_uri):
         if "://" in part_uri:
             raise AdmodError(
                 f"Checked partition '{part_uri}' is in an artifact store that admod's "
                 "fanned-out merge cannot read (it reads gs://, s3://, minio:// and local "
-                "folders): run "
-                "with a gs:// or s3:// pipeline root (--pipeline-root gs://BUCKET/PATH), or "
-                "compile with --kfp-version 2.5.0 for the split in one task.")
+                "folders): run with a gs:// or s3:// pipeline root (--pipeline-root "
+                "gs://BUCKET/PATH), or compile with --kfp-version 2.5.0 for the split in one "
+                "task.")
         _check_part_layout([part_uri])
         return part_uri
     if not all(storage.exists(storage.join(part_uri, name))
