@@ -77,25 +77,52 @@ def make_dataset(folder: str, image_size: int, batch_size: int, training: bool,
     return ds.prefetch(AUTOTUNE)
 
 
+# What TensorFlow raises mid-epoch for a damaged shard, none naming it: a record that fails its
+# checksum; fewer records than info.json counts (a shard cut cleanly, emptied or deleted).
+DAMAGED_SHARD = (tf.errors.DataLossError, tf.errors.FailedPreconditionError,
+                 tf.errors.NotFoundError)
+
+
 @contextlib.contextmanager
-def corrupt_shards_named(*folders: str):
-    """Turns TensorFlow's DataLossError, which names no file, into one sentence naming the
-    corrupt shard: every shard of `folders` is read through to find it."""
+def damaged_shards_named(*folders: str):
+    """Turns TensorFlow's error for a damaged shard into one sentence naming the shard: every
+    shard of `folders` is read through and counted against what the split wrote."""
     from admod.errors import AdmodError
 
     try:
         yield
-    except tf.errors.DataLossError as error:
+    except DAMAGED_SHARD as error:
         reason = str(error).splitlines()[0][:200]
-        for path in (p for folder in folders for p in records.shard_files(folder)):
-            try:
-                for _ in tf.data.TFRecordDataset(path):
-                    pass
-            except tf.errors.DataLossError:
-                raise AdmodError(f"Shard '{path}' is corrupt ({reason}): run the split again "
-                                 "to rewrite the shards.") from None
-        raise AdmodError(f"A shard under {', '.join(folders)} is corrupt ({reason}): run the "
-                         "split again to rewrite the shards.") from None
+        for folder in folders:
+            if problem := _shard_problem(folder):
+                raise AdmodError(f"{problem}: {records.REWRITE_SHARDS}") from None
+        if not isinstance(error, tf.errors.DataLossError):
+            raise  # not a shard's: every shard holds what the split wrote
+        raise AdmodError(f"A shard under {', '.join(folders)} is corrupt ({reason}): "
+                         f"{records.REWRITE_SHARDS}") from None
+
+
+def _shard_problem(folder: str) -> str | None:
+    """What is wrong with the first damaged shard of `folder`, or None."""
+    files = records.shard_files(folder)  # names a listed shard that is missing
+    info = records.read_info(folder)
+    written = info.get("shard_records")
+    if written is not None and len(written) != len(files):
+        return (f"'{folder}' holds {len(files)} shards where the split wrote {len(written)}, "
+                "so one was deleted")
+    counts = []
+    for path in files:
+        try:
+            counts.append(sum(1 for _ in tf.data.TFRecordDataset(path)))
+        except tf.errors.DataLossError as error:
+            return f"Shard '{path}' is corrupt ({str(error).splitlines()[0][:200]})"
+    for path, count, expected in zip(files, counts, written or counts, strict=True):
+        if count != expected:
+            return f"Shard '{path}' holds {count} records where the split wrote {expected}"
+    if sum(counts) != info["count"]:
+        return (f"The shards of '{folder}' hold {sum(counts)} records where its "
+                f"{records.INFO_FILE} counts {info['count']}")
+    return None
 
 
 def labels_and_uris(folder: str) -> tuple[list[int], list[str]]:

@@ -66,9 +66,9 @@ def predict(model: str, inputs: list[str],
     version = registry.resolve_version(model)
     info = json.loads(storage.read_bytes(storage.join(version, registry.MODEL_INFO_FILE)))
     with tempfile.TemporaryDirectory() as tmp:
-        local = storage.download_dir(registry.serving_model_dir(version),
-                                     os.path.join(tmp, "saved_model"))
-        serve = serving.load(local)
+        saved_model = registry.serving_model_dir(version)
+        serve = serving.load(storage.download_dir(saved_model, os.path.join(tmp, "saved_model")),
+                             named=saved_model)
         batch: list[tuple[str, bytes]] = []
         max_pixels = info.get("max_image_pixels", DEFAULTS.max_image_pixels)
         for uri, data, reason in scorable(inputs, max_pixels):

@@ -16,8 +16,14 @@ import tempfile
 
 import google_crc32c
 
+from admod.errors import AdmodError
+
 SHARD_PATTERN = "part-*.tfrecord"
 INFO_FILE = "info.json"
+# What to do about a damaged shard: the step that wrote it is cached, so a plain re-run would
+# reuse it.
+REWRITE_SHARDS = ("run the pipeline again without reusing cached steps (admod submit "
+                  "--no-cache; a local run rewrites them) to rewrite the shards.")
 
 
 # --- writing (no TensorFlow) ------------------------------------------------------------------
@@ -125,8 +131,9 @@ class ShardWriter:
 
 # --- reading ----------------------------------------------------------------------------------
 
-class CorruptShard(ValueError):
-    pass
+class CorruptShard(AdmodError):
+    """A shard whose framing or checksums do not hold: written by an earlier step that
+    admod re-runs, never read as records."""
 
 
 def _read_frames(path: str, framed: bool):
@@ -135,11 +142,13 @@ def _read_frames(path: str, framed: bool):
             length_bytes, length_crc = header[:8], header[8:]
             if len(header) < 12 or struct.unpack("<I", length_crc)[0] != _masked_crc(
                     [length_bytes]):
-                raise CorruptShard(f"{path}: a record's length is corrupt")
+                raise CorruptShard(f"Shard '{path}' is corrupt (a record's length fails its "
+                                   f"checksum): {REWRITE_SHARDS}")
             record = f.read(struct.unpack("<Q", length_bytes)[0])
             checksum = f.read(4)
             if len(checksum) < 4 or struct.unpack("<I", checksum)[0] != _masked_crc([record]):
-                raise CorruptShard(f"{path}: a record is truncated or corrupt")
+                raise CorruptShard(f"Shard '{path}' is corrupt (a record is truncated or fails "
+                                   f"its checksum): {REWRITE_SHARDS}")
             yield (header, record, checksum) if framed else record
 
 
@@ -169,6 +178,9 @@ def shard_files(folder: str) -> list[str]:
         return sorted(tf.io.gfile.glob(os.path.join(folder, SHARD_PATTERN)))
     remote = [uri for uri in listed if s3.is_s3(uri)]
     local = dict(zip(remote, s3.download_files(remote, S3_SHARDS_DIR), strict=True))
+    for missing in (uri for uri in listed if uri not in local and not tf.io.gfile.exists(uri)):
+        raise AdmodError(f"Shard '{missing}', which {os.path.join(folder, INFO_FILE)} lists, "
+                         f"is missing: {REWRITE_SHARDS}")
     return [local.get(uri, uri) for uri in listed]
 
 

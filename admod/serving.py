@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from admod import datasets
+from admod.errors import AdmodError, brief
 from admod.calibration import EPSILON, UNCALIBRATED, Calibration
 from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
@@ -74,6 +75,13 @@ def request_body(images: list[bytes]) -> dict:
                           for data in images]}
 
 
-def load(path: str):
-    """The serving function: f(image_bytes=tf.constant([...])) -> {'probability', 'label'}."""
-    return tf.saved_model.load(path).signatures[SIGNATURE]
+def load(path: str, named: str | None = None):
+    """The serving function: f(image_bytes=tf.constant([...])) -> {'probability', 'label'}.
+    A SavedModel with files missing or damaged is one sentence naming `named` (default
+    `path`), the folder the user knows."""
+    try:
+        return tf.saved_model.load(path).signatures[SIGNATURE]
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+        raise AdmodError(f"The SavedModel '{named or path}' cannot be loaded ({brief(error, 160)})"
+                         ": its files are missing or damaged; push the model again, or serve "
+                         "another version (admod registry list, then set-champion).") from None

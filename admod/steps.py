@@ -83,7 +83,7 @@ def _train(model, phase: str, train_dir, val_dir, image_size, options: TrainingO
                                          seed=augment.phase_seed(options.seed, phase),
                                          cache_dir=cache_dir, drop_remainder=drop_remainder)
         val_ds = datasets.make_dataset(val_dir, image_size, global_batch, training=False)
-        with datasets.corrupt_shards_named(train_dir, val_dir):
+        with datasets.damaged_shards_named(train_dir, val_dir):
             history = training.train_phase(model, train_ds, val_ds, options, phase, model_dir,
                                            weights, initial_epoch, jit_compile=setup.xla,
                                            baseline=baseline)
@@ -162,7 +162,7 @@ def _model_facts(image_size: int, weights_source: str) -> dict:
 def _score(model, folder: str, image_size: int, batch_size: int) -> pd.DataFrame:
     """One row per image of `folder`: uri, label, probability of not allowed."""
     ds = datasets.make_dataset(folder, image_size, batch_size, training=False)
-    with datasets.corrupt_shards_named(folder):
+    with datasets.damaged_shards_named(folder):
         labels, uris = datasets.labels_and_uris(folder)
         probabilities = model.predict(ds, verbose=0).ravel().astype(float)
     return pd.DataFrame({"uri": uris, "label": labels, "probability": probabilities})

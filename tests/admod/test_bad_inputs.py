@@ -2,13 +2,14 @@
 traceback."""
 
 import errno
+import re
 import os
 import shutil
 
 import pytest
 from PIL import Image
 
-from admod import images, split, steps, storage
+from admod import images, records, split, steps, storage
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error
@@ -51,20 +52,57 @@ def test_gcs_without_credentials_is_one_sentence(monkeypatch, tmp_path):
         storage.gcs_client.cache_clear()
 
 
-def test_a_corrupt_shard_is_named(tmp_path, demo_root):
+def _flip_a_byte(path):
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # the record's checksum no longer matches
+    open(path, "wb").write(bytes(data))
+
+
+def _cut_the_last_record(path):
+    """Cut cleanly after a whole record: every checksum holds, one record fewer."""
+    frames = list(records._read_frames(path, framed=True))
+    with open(path, "wb") as f:
+        for frame in frames[:-1]:
+            f.write(b"".join(frame))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (_flip_a_byte, "Shard '{victim}' is corrupt"),
+    (_cut_the_last_record, "Shard '{victim}' holds {less} records where the split wrote {n}"),
+    (lambda path: open(path, "wb").close(), "Shard '{victim}' holds 0 records where the split"
+                                           " wrote {n}"),
+    (os.remove, "'{folder}' holds {fewer} shards where the split wrote {shards}, so one was "
+                "deleted"),
+], ids=["a flipped byte", "the last record cut", "emptied", "deleted"])
+def test_a_damaged_shard_is_named_in_one_sentence(tmp_path, demo_root, damage, named):
+    """TensorFlow names no file: a DataLossError, or FailedPreconditionError ('expected to
+    contain N elements but contained only M') for a shard cut cleanly, emptied or deleted."""
     out = {name: str(tmp_path / name) for name in split.SPLITS}
     config = splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
                                max_image_pixels=10**7, shard_size=5)
     split_steps.split_step(data_root=demo_root, out_dirs=out, manifest_path=str(tmp_path / "m.csv"),
                      report_path=str(tmp_path / "r.md"), **config)
-    shards = sorted(f for f in os.listdir(out["validation"]) if f.endswith(".tfrecord"))
-    victim = os.path.join(out["validation"], shards[1])
-    data = bytearray(open(victim, "rb").read())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte: the record's checksum no longer matches
-    open(victim, "wb").write(bytes(data))
+    shards = records.shard_names(out["validation"])
+    written = records.read_info(out["validation"])["shard_records"]
+    n = max(written)
+    assert n >= 2
+    victim = os.path.join(out["validation"], shards[written.index(n)])
+    damage(victim)
     model, _ = model_lib.build_model(32, weights="none")
-    with pytest.raises(AdmodError, match=f"Shard '{victim}' is corrupt"):
+    expected = named.format(victim=victim, folder=out["validation"], n=n, less=n - 1,
+                            shards=len(shards), fewer=len(shards) - 1)
+    with pytest.raises(AdmodError, match=re.escape(expected) + ".*--no-cache"):
         steps._score(model, out["validation"], 32, 8)
+
+
+def test_a_shard_that_info_lists_but_is_gone_stops_before_reading(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    gone = str(tmp_path / "elsewhere" / "part-00-00000.tfrecord")
+    records.write_info(str(folder), {"shards": [gone], "shard_records": [3], "count": 3})
+    with pytest.raises(AdmodError, match=f"Shard '{re.escape(gone)}', which .*info.json lists, "
+                                         "is missing"):
+        records.shard_files(str(folder))
 
 
 @pytest.mark.parametrize("error", [

@@ -83,3 +83,22 @@ def test_predict_from_a_gcs_registry(published, demo_root, bucket):
     assert len(remote) == len(local) > 0
     assert [r[0].rsplit("/", 1)[1] for r in remote] == [r[0].rsplit("/", 1)[1] for r in local]
     np.testing.assert_allclose([r[1] for r in remote], [r[1] for r in local], atol=1e-6)
+
+
+@pytest.mark.parametrize("lost", ["saved_model.pb", "variables/variables.data-00000-of-00001"])
+def test_predict_against_a_partly_deleted_saved_model_names_it(published, demo_root, tmp_path,
+                                                               lost):
+    """A SavedModel with a file deleted ended in OSError or a TensorFlow OpError traceback."""
+    import shutil
+
+    from admod import predict
+    from admod.errors import AdmodError
+
+    _, uri, _ = published
+    version = tmp_path / os.path.basename(uri)
+    shutil.copytree(uri, version)
+    saved_model = registry.serving_model_dir(str(version))
+    os.remove(os.path.join(saved_model, lost))
+    with pytest.raises(AdmodError, match=f"The SavedModel '{saved_model}' cannot be loaded .*"
+                                         "missing or damaged; push the model again"):
+        list(predict.predict(str(version), _files(demo_root)[:1]))

@@ -2,6 +2,7 @@ import dataclasses
 import json
 import hashlib
 import os
+import re
 import shutil
 
 import pandas as pd
@@ -443,6 +444,20 @@ def test_a_bucket_whose_manifest_and_shards_disagree_is_named(messy_root, tmp_pa
     with open(os.path.join(folder, split.BUCKET_MANIFEST), "a") as f:
         f.write("\n".join(["~" + rows[-1]]) + "\n")  # one more image, listed last
     with pytest.raises(AdmodError, match=f"Checked bucket '{folder}'.*different numbers"):
+        splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
+
+
+def test_a_part_shard_that_fails_its_checksum_is_named_as_a_user_error(messy_root, tmp_path):
+    """records.CorruptShard was a ValueError: merge-bucket exited 1 with a traceback."""
+    config = _config()
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 1)
+    bucket, _ = _first_bucket_with_images(parts[0])
+    folder = split.bucket_folder(parts[0], bucket)
+    shard = os.path.join(folder, records.shard_names(folder)[0])
+    data = bytearray(open(shard, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(shard, "wb").write(bytes(data))
+    with pytest.raises(AdmodError, match=f"Shard '{re.escape(shard)}' is corrupt .*--no-cache"):
         splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
 
 
