@@ -6,6 +6,9 @@ Apart from admod.steps so that the split's tasks never import TensorFlow: a chec
 starts in well under a second and stays small (bench/split.py).
 """
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -32,25 +35,59 @@ def split_into_folder(*, data_root: str, out: str, options: SplitOptions, rules:
                       partitions: int = 1) -> None:
     """split_step into the new or empty folder `out` (shards per split, manifest.csv,
     report.md): written beside it and moved in whole, so that a killed split leaves no
-    half-written `out`."""
+    half-written `out`, and a second split into the same `out` stops with nothing written."""
     out = os.path.abspath(out)
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise AdmodError(f"--out '{out}' is not an empty folder: pass a new one (a split is "
-                         "never mixed with an earlier one's shards).")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=os.path.dirname(out))
+    with _claimed(out):
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-",
+                                   dir=os.path.dirname(out))
+        try:
+            split_step(data_root=data_root, out_dirs={name: os.path.join(staging, name)
+                                                      for name in split.SPLITS},
+                       manifest_path=os.path.join(staging, "manifest.csv"),
+                       report_path=os.path.join(staging, "report.md"), options=options,
+                       rules=rules, partitions=partitions)
+            os.rmdir(out)  # empty, as checked
+            os.rename(staging, out)
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _not_empty(out) from None
+            raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def _claimed(out: str):
+    """`out`, made if new, locked for this split (flock on the folder): a second split into it
+    stops at once; after the lock, `out` must be empty."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise _not_empty(out)
+    created = not os.path.exists(out)
+    os.makedirs(out, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
     try:
-        split_step(data_root=data_root, out_dirs={name: os.path.join(staging, name)
-                                                  for name in split.SPLITS},
-                   manifest_path=os.path.join(staging, "manifest.csv"),
-                   report_path=os.path.join(staging, "report.md"), options=options, rules=rules,
-                   partitions=partitions)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if os.path.isdir(out):  # empty, as checked
-        os.rmdir(out)
-    os.rename(staging, out)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AdmodError(f"Another admod split is writing into --out '{out}' now: wait for "
+                             "it, or pass another --out.") from None
+        except OSError:
+            pass  # a file system without locks: the move at the end still refuses a full `out`
+        if os.listdir(out):
+            raise _not_empty(out)
+        yield
+    finally:
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):  # only while empty: a failed split leaves no `out`
+                os.rmdir(out)
+
+
+def _not_empty(out: str) -> AdmodError:
+    return AdmodError(f"--out '{out}' is not an empty folder: pass a new one (a split is never "
+                      "mixed with an earlier one's shards).")
 
 
 def list_images_step(*, data_root: str, partitions: int) -> list[str]:

@@ -5,6 +5,7 @@ import errno
 import re
 import os
 import shutil
+import tempfile
 
 import pytest
 from PIL import Image
@@ -219,3 +220,45 @@ def test_predict_applies_the_splits_rules_and_names_each_file_it_leaves_out(tmp_
     assert found["photo.tif"][1] == found["notes.txt"][1] == images.NOT_IMAGE_EXTENSION
     assert found["tiff_named.png"][1] == images.UNSUPPORTED_FORMAT
     assert found["fine.png"][1] == "" and found["fine.png"][0]
+
+
+# --- two splits into one --out (issue 36) -----------------------------------------------------
+
+def _tiny_split_config():
+    return splitting.split_config(val_fraction=0.3, test_fraction=0.0, seed=1, min_image_side=32,
+                                  max_image_pixels=10**7, shard_size=5)
+
+
+def test_a_second_split_into_the_same_out_stops_at_once(tmp_path, demo_root, monkeypatch):
+    """The loser used to end in 'OSError: [Errno 39] Directory not empty' and leave its whole
+    staging copy beside --out."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    os.makedirs(tempfile.tempdir)
+    out = str(tmp_path / "out")
+    with split_steps._claimed(out):  # the first split, still running
+        with pytest.raises(AdmodError, match=f"Another admod split is writing into --out '{out}'"):
+            split_steps.split_into_folder(data_root=demo_root, out=out, **_tiny_split_config())
+    assert sorted(os.listdir(tmp_path)) == ["tmp"]  # the first split's `out`, empty, went too
+    assert os.listdir(tempfile.tempdir) == []
+
+
+def test_a_split_whose_out_filled_meanwhile_leaves_nothing(tmp_path, demo_root, monkeypatch):
+    """Where the file system has no locks (flock refused), the move at the end still refuses."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    os.makedirs(tempfile.tempdir)
+    out = tmp_path / "out"
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    def the_other_split_finishes_first(**kwargs):
+        (out / "manifest.csv").write_text("the other split's\n")
+        return real_split_step(**kwargs)
+
+    real_split_step = split_steps.split_step
+    monkeypatch.setattr(split_steps.fcntl, "flock", no_locks)
+    monkeypatch.setattr(split_steps, "split_step", the_other_split_finishes_first)
+    with pytest.raises(AdmodError, match=f"--out '{out}' is not an empty folder"):
+        split_steps.split_into_folder(data_root=demo_root, out=str(out), **_tiny_split_config())
+    assert sorted(os.listdir(tmp_path)) == ["out", "tmp"]
+    assert os.listdir(out) == ["manifest.csv"] and os.listdir(tempfile.tempdir) == []
