@@ -4,6 +4,11 @@ Its message is one sentence naming the input and what to do; the command line an
 components print it without a traceback.
 """
 
+import contextlib
+import errno
+import os
+import shutil
+
 
 # A step that stops on a user error exits with this status, distinct from a crash (1) and from
 # a kill (137): retrying cannot help. (KFP's retry policy cannot tell statuses apart; see the
@@ -38,20 +43,47 @@ def brief(error: Exception, limit: int = 300) -> str:
 
 def disk_full(error: Exception) -> str | None:
     """The sentence for an error that means a full disk (OSError ENOSPC or EDQUOT,
-    shutil.Error, TensorFlow's ResourceExhaustedError), or None."""
-    import errno
-    import shutil
+    shutil.Error, SQLite's, TensorFlow's ResourceExhaustedError), or None."""
+    import tempfile
 
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         where = error.filename or "its output folder"
     elif isinstance(error, shutil.Error) and "No space left on device" in str(error):
         where = error.args[0][0][1]  # shutil.Error lists (source, destination, why)
-    elif "No space left on device" in str(error):
+    elif any(words in str(error) for words in FULL_DISK_WORDS):
         where = "its output folder"
     else:
         return None
-    return (f"The disk is full: writing '{where}' failed; free space there or give the step "
-            "more disk (a larger boot disk, or ephemeral-storage on Kubernetes).")
+    scratch = str(where).startswith(tempfile.gettempdir().rstrip("/") + "/")
+    return (f"The disk is full: writing '{where}' failed; free space there"
+            + (", point TMPDIR at a larger disk," if scratch else "")
+            + " or give the step more disk (a larger boot disk, or ephemeral-storage on "
+            "Kubernetes).")
+
+
+FULL_DISK_WORDS = ("No space left on device", "database or disk is full")
+
+
+@contextlib.contextmanager
+def writes_into(*folders: str):
+    """A full disk met in this block is named: as the file that failed, where the error says,
+    else as the one of `folders` with the least free space (a write's or a close's OSError, and
+    SQLite's, name no file)."""
+    try:
+        yield
+    except Exception as error:
+        if disk_full(error) is None or getattr(error, "filename", None):
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device", _fullest(folders)) from error
+
+
+def _fullest(folders) -> str:
+    def free(folder: str) -> int:
+        while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        return shutil.disk_usage(folder).free
+
+    return min(folders, key=free)
 
 
 def user_error(error: BaseException) -> str | None:

@@ -33,6 +33,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sqlite3
 import tempfile
 import time
@@ -42,7 +43,7 @@ from admod import images, near_copies, records, storage
 from admod import options as options_lib
 from admod.options import ImageRules, SplitOptions
 from admod.defaults import CLASS_NAMES
-from admod.errors import AdmodError
+from admod.errors import AdmodError, writes_into
 
 if TYPE_CHECKING:  # imported where used: a check or merge process never needs pandas (0.4 s)
     import pandas as pd
@@ -299,6 +300,11 @@ def check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
     """Checks every file of one listing part; writes each usable image into its bucket under
     `part_dir` (a row and a record, in listing order) and each excluded file's row beside them.
     Returns the files checked."""
+    with writes_into(part_dir):
+        return _check_partition(listing_file, part_dir, rules)
+
+
+def _check_partition(listing_file: str, part_dir: str, rules: ImageRules) -> int:
     part = _PartWriter(part_dir, rules.shard_size)
     listed = collections.Counter()
 
@@ -448,6 +454,7 @@ def merge_bucket(bucket: int, part_dirs: list[str], out_dirs: dict[str, str],
     summary = BucketSummary(collections.Counter(), collections.Counter(),
                             {reason: [] for reason in MERGE_REASONS}, {})
     with tempfile.TemporaryDirectory(prefix="admod-merge-") as tmp, \
+            writes_into(tmp, os.path.dirname(manifest_path), *out_dirs.values()), \
             open(manifest_path, "w", newline="", **ENCODING) as out:
         db = sqlite3.connect(os.path.join(tmp, "hashes.sqlite"))
         _load_hashes(db, [folder for _, folder in folders])
@@ -747,6 +754,7 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
     merge_processes = merge_processes_for(rules)
     rules = dataclasses.replace(rules, workers=max(1, rules.workers // partitions))
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work, \
+            writes_into(work, os.path.dirname(manifest_path), *out_dirs.values()), \
             _Processes(partitions) as processes:
         started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)
@@ -770,7 +778,8 @@ def merge_processes_for(rules: ImageRules) -> int:
 
 class _Processes:
     """`map` in `count` new processes, started once for every map in the `with` block (in this
-    process when `count` is 1)."""
+    process when `count` is 1). Leaving the block on an error or an interrupt stops the
+    processes' work at once (SIGTERM), not after each has finished its partition."""
 
     def __init__(self, count: int):
         self.count, self.pool = max(1, count), None
@@ -778,17 +787,31 @@ class _Processes:
     def __enter__(self) -> "_Processes":
         if self.count > 1:
             spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
-            self.pool = concurrent.futures.ProcessPoolExecutor(self.count, mp_context=spawn)
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.count, mp_context=spawn, initializer=_interrupt_on_sigterm)
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+    def __exit__(self, error_type, *exc) -> None:
+        if self.pool is None:
+            return
+        if error_type is not None:
+            for process in list(self.pool._processes.values()):  # no public way before 3.14
+                process.terminate()
+        self.pool.shutdown(cancel_futures=True)
 
     def map(self, fn, *iterables) -> list:
         if self.pool is None:
             return list(map(fn, *iterables))
         return list(self.pool.map(fn, *iterables))
+
+
+def _interrupt_on_sigterm() -> None:
+    """In each worker: SIGTERM raises KeyboardInterrupt, so its work unwinds (its temporary
+    files go) and the worker returns, as Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def read_manifest(path: str) -> "pd.DataFrame":

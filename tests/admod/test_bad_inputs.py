@@ -5,6 +5,7 @@ import errno
 import re
 import os
 import shutil
+import sqlite3
 import tempfile
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 from admod import images, records, split, steps, storage
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
-from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error
+from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error, writes_into
 from tests.splitting import run_split
 from admod.options import ImageRules
 from admod import split_steps
@@ -123,6 +124,58 @@ def test_a_full_disk_is_one_sentence(error, capsys):
     message = capsys.readouterr().err
     assert message.startswith("admod: The disk is full") and message.count("\n") == 1
     assert disk_full(ValueError("something else")) is None
+
+
+@pytest.mark.parametrize("full", ["scratch", "out"])
+def test_a_full_disk_during_the_split_names_the_folder_that_is_full(tmp_path, demo_root,
+                                                                    monkeypatch, full):
+    """A write's OSError names no file: the sentence used to say 'its output folder' even when
+    TMPDIR, not --out, was full."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real_write = records.ShardWriter._write
+    full_root = str(scratch if full == "scratch" else tmp_path / "out")
+
+    def write(self, *pieces):
+        if os.path.abspath(self.folder).startswith(full_root) or (
+                full == "out" and ".out.tmp-" in self.folder):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, *pieces)
+
+    def disk_usage(path):  # the two folders as two disks, one of them full
+        full_disk = str(path).startswith(full_root) or (full == "out" and ".out.tmp-" in path)
+        return shutil._ntuple_diskusage(10**10, 10**10, 0 if full_disk else 10**9)
+
+    monkeypatch.setattr(records.ShardWriter, "_write", write)
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    with pytest.raises(OSError) as raised:
+        split_steps.split_into_folder(data_root=demo_root, out=str(tmp_path / "out"),
+                                      **_tiny_split_config())
+    message = disk_full(raised.value)
+    if full == "scratch":
+        assert re.search(f"writing '{re.escape(str(scratch))}/admod-split-[^/]+/part-00000' "
+                         "failed; free space there, point TMPDIR at a larger disk", message)
+    else:
+        assert re.search(f"writing '{re.escape(str(tmp_path))}/.out.tmp-[^/]+/(train|validation)'"
+                         " failed; free space there or give the step more disk", message)
+    assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(scratch) == []
+
+
+def test_a_full_disk_names_the_fullest_of_the_folders_written(tmp_path, monkeypatch):
+    roomy, full = tmp_path / "roomy", tmp_path / "full"
+    free = {str(roomy): 10**9, str(full): 0}
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        0, 0, free[str(path)]))
+    roomy.mkdir()
+    full.mkdir()
+    with pytest.raises(OSError) as raised, writes_into(str(roomy), str(full / "new" / "sub")):
+        raise sqlite3.OperationalError("database or disk is full")
+    assert raised.value.filename == str(full / "new" / "sub")
+    named = OSError(errno.ENOSPC, "No space left on device", "/data/the-file")
+    with pytest.raises(OSError) as raised, writes_into(str(roomy)):
+        raise named
+    assert raised.value is named  # a file name the error carries is kept
 
 
 def _odd_entries(folder):
