@@ -98,8 +98,8 @@ def fit(labels, probabilities, method: str) -> Calibration:
         slope, intercept = 2 * float(calibrator.beta_), 0.0
     if not slope > 0:
         raise CannotCalibrate(
-            f"Calibration ({method}) fitted a slope of {slope:.3g}: the model's scores do not "
-            "rise with the share of not-allowed ads on validation, so no increasing map "
+            f"Calibration ({method}) fitted a slope of {slope + 0.0:.3g}: the model's scores "
+            "do not rise with the share of not-allowed ads on validation, so no increasing map "
             "calibrates them. Look at its evaluation (ROC-AUC), or pass calibration=none to "
             "evaluate it uncalibrated.")
     return Calibration(method, slope, intercept)

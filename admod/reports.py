@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 import pandas as pd  # noqa: E402
 
 from admod.defaults import CLASS_NAMES  # noqa: E402
-from admod.metric_names import PHASE_METRICS, SCORES  # noqa: E402
+from admod.metric_names import PHASE_METRICS, SCORES, threshold_text  # noqa: E402
 from admod.images import DUPLICATE, LABEL_CONFLICT, printable  # noqa: E402
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
@@ -212,7 +212,8 @@ def _precision_recall_figure(labels, probabilities, scores, threshold):
     figure, ax = _subplots(4.6, 4)
     precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
     ax.plot(recall, precision)
-    ax.plot([scores["recall"]], [scores["precision"]], "ro", label=f"threshold {threshold:.3f}")
+    ax.plot([scores["recall"]], [scores["precision"]], "ro",
+            label=f"threshold {threshold_text(threshold)}")
     ax.set(xlabel="recall (not allowed)", ylabel="precision (not allowed)",
            title=f"Precision-recall (AP {scores['pr_auc']:.3f})")
     ax.legend()
@@ -252,7 +253,7 @@ def _calibration_html(result: dict, scored: pd.DataFrame) -> str:
     return (f"<p>Method {html.escape(calibration['method'])}: slope {calibration['slope']:.4g} "
             f"(temperature {calibration['temperature']:.4g}), intercept "
             f"{calibration['intercept']:.4g}, fitted on validation; raw threshold "
-            f"{calibration['raw_threshold']:.4f}. Figures on {held_out}.</p>{refused}"
+            f"{threshold_text(calibration['raw_threshold'])}. Figures on {held_out}.</p>{refused}"
             + _plots(f"<div>{_table(table)}</div>",
                      _figure_html(_calibration_figure(scored["label"], curves),
                                   "reliability curves")))
@@ -269,7 +270,7 @@ def _confusion_figure(matrix, threshold):
     ax.set_xticks([0, 1], names)
     ax.set_yticks([0, 1], names)
     ax.set(xlabel="predicted", ylabel="actual",
-           title=f"Confusion matrix at threshold {threshold:.3f}")
+           title=f"Confusion matrix at threshold {threshold_text(threshold)}")
     return figure
 
 
@@ -310,7 +311,7 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
     labels, probabilities = scored["label"], scored["probability"]
     names = SCORES
     champion = result["champion"] or "none yet"
-    columns = {f"challenger at {threshold:.3f}": scores,
+    columns = {f"challenger at {threshold_text(threshold)}": scores,
                "challenger at 0.5": result["scores_at_0_5"]}
     if result["champion_scores"]:
         columns["champion"] = result["champion_scores"]
@@ -328,7 +329,7 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
         f"<ul>{reasons}</ul></div>"
         + (f'<p class="optimistic">{html.escape(result["optimistic"])}</p>'
            if result.get("optimistic") else "")
-        + f"<p>{scores['count']} images. Operating threshold {threshold:.4f} "
+        + f"<p>{scores['count']} images. Operating threshold {threshold_text(threshold)} "
         f"({html.escape(result['threshold_rule'])}); champion: {html.escape(champion)}.</p>"
         + _plots(f"<div>{_table(metrics)}</div>",
                  _figure_html(_confusion_figure(scores["confusion_matrix"], threshold),
@@ -440,7 +441,7 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         f"- epochs: head {info.get('head_epochs_run', '?')}, fine-tune {info['epochs_run']} "
         f"(last epoch {info['last_epoch']}); class weights {info.get('class_weights') or 'none'}",
         "", "## Metrics", "",
-        f"On {result['split']}, operating threshold {result['threshold']:.4f} "
+        f"On {result['split']}, operating threshold {threshold_text(result['threshold'])} "
         f"({html.escape(result['threshold_rule'])}):", "",
         *([f"**{result['optimistic']}**", ""] if result.get("optimistic") else []),
         f"| metric | value | {_level(result)} interval |", "|---|---|---|",

@@ -747,27 +747,48 @@ def _check_every_class_in_every_split(counts: "pd.DataFrame", options: SplitOpti
 
 def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
               options: SplitOptions, rules: ImageRules, partitions: int = 1) -> SplitSummary:
-    """list -> check (one process per partition) -> merge (a process per CPU; the check's
-    processes when there are several), in a scratch folder on local disk. The partitions share
-    this machine: each process gets its share of `rules.workers` threads (more only contend
-    for the same cores)."""
+    """list -> check (the partitions in `check_processes_for` processes) -> merge (a process
+    per CPU; the check's processes when there are several), in a scratch folder on local disk.
+    The processes share this machine: each gets its share of `rules.workers` threads (more
+    only contend for the same cores)."""
     merge_processes = merge_processes_for(rules)
-    rules = dataclasses.replace(rules, workers=max(1, rules.workers // partitions))
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work, \
-            writes_into(work, os.path.dirname(manifest_path), *out_dirs.values()), \
-            _Processes(partitions) as processes:
+            writes_into(work, os.path.dirname(manifest_path), *out_dirs.values()):
         started = time.monotonic()
         list_images(data_root, os.path.join(work, "listing"), partitions)
         listed = time.monotonic()
         parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
         listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
-        processes.map(check_partition, listings, parts, [rules] * partitions)
-        checked = time.monotonic()
-        summary = merge_parts(parts, out_dirs, manifest_path, options, merge_processes,
-                              started=processes)
-        log.info("split stages: list %.1f s, check %.1f s (%d partitions), merge %.1f s",
-                 listed - started, checked - listed, partitions, time.monotonic() - checked)
+        count = check_processes_for(listings, merge_processes)
+        check_rules = dataclasses.replace(rules, workers=max(1, rules.workers // count))
+        with _Processes(count) as processes:
+            processes.map(check_partition, listings, parts, [check_rules] * partitions)
+            checked = time.monotonic()
+            summary = merge_parts(parts, out_dirs, manifest_path, options, merge_processes,
+                                  started=processes)
+        log.info("split stages: list %.1f s, check %.1f s (%d partitions in %d processes), "
+                 "merge %.1f s", listed - started, checked - listed, partitions, count,
+                 time.monotonic() - checked)
         return summary
+
+
+# Fewer images than this per process, and starting it costs more than it saves (~1 s each).
+MIN_FILES_PER_CHECK_PROCESS = 500
+
+
+def check_processes_for(listings: list[str], cpus: int) -> int:
+    """The processes worth starting to check `listings`: one per partition, at most one per CPU
+    and one per MIN_FILES_PER_CHECK_PROCESS files; said when fewer than the partitions."""
+    files = sum(_count_rows(path) for path in listings)
+    count = max(1, min(len(listings), cpus, -(-files // MIN_FILES_PER_CHECK_PROCESS)))
+    if count < len(listings):
+        log.info("checking %d partitions in %d process(es): %d files on %d CPU(s) need no more",
+                 len(listings), count, files, cpus)
+    return count
+
+
+def _count_rows(csv_path: str) -> int:
+    return sum(1 for _ in _read_csv_rows(csv_path))
 
 
 def merge_processes_for(rules: ImageRules) -> int:

@@ -18,7 +18,7 @@ import re
 
 from admod import defaults, registry, storage
 from admod.errors import AdmodError, brief, google_cloud_errors
-from admod.metric_names import GATING_METRICS
+from admod.metric_names import GATING_METRICS, threshold_text
 
 log = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
@@ -135,7 +135,8 @@ class Version:
         figures = ", ".join(f"{name} {scores[name]:.4f}" for name in GATING_METRICS)
         return (f"admod version {self.name} ({self.uri}). On {self.metrics['split']} "
                 f"({scores['count']} images, positive class not_allowed_ads) at the operating "
-                f"threshold {self.metrics['threshold']:.4f} ({self.metrics['threshold_rule']}): "
+                f"threshold {threshold_text(self.metrics['threshold'])} "
+                f"({self.metrics['threshold_rule']}): "
                 f"{figures}; {_calibration_text(self.metrics)}.")
 
 

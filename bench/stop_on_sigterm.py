@@ -23,23 +23,27 @@ from common import jpeg_folder  # noqa: E402
 ADMOD = [sys.executable, "-m", "admod.pipeline.cli"]
 
 
-def _split(data: str, work: str, workers: int, after: float | None) -> tuple[float, int, float]:
-    """(seconds from start to SIGTERM or exit, exit status, seconds from SIGTERM to exit)."""
+def _split(data: str, work: str, workers: int,
+           after: float | None) -> tuple[float, int, float, str]:
+    """(seconds from start to SIGTERM or exit, exit status, seconds from SIGTERM to exit, the
+    split's line on its stages' times)."""
     tmp = os.path.join(work, "tmp")
     os.makedirs(tmp)
     env = {**os.environ, "TMPDIR": tmp}
     started = time.perf_counter()
     process = subprocess.Popen([*ADMOD, "split", "--data", data, "--out",
                                 os.path.join(work, "out"), "--split-workers", str(workers)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, stdout=subprocess.DEVNULL, text=True,
+                               stderr=subprocess.PIPE if after is None else subprocess.DEVNULL)
     if after is None:
+        stages = [line for line in process.stderr if "split stages" in line]
         status = process.wait()
-        return time.perf_counter() - started, status, 0.0
+        return time.perf_counter() - started, status, 0.0, "".join(stages).strip()
     time.sleep(after)
     signalled = time.perf_counter()
     process.send_signal(signal.SIGTERM)
     status = process.wait()
-    return signalled - started, status, time.perf_counter() - signalled
+    return signalled - started, status, time.perf_counter() - signalled, ""
 
 
 def _left(work: str) -> list[str]:
@@ -58,10 +62,10 @@ def main() -> None:
     print(f"{args.images} images, {args.workers} check processes, {os.cpu_count()} cores")
     if not args.no_full:
         with tempfile.TemporaryDirectory() as work:
-            took, status, _ = _split(data, work, args.workers, None)
-        print(f"uninterrupted split: {took:.1f} s, exit {status}")
+            took, status, _, stages = _split(data, work, args.workers, None)
+        print(f"uninterrupted split: {took:.1f} s, exit {status}; {stages}")
     with tempfile.TemporaryDirectory() as work:
-        before, status, stop = _split(data, work, args.workers, args.after)
+        before, status, stop, _ = _split(data, work, args.workers, args.after)
         left = _left(work)
     print(f"SIGTERM after {before:.1f} s: exit {status} {stop:.2f} s later; "
           f"left behind: {left if left != ['tmp'] else 'nothing (TMPDIR empty, no --out)'}")

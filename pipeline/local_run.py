@@ -22,7 +22,7 @@ import warnings
 
 from admod import logs, storage
 from admod.errors import AdmodError, RunFailed
-from admod.metric_names import HEADLINE
+from admod.metric_names import HEADLINE, threshold_text
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ def summary(run_dir: str) -> str:
         evaluation = _evaluation(run_dir)
         scores = evaluation["scores"]
         lines += ["", f"Metrics on {evaluation['split']} at the operating threshold "
-                      f"{scores['threshold']:.4f} ({evaluation['threshold_rule']}):"]
+                      f"{threshold_text(scores['threshold'])} ({evaluation['threshold_rule']}):"]
         lines.append("  " + reports.headline_with_intervals(evaluation, HEADLINE)
                      + f" ({evaluation.get('interval_level', 0.95):.0%} intervals)")
         if evaluation.get("optimistic"):

@@ -119,3 +119,17 @@ def test_an_impossible_calibration_is_recorded_and_the_raw_score_kept():
     point = evaluation.operating_point(labels, 1 - raw, "platt", "max_f1", 0.5)
     assert point.calibration == Calibration() and "slope of -" in point.refused
     assert point.facts()["refused"] == point.refused
+
+
+def test_a_constant_model_is_refused_with_a_slope_of_zero_not_minus_zero():
+    labels = [0, 1] * 100
+    with pytest.raises(CannotCalibrate) as refused:
+        calibration.fit(labels, np.full(len(labels), 0.3), "platt")
+    assert "fitted a slope of 0:" in str(refused.value)
+
+
+def test_a_threshold_near_zero_or_one_never_reads_as_0_0000_or_1_0000():
+    from admod.metric_names import threshold_text
+
+    assert [threshold_text(t) for t in (3.2e-05, 0.4897, 0.49, 0.99996, 0.5, 0.0, 1.0)] == [
+        "3.2e-05", "0.4897", "0.4900", "0.99996", "0.5000", "0.0000", "1.0000"]

@@ -189,9 +189,10 @@ def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path, mon
     checked by three processes and merged by the same three (a bucket each at a time)."""
     config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=5)
     monkeypatch.setattr(split, "PARALLEL_MERGE_BYTES", 0)  # merge processes even for this
+    monkeypatch.setattr(split, "MIN_FILES_PER_CHECK_PROCESS", 1)  # and check processes
     caplog.set_level("INFO", logger="admod.split")
     results = {}
-    for partitions, workers in ((1, 2), (3, 4)):  # merge processes: workers // 2
+    for partitions, workers in ((1, 2), (3, 6)):  # CPUs: workers // 2
         out = tmp_path / f"n{partitions}"
         out_dirs = {name: str(out / name) for name in split.SPLITS}
         rules = dataclasses.replace(config["rules"], workers=workers)
@@ -199,6 +200,7 @@ def test_any_number_of_partitions_gives_the_same_split(messy_root, tmp_path, mon
                                   config["options"], rules, partitions=partitions)
         results[partitions] = (summary, _split_files(out))
     (one, one_files), (three, three_files) = results[1], results[3]
+    assert any("(3 partitions in 3 processes)" in m for m in caplog.messages)
     assert one_files == three_files  # manifest and every shard, byte for byte
     assert one.counts.equals(three.counts) and one.exclusions.equals(three.exclusions)
     assert one.duplicates == three.duplicates and one.conflicts == three.conflicts
@@ -342,6 +344,18 @@ def test_a_check_or_merge_process_starts_without_pandas():
     """The processes the split spawns import admod.split alone: pandas would cost each one
     about 0.4 s of this machine's CPU before its first image (bench/split.py)."""
     assert _loaded_by("import admod.split", ("pandas", "tensorflow")) == [False, False]
+
+
+def test_no_more_check_processes_than_the_files_and_cpus_can_use(messy_root, tmp_path, caplog):
+    """--split-workers 64 on 20 images started 65 processes (2.3 GB) for 3 s of work."""
+    caplog.set_level("INFO", logger="admod.split")
+    out_dirs = {name: str(tmp_path / "out" / name) for name in split.SPLITS}
+    config = _config(max_image_pixels=300 * 300, val_fraction=0.4, workers=4)
+    split.run_split(str(messy_root), out_dirs, str(tmp_path / "out" / "manifest.csv"),
+                    **config, partitions=64)
+    files = sum(1 for p in messy_root.rglob("*") if p.is_file())
+    assert (f"checking 64 partitions in 1 process(es): {files} files on 2 CPU(s) need no more"
+            in caplog.messages)
 
 
 def test_a_small_merge_stays_in_one_process(messy_root, tmp_path, caplog):
