@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-tf-serving test-container image-local compile demo-data images lock \
-	clean
+	lock-check clean
 
 # Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
 IMAGE ?= us-docker.pkg.dev/admod-project/admod/trainer
@@ -64,8 +64,13 @@ images:
 	gcloud builds submit --config containers/cloudbuild.yaml \
 	  --substitutions=_IMAGE=$(IMAGE),_TAG=$(TAG) .
 
+# The locks: constraints.txt (pins), containers/requirements-{cpu,gpu}.lock (the image's files by
+# hash) and the base image's digest. lock-check fails when they drift from pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/python containers/lock.py
+
+lock-check: $(STAMP)
+	$(BIN)/python containers/lock.py --check
 
 clean:
 	rm -rf runs models data build .pytest_cache

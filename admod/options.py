@@ -18,7 +18,7 @@ import dataclasses
 import math
 import types
 
-from admod import defaults, resources
+from admod import defaults, resources, storage
 from admod.errors import AdmodError
 from admod.metric_names import GATING_METRICS
 
@@ -415,6 +415,11 @@ def _relations(values: dict) -> list[str]:
         if values["max_image_pixels"] < values["min_image_side"] ** 2:
             found.append("max_image_pixels is smaller than min_image_side squared: no image "
                          "could pass both.")
+    if values.get("data_root") and values.get("registry_root") and storage.is_inside(
+            values["registry_root"], values["data_root"]):
+        found.append(f"registry_root '{values['registry_root']}' is inside data_root "
+                     f"'{values['data_root']}', which admod only reads: keep the models "
+                     "elsewhere.")
     from admod import vertex_experiments, vertex_registry
 
     for check in (vertex_registry.check_target, vertex_experiments.check_target):

@@ -112,6 +112,16 @@ def partition_of(uri: str, partitions: int) -> int:
     return int.from_bytes(hashlib.sha256(order_key(uri)).digest()[:8], "big") % partitions
 
 
+def _near_miss(data_root: str, label: str) -> str:
+    """', though there is 'Allowed_Ads' (names are case-sensitive)' for a local folder that
+    differs from `label` only in case; else ''."""
+    if storage.is_remote(data_root):
+        return ""
+    misses = [name for name in os.listdir(data_root)
+              if name.lower() == label and name != label]
+    return f", though there is '{misses[0]}' (names are case-sensitive)" if misses else ""
+
+
 def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     """Streams every file under each class folder into `partitions` CSV parts under
     `listing_dir` (a file into part `partition_of` its uri, its uri as its place in the
@@ -122,10 +132,11 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
     folders = {label: storage.join(data_root, label) for label in CLASS_NAMES}
-    for folder in folders.values():
+    for label, folder in folders.items():
         if not storage.is_dir(folder):
-            raise AdmodError(f"Class folder '{folder}' is missing: put the images of each class "
-                             f"under {' and '.join(folders.values())}.")
+            raise AdmodError(f"Class folder '{folder}' is missing{_near_miss(data_root, label)}:"
+                             f" put the images of each class under "
+                             f"{' and '.join(folders.values())}.")
     _say_what_is_ignored(data_root)
     os.makedirs(listing_dir, exist_ok=True)
     files = [open(listing_part(listing_dir, i), "w", newline="", **ENCODING)

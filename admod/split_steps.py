@@ -37,6 +37,7 @@ def split_into_folder(*, data_root: str, out: str, options: SplitOptions, rules:
     report.md): written beside it and moved in whole, so that a killed split leaves no
     half-written `out`, and a second split into the same `out` stops with nothing written."""
     out = os.path.abspath(out)
+    _refuse_inside(out, data_root)
     with _claimed(out):
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-",
                                    dir=os.path.dirname(out))
@@ -65,8 +66,12 @@ def _claimed(out: str):
     if os.path.exists(out) and not os.path.isdir(out):
         raise _not_empty(out)
     created = not os.path.exists(out)
-    os.makedirs(out, exist_ok=True)
-    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.makedirs(out, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as error:
+        raise AdmodError(f"--out '{out}' cannot be made ({error.strerror}): pass a folder this "
+                         "user can create and write.") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,6 +88,13 @@ def _claimed(out: str):
         if created:
             with contextlib.suppress(OSError):  # only while empty: a failed split leaves no `out`
                 os.rmdir(out)
+
+
+def _refuse_inside(out: str, data_root: str) -> None:
+    """The data is read-only to admod: no output inside the data root."""
+    if storage.is_inside(out, data_root):
+        raise AdmodError(f"--out '{out}' is inside the data root '{data_root}', which admod only "
+                         "reads: pass a folder outside it.")
 
 
 def _not_empty(out: str) -> AdmodError:

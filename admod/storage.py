@@ -30,6 +30,16 @@ def is_remote(uri: str) -> bool:
     return uri.startswith(SCHEMES)
 
 
+def is_inside(path: str, root: str) -> bool:
+    """Whether `path` is `root` or below it: folders by their real paths (links followed),
+    object-store URIs by their prefix; a local path is never inside a URI."""
+    if is_remote(path) or is_remote(root):
+        return path.rstrip("/") + "/" == root.rstrip("/") + "/" or path.startswith(
+            root.rstrip("/") + "/")
+    root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), root]) == root
+
+
 def split_gcs(uri: str) -> tuple[str, str]:
     """('bucket', 'path/inside') from 'gs://bucket/path/inside'."""
     bucket, _, path = uri[len(GCS_SCHEME):].partition("/")

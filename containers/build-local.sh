@@ -10,8 +10,9 @@
 #   PIP_CONF      a pip.conf (index, proxy), passed as a build secret
 #
 # Idempotent and fast when nothing changed (Docker's layer cache). If the Dockerfile's base
-# image is missing and cannot be pulled (no registry here), a stand-in with the same Python is
-# built from Debian packages (debootstrap, as root) and tagged with the base's name.
+# image (ARG BASE_IMAGE, by digest) is missing and cannot be pulled (no registry here), a
+# stand-in with the same Debian release and Python is built from Debian packages (debootstrap,
+# as root), tagged $STANDIN, and passed as BASE_IMAGE; the build says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,8 @@ WEIGHTS=${WEIGHTS:-stand-in}
 CA_BUNDLE=${CA_BUNDLE:-${PIP_CERT:-}}
 PIP_CONF=${PIP_CONF:-}
 DOCKERFILE=containers/trainer.Dockerfile
-BASE=$(awk '$1 == "FROM" {print $2; exit}' "$DOCKERFILE")
+BASE=$(sed -n 's/^ARG BASE_IMAGE=//p' "$DOCKERFILE")
+STANDIN=admod/base-standin:python3.11-bookworm
 DEBIAN_SUITE=bookworm  # the base's Debian release: python:3.11-slim-bookworm
 
 say() { echo "image-local: $*" >&2; }
@@ -46,13 +48,16 @@ standin_base() {
   # The environment the real base sets, so the Dockerfile behaves the same on both.
   tar -C "$root" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$BASE" >/dev/null
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$STANDIN" >/dev/null
   rm -rf "$root"
 }
 
 docker info >/dev/null 2>&1 || { say "no Docker daemon answers: start it (e.g. dockerd &) and try again."; exit 1; }
-if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-  docker pull "$BASE" >/dev/null 2>&1 || standin_base
+base_args=()
+if ! docker image inspect "$BASE" >/dev/null 2>&1 && ! docker pull "$BASE" >/dev/null 2>&1; then
+  docker image inspect "$STANDIN" >/dev/null 2>&1 || standin_base
+  say "the pinned base $BASE cannot be pulled here: building on the stand-in $STANDIN instead"
+  base_args=(--build-arg "BASE_IMAGE=$STANDIN")
 fi
 
 secrets=()
@@ -60,7 +65,8 @@ secrets=()
 [ -n "$PIP_CONF" ] && secrets+=(--secret "id=pip_conf,src=$PIP_CONF")
 started=$(date +%s)
 DOCKER_BUILDKIT=1 "$(docker_cli)" build --network host --progress plain \
-  --build-arg "VARIANT=$VARIANT" --build-arg "IMAGENET_WEIGHTS=$WEIGHTS" "${secrets[@]}" \
+  --build-arg "VARIANT=$VARIANT" --build-arg "IMAGENET_WEIGHTS=$WEIGHTS" "${base_args[@]}" \
+  "${secrets[@]}" \
   --file "$DOCKERFILE" --tag "$IMAGE" .
 say "built $IMAGE ($VARIANT, weights: $WEIGHTS) in $(( $(date +%s) - started )) s"
 # A registry digest exists once the image is pushed: then pass --image REF@sha256:...

@@ -1,10 +1,12 @@
-"""Installs the project's runtime dependencies into the image, exactly as pinned in the lock.
+"""Installs the project's runtime dependencies into the image, exactly the files of the lock.
 
-    python3 install_dependencies.py gpu|cpu
+    python3 containers/install_dependencies.py gpu|cpu
 
 Runs in the image's dependency layer, before any source is copied, so a code change does not
-reinstall TensorFlow. gpu adds TensorFlow's CUDA and cuDNN wheels (`tensorflow[and-cuda]`, the
-versions pinned in constraints.txt); cpu leaves them out. A proxy's CA bundle or a pip
+reinstall TensorFlow. It installs containers/requirements-<variant>.lock in pip's
+hash-checking mode: every file must match its sha256 there, or the build fails (a file the
+index serves under a pinned name but with other bytes is refused). gpu adds TensorFlow's CUDA
+and cuDNN wheels (`tensorflow[and-cuda]`); cpu leaves them out. A proxy's CA bundle or a pip
 configuration comes in as build secrets (pip_cert, pip_conf), never as a file of the image.
 """
 
@@ -17,14 +19,20 @@ SECRETS = {"pip_cert": "PIP_CERT", "pip_conf": "PIP_CONFIG_FILE"}
 LOCK = "constraints.txt"
 
 
-def lock_python() -> tuple[int, int]:
-    """The Python version the lock was resolved for, from its '# python X.Y' line."""
-    with open(LOCK) as f:
+def image_lock(variant: str) -> str:
+    """The hashed lock of a variant, relative to the repository root (and to the image's
+    working folder, which holds containers/ the same way)."""
+    return f"containers/requirements-{variant}.lock"
+
+
+def lock_python(path: str = LOCK) -> tuple[int, int]:
+    """The Python version a lock was resolved for, from its '# python X.Y' line."""
+    with open(path) as f:
         for line in f:
             if line.startswith("# python "):
                 major, minor = line.split()[2].split(".")[:2]
                 return int(major), int(minor)
-    sys.exit(f"{LOCK} has no '# python X.Y' line: regenerate it with 'make lock'.")
+    sys.exit(f"{path} has no '# python X.Y' line: regenerate it with 'make lock'.")
 
 
 def requirements(variant: str) -> list[str]:
@@ -38,17 +46,18 @@ def requirements(variant: str) -> list[str]:
 def main(variant: str) -> None:
     if variant not in ("gpu", "cpu"):
         sys.exit(f"VARIANT='{variant}' is unknown: use gpu or cpu.")
-    if sys.version_info[:2] != lock_python():
+    lock = image_lock(variant)
+    if sys.version_info[:2] != lock_python(lock):
         sys.exit(f"The image's Python is {sys.version_info[0]}.{sys.version_info[1]} but "
-                 f"{LOCK} was resolved for {'.'.join(map(str, lock_python()))}: use a base image "
-                 "with that Python or regenerate the lock with it.")
+                 f"{lock} was resolved for {'.'.join(map(str, lock_python(lock)))}: use a base "
+                 "image with that Python or regenerate the lock with it.")
     env = dict(os.environ)
     for secret, variable in SECRETS.items():
         if os.path.exists(f"/run/secrets/{secret}"):
             env[variable] = f"/run/secrets/{secret}"
-    command = [sys.executable, "-m", "pip", "install", "--no-cache-dir",
-               "-c", LOCK, *requirements(variant)]
-    subprocess.run(command, env=env, check=True)
+    command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--require-hashes",
+               "--no-deps", "-r", lock]
+    sys.exit(subprocess.run(command, env=env).returncode)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 # The image every admod step runs in. pipeline.yaml names it (admod.components.DEFAULT_IMAGE);
 # cloudbuild.yaml builds and pushes it; `make image-local` builds the CPU variant here.
 # Why this base and these arguments: containers/README.md. Build context: the repository root.
-FROM python:3.11-slim-bookworm
+# The base, python:3.11-slim-bookworm, by digest: a tag can be rebuilt under the same name.
+# `make lock` re-reads the digest where Docker Hub answers; build-local.sh passes a Debian
+# stand-in here where no registry does.
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
+FROM ${BASE_IMAGE}
 
 # gpu: tensorflow[and-cuda], the CUDA and cuDNN wheels TF was built against (the node supplies
 # the NVIDIA driver). cpu: the same image without them.
@@ -21,11 +25,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/admod
 
-# 1. Dependencies, from the lock alone: rebuilt only when the pins change.
-COPY constraints.txt pyproject.toml containers/install_dependencies.py ./
+# 1. Dependencies, the hashed lock's files alone: rebuilt only when the lock changes.
+COPY containers/install_dependencies.py containers/requirements-cpu.lock \
+     containers/requirements-gpu.lock ./containers/
 RUN --mount=type=secret,id=pip_cert --mount=type=secret,id=pip_conf \
     python3 -m venv "$VIRTUAL_ENV" \
-    && python install_dependencies.py "$VARIANT"
+    && python containers/install_dependencies.py "$VARIANT"
 
 # 2. The weights, at a fixed path any user id can read (not Keras's per-user cache).
 COPY containers/bake_weights.py ./

@@ -194,6 +194,9 @@ def _run(args, scratch: str) -> None:
     registry = (args.registry if storage.is_remote(args.registry)
                 else os.path.abspath(args.registry))
     arguments = local_run.run_arguments(data, registry, params, args.full)
+    if args.pipeline_root and storage.is_inside(args.pipeline_root, data):
+        raise AdmodError(f"--pipeline-root '{args.pipeline_root}' is inside the data root "
+                         f"'{data}', which admod only reads: pass a folder outside it.")
     pipeline_file, runner = args.pipeline_file, None
     image = args.image if args.runner == "docker" else None
     if pipeline_file is None:  # compiled on the fly: runs from any folder, no checkout needed

@@ -315,3 +315,53 @@ def test_a_split_whose_out_filled_meanwhile_leaves_nothing(tmp_path, demo_root, 
         split_steps.split_into_folder(data_root=demo_root, out=str(out), **_tiny_split_config())
     assert sorted(os.listdir(tmp_path)) == ["out", "tmp"]
     assert os.listdir(out) == ["manifest.csv"] and os.listdir(tempfile.tempdir) == []
+
+
+# --- the data root is read-only to admod (issue 36, own probes) --------------------------------
+
+def _tree(root):
+    return sorted(os.path.relpath(os.path.join(d, n), root)
+                  for d, dirs, files in os.walk(root) for n in dirs + files)
+
+
+def test_a_split_into_the_data_root_is_refused_and_writes_nothing_there(tmp_path, demo_root):
+    """--out inside the data root used to write shards into the source folder."""
+    before = _tree(demo_root)
+    link = tmp_path / "same-data"
+    link.symlink_to(demo_root)
+    for data, out in ((demo_root, os.path.join(demo_root, CLASS_NAMES[0], "shards")),
+                      (str(link), os.path.join(demo_root, "out"))):
+        with pytest.raises(AdmodError, match=f"--out '{re.escape(out)}' is inside the data root"):
+            split_steps.split_into_folder(data_root=data, out=out, **_tiny_split_config())
+    assert _tree(demo_root) == before
+
+
+def test_an_out_that_cannot_be_made_is_one_sentence():
+    with pytest.raises(AdmodError, match="--out '/proc/admod-out' cannot be made"):
+        split_steps.split_into_folder(data_root="/tmp", out="/proc/admod-out",
+                                      **_tiny_split_config())
+
+
+@pytest.mark.parametrize("data, registry, inside", [
+    ("/data/ads", "/data/ads/models", True),
+    ("/data/ads", "/data/ads-models", False),
+    ("gs://b/ads", "gs://b/ads/models", True),
+    ("gs://b/ads", "gs://b/ads-models", False),
+    ("gs://b/ads", "/data/ads/models", False),
+])
+def test_a_registry_inside_the_data_root_is_refused(data, registry, inside):
+    from admod import options
+
+    found = options.problems({"data_root": data, "registry_root": registry})
+    assert bool(found) == inside
+    if inside:
+        assert found == [f"registry_root '{registry}' is inside data_root '{data}', which admod "
+                         "only reads: keep the models elsewhere."]
+
+
+def test_a_class_folder_named_in_another_case_is_pointed_at(tmp_path):
+    (tmp_path / "Allowed_Ads").mkdir()
+    (tmp_path / CLASS_NAMES[1]).mkdir()
+    with pytest.raises(AdmodError, match=f"Class folder '{tmp_path}/allowed_ads' is missing, "
+                                         "though there is 'Allowed_Ads'"):
+        split.list_images(str(tmp_path), str(tmp_path / "listing"), 1)

@@ -1,8 +1,10 @@
 """Both platforms' compiles are valid for their engines, with GPUs only where they belong."""
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -217,12 +219,85 @@ def test_no_step_installs_anything_at_run_time(tmp_path):
             assert "python3 -m kfp.dsl.executor_main" in command, name
 
 
-def test_image_python_is_the_locks_python():
-    base = next(line.split()[1] for line in open(DOCKERFILE) if line.startswith("FROM "))
+def _base_image():
+    return next(line.split("=", 1)[1].strip() for line in open(DOCKERFILE)
+                if line.startswith("ARG BASE_IMAGE="))
+
+
+def test_image_python_is_the_locks_python_and_the_base_is_named_by_digest():
+    base = _base_image()
+    assert re.fullmatch(r"python:3\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base)
+    assert "FROM ${BASE_IMAGE}" in open(DOCKERFILE).read()
     lock_python = next(line.split()[2] for line in open(LOCK) if line.startswith("# python "))
     assert base.startswith(f"python:{lock_python}-slim")
-    assert _container_script("install_dependencies").lock_python() == tuple(
-        int(part) for part in lock_python.split("."))
+    script = _container_script("install_dependencies")
+    for variant in ("cpu", "gpu"):
+        assert script.lock_python(os.path.join(REPO, script.image_lock(variant))) == tuple(
+            int(part) for part in lock_python.split("."))
+
+
+def test_the_image_locks_pin_every_file_by_hash_at_the_constraints_versions():
+    script = _container_script("install_dependencies")
+    pins = dict(line.strip().split("==") for line in open(LOCK) if "==" in line)
+    pins = {name.lower(): version for name, version in pins.items()}
+    for variant in ("cpu", "gpu"):
+        text = open(os.path.join(REPO, script.image_lock(variant))).read()
+        entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\\n    --hash=sha256:([0-9a-f]{64})$",
+                             text, re.MULTILINE)
+        assert len(entries) == text.count("==") > 50
+        assert all(pins[name.lower()] == version for name, version, _ in entries)
+        names = {name.lower() for name, _, _ in entries}
+        wanted = {re.split(r"[\[<>=;]", r)[0].strip().lower() for r in script.requirements(variant)}
+        assert wanted <= names, wanted - names
+
+
+def _wheel(folder, payload: bytes) -> str:
+    """A one-module wheel, admodprobe 1.0, whose module holds `payload`."""
+    import zipfile
+
+    path = os.path.join(folder, "admodprobe-1.0-py3-none-any.whl")
+    files = {"admodprobe.py": payload,
+             "admodprobe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: admodprobe\n"
+                                                   b"Version: 1.0\n",
+             "admodprobe-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\n"
+                                                b"Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{name},,\n" for name in files) + "admodprobe-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+        wheel.writestr("admodprobe-1.0.dist-info/RECORD", record)
+    return path
+
+
+def test_the_image_install_refuses_a_file_whose_hash_is_not_the_locks(tmp_path):
+    """install_dependencies.py installs in pip's hash-checking mode: the reviewed file installs,
+    a tampered file under the same name and version is refused."""
+    import hashlib
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    reviewed = _wheel(str(wheels), b"VALUE = 'reviewed'\n")
+    digest = hashlib.sha256(open(reviewed, "rb").read()).hexdigest()
+    (tmp_path / "containers").mkdir()
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    (tmp_path / "containers" / "requirements-cpu.lock").write_text(
+        f"# python {python}\nadmodprobe==1.0 \\\n    --hash=sha256:{digest}\n")
+    script = os.path.join(REPO, "containers", "install_dependencies.py")
+
+    def install(target):
+        env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
+               "PIP_TARGET": str(tmp_path / target)}
+        return subprocess.run([sys.executable, script, "cpu"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    installed = install("reviewed")
+    assert installed.returncode == 0, installed.stderr
+    assert "reviewed" in (tmp_path / "reviewed" / "admodprobe.py").read_text()
+    _wheel(str(wheels), b"VALUE = 'tampered'\n")  # the same name and version, other bytes
+    refused = install("tampered")
+    assert refused.returncode != 0
+    assert "DO NOT MATCH THE HASHES" in refused.stderr and digest in refused.stderr
+    assert not (tmp_path / "tampered" / "admodprobe.py").exists()
 
 
 def test_dependencies_are_installed_before_the_source_is_copied():
