@@ -28,7 +28,11 @@ def input_uris(inputs: list[str]) -> Iterator[str]:
                 raise AdmodError(f"'{item}' is neither an object nor a prefix with objects: "
                                  "check the URI.")
         elif os.path.isdir(item):
-            yield from (u for u, _ in storage.list_files(item))
+            files = [u for u, _ in storage.list_files(item)]
+            if not files:
+                raise AdmodError(f"Folder '{item}' holds no files to score: pass a folder with "
+                                 "images, or image files.")
+            yield from files
         elif os.path.lexists(item):  # a file, or a pipe or link that the checks will name
             yield item
         else:

@@ -102,3 +102,13 @@ def test_predict_against_a_partly_deleted_saved_model_names_it(published, demo_r
     with pytest.raises(AdmodError, match=f"The SavedModel '{saved_model}' cannot be loaded .*"
                                          "missing or damaged; push the model again"):
         list(predict.predict(str(version), _files(demo_root)[:1]))
+
+
+def test_predict_on_an_empty_folder_says_so(tmp_path):
+    """It used to print a header alone and exit 0: nothing scored, nothing said."""
+    from admod import predict
+    from admod.errors import AdmodError
+
+    (tmp_path / "inbox").mkdir()
+    with pytest.raises(AdmodError, match=f"Folder '{tmp_path}/inbox' holds no files to score"):
+        list(predict.input_uris([str(tmp_path / "inbox")]))
