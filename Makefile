@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-tf-serving test-container image-local compile demo-data images lock \
-	lock-check clean
+	lock-check bench-smoke clean
 
 # Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
 IMAGE ?= us-docker.pkg.dev/admod-project/admod/trainer
@@ -44,6 +44,11 @@ $(TF_SERVING_VENV)/.installed: tests/tf_serving_requirements.txt
 	$(PYTHON) -m venv $(TF_SERVING_VENV)
 	$(TF_SERVING_VENV)/bin/python -m pip install --quiet -r tests/tf_serving_requirements.txt
 	touch $@
+
+# Every benchmark at a tiny size, as docs/benchmarks.md runs it (the bench extra: tf-keras).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(BIN)/python bench/smoke.py
 
 # The trainer image's CPU variant, built here (containers/build-local.sh; needs a Docker daemon).
 image-local:

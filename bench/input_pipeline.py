@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from common import jpeg_folder, shards  # noqa: E402
 
-from admod import datasets  # noqa: E402
+from admod import datasets, resources  # noqa: E402
 from admod.options import DEFAULTS
 from admod.options import AugmentOptions
 
@@ -67,6 +67,8 @@ def main() -> None:
     print(f"admod make_dataset, cached epochs:      {warm:8.1f} images/s  ({warm / ref:.1f}x)")
     print(f"admod make_dataset, first epoch:        {cold:8.1f} images/s  ({cold / ref:.1f}x; "
           f"decodes and fills the cache, {first_epoch} images)")
+    cores = resources.cpu_limit()
+    print(f"per CPU core ({cores} here), cached epochs: {warm / cores:8.1f} images/s")
 
 
 if __name__ == "__main__":
