@@ -29,3 +29,8 @@ LOCAL_DEMO_DATA = "data/demo"
 
 # Vertex AI's prebuilt TensorFlow serving container for the model versions push adds.
 VERTEX_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+
+# The split's buckets by content-hash prefix: fixed, so that the shards are the same for any
+# number of parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
+# The DAG fans the merge out over them.
+SPLIT_BUCKETS = 16

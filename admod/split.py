@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from admod import images, near_copies, records, storage
 from admod import options as options_lib
 from admod.options import ImageRules, SplitOptions
-from admod.defaults import CLASS_NAMES
+from admod.defaults import CLASS_NAMES, SPLIT_BUCKETS
 from admod.errors import AdmodError, writes_into
 
 if TYPE_CHECKING:  # imported where used: a check or merge process never needs pandas (0.4 s)
@@ -67,9 +67,7 @@ PART_CENSUS = "census.json"
 # A checked part's usable images' (sha256, near-copy key, uri): what grouping near-copies reads.
 PART_KEYS = "near_copy_keys.csv"
 KEY_COLUMNS = ["sha256", "near_copy_key", "uri"]
-# Buckets by content-hash prefix: fixed, so that the shards are the same for any number of
-# parts or merge processes (more buckets than a merge pod has CPUs leaves none idle).
-BUCKETS = 16
+BUCKETS = SPLIT_BUCKETS
 # Below this much checked data, starting merge processes costs what they save (bench/split.py
 # --merge-processes on the 2-core VM: 780 MiB/s in one process; two gained nothing on 1.1 GiB
 # and 1.3 times on 2.3 GiB).

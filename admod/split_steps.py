@@ -1,21 +1,18 @@
-"""The split's pipeline steps (list-images, check-images, merge-bucket, split, and all of them on
-one machine):
-paths in, files out, as admod.steps does for the others.
-
-Apart from admod.steps so that the split's tasks never import TensorFlow: a check-images task
-starts in well under a second and stays small (bench/split.py).
+"""The split's steps that write its report: the whole split on one machine (`split_step`, and
+`admod split`'s `split_into_folder`) and the fanned-out split's last task. Paths in, files out,
+as admod.steps does for the others; the tasks before the last are in admod.split_tasks.
 """
 
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import shutil
 import tempfile
 
 from admod import records, reports, split, storage
+from admod.split_tasks import BUCKET_RESULT, BUCKET_ROWS, read_json
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 from admod.options import ImageRules, SplitOptions
@@ -102,85 +99,6 @@ def _not_empty(out: str) -> AdmodError:
                       "mixed with an earlier one's shards).")
 
 
-def list_images_step(*, data_root: str, partitions: int) -> list[str]:
-    """The split's first stage: the data root listed into `partitions` parts; returns one key
-    per part, '<part>:<its fingerprint>', which check-images runs on and is cached by."""
-    with tempfile.TemporaryDirectory(prefix="admod-listing-") as listing:
-        fingerprints = split.list_images(data_root, listing, partitions)
-    return [f"{part}:{fingerprint}" for part, fingerprint in enumerate(fingerprints)]
-
-
-def check_images_step(*, data_root: str, partition_key: str, partitions: int, part_dir: str,
-                      rules: ImageRules) -> int:
-    """One partition of the split: its files checked, its usable images sharded. The task
-    lists the data root itself, so that it takes nothing from the run that listed it but its
-    key: a cache can reuse it while its files are unchanged."""
-    part, _, fingerprint = partition_key.partition(":")
-    if not part.isdigit() or int(part) >= partitions or not fingerprint:
-        raise AdmodError(f"partition '{partition_key}' is not a key list-images wrote for "
-                         f"{partitions} partition(s): run the pipeline as compiled.")
-    with tempfile.TemporaryDirectory(prefix="admod-listing-") as listing:
-        if split.list_images(data_root, listing, partitions)[int(part)] != fingerprint:
-            raise AdmodError(f"The files of partition {part} under {data_root} changed while "
-                             "the split ran: run the pipeline again (nothing was written).")
-        return split.check_partition(split.listing_part(listing, int(part)), part_dir, rules)
-
-
-# A merge-bucket task's result folder: its manifest rows, and what the split's last task needs.
-BUCKET_ROWS, BUCKET_RESULT = "rows.csv", "result.json"
-
-
-def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, str],
-                      out_uris: dict[str, str], result_dir: str, options: SplitOptions,
-                      grouped: split.NearCopies) -> dict:
-    """One bucket of the fanned-out merge: that bucket of every checked part (read where it is,
-    or downloaded from Cloud Storage, nothing of the other buckets) merged into its shards per
-    split (`out_dirs`, known to other tasks as `out_uris`); `result_dir` gets its manifest rows
-    and its result (its summary and its shards' uris per split). Returns its figures for the
-    UI."""
-    if not bucket.isdigit() or int(bucket) >= split.BUCKETS:
-        raise AdmodError(f"bucket '{bucket}' is not one of the split's {split.BUCKETS} buckets "
-                         "(00 to 15): run the pipeline as compiled.")
-    os.makedirs(result_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="admod-bucket-") as scratch:
-        part_dirs = [split.local_part(uri, int(bucket), os.path.join(scratch, f"part-{i:05d}"))
-                     for i, uri in enumerate(part_uris)]
-        summary = split.merge_bucket(int(bucket), part_dirs, out_dirs,
-                                     os.path.join(result_dir, BUCKET_ROWS), options, grouped)
-    shards = {name: [storage.join(out_uris[name], shard)
-                     for shard in records.shard_names(out_dirs[name])] for name in split.SPLITS}
-    with open(os.path.join(result_dir, BUCKET_RESULT), "w") as f:
-        json.dump({"bucket": int(bucket), "summary": summary.to_json(), "shards": shards}, f)
-    return {"bucket": bucket, "kept": sum(summary.counts.values()),
-            "excluded": sum(summary.exclusions.values())}
-
-
-def gather_parts_step(*, part_uris: list[str], gathered_path: str,
-                      options: SplitOptions) -> dict:
-    """The checked parts' uris and their near-copy groups (every part's keys read, local or
-    downloaded), as the one small JSON artifact every merge-bucket task takes."""
-    with tempfile.TemporaryDirectory(prefix="admod-keys-") as scratch:
-        key_files = []
-        for i, uri in enumerate(part_uris):
-            if storage.is_remote(uri):
-                key_files.append(os.path.join(scratch, f"keys-{i:05d}.csv"))
-                storage.download_to_file(storage.join(uri, split.PART_KEYS), key_files[-1])
-            else:
-                key_files.append(os.path.join(split.local_part(uri, None, scratch),
-                                              split.PART_KEYS))
-        grouped = split.group_near_copies(key_files, options)
-    with open(gathered_path, "w") as f:
-        json.dump({"parts": part_uris, "near_copies": grouped.to_json()}, f)
-    return {"parts": len(part_uris), "near_copy_groups": len(grouped.groups),
-            "near_copy_images": len(grouped.splits)}
-
-
-def read_gathered(path: str) -> tuple[list[str], split.NearCopies]:
-    """The checked parts' uris and their near-copy groups, from gather-parts' artifact."""
-    gathered = _read_json(path)
-    return gathered["parts"], split.NearCopies.from_json(gathered["near_copies"])
-
-
 def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root: str,
                       out_dirs: dict[str, str], manifest_path: str, report_path: str,
                       options: SplitOptions, rules: ImageRules,
@@ -188,7 +106,7 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
     """The fanned-out split's last stage: the manifest and the report from the merge-bucket
     tasks' results and the parts' excluded files. Each split's folder lists its shards where
     those tasks wrote them: no image is copied again."""
-    results = sorted(((_read_json(os.path.join(d, BUCKET_RESULT)), d) for d in result_dirs),
+    results = sorted(((read_json(os.path.join(d, BUCKET_RESULT)), d) for d in result_dirs),
                      key=lambda result: result[0]["bucket"])
     if [r["bucket"] for r, _ in results] != list(range(split.BUCKETS)):
         raise AdmodError(f"The split's last task got buckets {[r['bucket'] for r, _ in results]},"
@@ -204,11 +122,6 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
     shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
               for name in split.SPLITS}
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
-
-
-def _read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
 
 
 def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> None:

@@ -129,7 +129,7 @@ def _time_merges(folder: str, partitions: int, processes: list[int], repeat: int
 def _time_fanned_out(parts: list[str], work: str, data_root: str) -> None:
     """The merge as the pipeline fans it out: each merge-bucket task (one process, one bucket of
     every part), one after the other, then the split's last task (manifest and report)."""
-    from admod import split_steps
+    from admod import split_steps, split_tasks
 
     options, out = SplitOptions(), os.path.join(work, "fanned")
     results, rates = [], []
@@ -140,7 +140,7 @@ def _time_fanned_out(parts: list[str], work: str, data_root: str) -> None:
         megabytes = split.bytes_under([split.bucket_folder(p, bucket) for p in parts]) / 2**20
         os.sync()
         started = time.monotonic()
-        figures = split_steps.merge_bucket_step(
+        figures = split_tasks.merge_bucket_step(
             part_uris=parts, bucket=f"{bucket:02d}", out_dirs=out_dirs, out_uris=out_dirs,
             result_dir=results[-1], options=options)
         seconds = time.monotonic() - started

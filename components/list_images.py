@@ -7,11 +7,11 @@ def list_images(data_root: str, split_workers: int) -> List[str]:
     Returns one key per partition, '<partition>:<fingerprint of its files' names, sizes and
     versions>', which the check-images tasks fan out over and are cached by."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, split_steps
+    from admod import logs, options, split_tasks
     from admod.errors import exit_on_user_error
 
     logs.setup()
     listing = exit_on_user_error(options.from_parameters, values, options.ListingOptions,
                                  inputs=("data_root",))
-    return exit_on_user_error(split_steps.list_images_step, data_root=data_root,
+    return exit_on_user_error(split_tasks.list_images_step, data_root=data_root,
                               partitions=listing.split_workers)

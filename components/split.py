@@ -23,14 +23,14 @@ def split(
     files made into the manifest of every file and the report; train, validation and test
     each list their shards where the merge-bucket tasks wrote them (nothing copied)."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, split_steps
+    from admod import logs, options, split_steps, split_tasks
     from admod.errors import exit_on_user_error
 
     logs.setup()
     split_options, rules = exit_on_user_error(options.from_parameters, values,
                                               options.SplitOptions, options.ImageRules,
                                               inputs=("data_root",))
-    part_uris, grouped = split_steps.read_gathered(parts.path)
+    part_uris, grouped = split_tasks.read_gathered(parts.path)
     out_dirs = {"train": train.path, "validation": validation.path, "test": test.path}
     figures = exit_on_user_error(split_steps.finish_split_step,
                                  result_dirs=[m.path for m in merged], part_uris=part_uris,

@@ -19,7 +19,7 @@ from kfp import dsl
 from admod import components, options
 from admod.options import DEFAULTS as d
 from admod.pipeline.platform import Platform
-from admod.split import BUCKETS as BUCKET_COUNT
+from admod.defaults import SPLIT_BUCKETS as BUCKET_COUNT
 
 # The merge's buckets as loop items: strings, as KFP types every ParallelFor item.
 BUCKETS = [f"{bucket:02d}" for bucket in range(BUCKET_COUNT)]

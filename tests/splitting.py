@@ -39,19 +39,19 @@ def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dic
     """The fanned-out merge as its tasks run it: a merge-bucket per bucket (its folders under
     <out>/bucket-BB), then the split's last task into <out>/split; returns the split's
     figures."""
-    from admod import split_steps
+    from admod import split_steps, split_tasks
 
     os.makedirs(out, exist_ok=True)
     gathered = os.path.join(out, "gathered.json")
-    split_steps.gather_parts_step(part_uris=part_uris, gathered_path=gathered,
+    split_tasks.gather_parts_step(part_uris=part_uris, gathered_path=gathered,
                                   options=config["options"])
-    part_uris, grouped = split_steps.read_gathered(gathered)
+    part_uris, grouped = split_tasks.read_gathered(gathered)
     result_dirs = []
     for bucket in range(split.BUCKETS):
         folder = os.path.join(out, f"bucket-{bucket:02d}")
         out_dirs = {name: os.path.join(folder, name) for name in split.SPLITS}
         result_dirs.append(os.path.join(folder, "merged"))
-        split_steps.merge_bucket_step(part_uris=part_uris, bucket=f"{bucket:02d}",
+        split_tasks.merge_bucket_step(part_uris=part_uris, bucket=f"{bucket:02d}",
                                       out_dirs=out_dirs, out_uris=out_dirs,
                                       result_dir=result_dirs[-1], options=config["options"],
                                       grouped=grouped)

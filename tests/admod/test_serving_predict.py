@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from admod import datasets, images, registry, serving
+from admod import registry, serving
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
 
@@ -34,18 +33,6 @@ def published(tmp_path_factory):
 def _files(demo_root):
     return sorted(os.path.join(demo_root, c, n) for c in CLASS_NAMES
                   for n in os.listdir(os.path.join(demo_root, c)))[:12]
-
-
-def test_saved_model_agrees_with_the_keras_model(published, demo_root):
-    _, uri, model = published
-    data = [images.check_image(open(p, "rb").read(), 1, 10**8).data for p in _files(demo_root)]
-    keras_input = tf.cast(tf.stack([datasets.decode_and_resize(d, SIZE) for d in data]), tf.float32)
-    expected = model.predict(keras_input, verbose=0).ravel()
-    serve = serving.load(registry.serving_model_dir(uri))
-    result = serve(image_bytes=tf.constant(data))
-    np.testing.assert_allclose(result["probability"].numpy(), expected, atol=1e-4)
-    labels = [label.decode() for label in result["label"].numpy()]
-    assert labels == [CLASS_NAMES[int(p >= 0.5)] for p in expected]
 
 
 def test_predict_scores_a_folder_and_reports_a_corrupt_file(published, demo_root, tmp_path):

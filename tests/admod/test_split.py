@@ -346,6 +346,17 @@ def test_a_check_or_merge_process_starts_without_pandas():
     assert _loaded_by("import admod.split", ("pandas", "tensorflow")) == [False, False]
 
 
+@pytest.mark.parametrize("component", ["list_images", "check_images", "gather_parts",
+                                       "merge_bucket"])
+def test_the_fanned_out_tasks_start_without_tensorflow_matplotlib_or_pandas(component):
+    """Each of the many list, check and merge tasks imports its component and admod.split_tasks:
+    split_steps' report (matplotlib, pandas) cost each of them 1.2 s before."""
+    heavy = ("tensorflow", "matplotlib", "pandas")
+    assert _loaded_by(f"import admod.components.{component}, admod.split_tasks, admod.logs, "
+                      "admod.options", heavy) == [
+        False, False, False]
+
+
 def test_no_more_check_processes_than_the_files_and_cpus_can_use(messy_root, tmp_path, caplog):
     """--split-workers 64 on 20 images started 65 processes (2.3 GB) for 3 s of work."""
     caplog.set_level("INFO", logger="admod.split")
@@ -403,14 +414,14 @@ def test_the_merge_fanned_out_over_tasks_gives_the_one_task_merges_split(messy_r
 
 
 def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
-    from admod import split_steps
+    from admod import split_steps, split_tasks
 
     config = _config(max_image_pixels=300 * 300)
     with pytest.raises(AdmodError, match=r"Checked partition 'abfs://container/v2/p' is in an "
                                          r"artifact store .*\(--pipeline-root gs://"):
         split.local_part("abfs://container/v2/p", 3, str(tmp_path / "scratch"))
     with pytest.raises(AdmodError, match="bucket '16' is not one of the split's 16 buckets"):
-        split_steps.merge_bucket_step(part_uris=[], bucket="16", out_dirs={}, out_uris={},
+        split_tasks.merge_bucket_step(part_uris=[], bucket="16", out_dirs={}, out_uris={},
                                       result_dir=str(tmp_path / "r"), options=config["options"],
                                       grouped=split.NearCopies())
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 1)
@@ -520,11 +531,11 @@ def _same_size_pair(root):
 def test_a_same_size_label_swap_with_kept_mtimes_changes_the_parts_key(tmp_path):
     """cp -p, rsync -a and touch -r keep the size and mtime: the ctime, which no copy tool
     sets, tells the cache that the part's files changed."""
-    from admod import split_steps
+    from admod import split_tasks
 
     a, b = _same_size_pair(tmp_path / "data")
-    keys = split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1)
-    assert split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1) == keys
+    keys = split_tasks.list_images_step(data_root=str(tmp_path / "data"), partitions=1)
+    assert split_tasks.list_images_step(data_root=str(tmp_path / "data"), partitions=1) == keys
     times = [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in (a, b)]
     content = [a.read_bytes(), b.read_bytes()]
     b.write_bytes(content[0])
@@ -533,7 +544,7 @@ def test_a_same_size_label_swap_with_kept_mtimes_changes_the_parts_key(tmp_path)
         os.utime(path, ns=kept)
     assert [(p.stat().st_size, p.stat().st_mtime_ns) for p in (a, b)] == [
         (len(content[0]), times[0][1]), (len(content[1]), times[1][1])]
-    assert split_steps.list_images_step(data_root=str(tmp_path / "data"), partitions=1) != keys
+    assert split_tasks.list_images_step(data_root=str(tmp_path / "data"), partitions=1) != keys
 
 
 def test_an_interrupt_stops_the_check_processes_mid_partition(tmp_path):

@@ -18,14 +18,14 @@ from PIL import Image
 from admod import split
 from tests.pipeline.test_compile import COMMITTED, _spec
 from admod.options import ImageRules
-from admod import split_steps
+from admod import split_tasks
 from tests import splitting
 
 PARTITIONS = 3
 
 
 def _keys(data_root):
-    return split_steps.list_images_step(data_root=data_root, partitions=PARTITIONS)
+    return split_tasks.list_images_step(data_root=data_root, partitions=PARTITIONS)
 
 
 def test_the_check_images_task_takes_only_its_partitions_key_and_parameters():
@@ -66,7 +66,7 @@ def test_a_partition_checked_in_an_earlier_run_merges_as_if_checked_now(demo_roo
     cached = {}
     for key in before:
         part = tmp_path / "before" / key.split(":")[0]
-        split_steps.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
+        split_tasks.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
                                 part_dir=str(part), rules=config["rules"])
         cached[key] = str(part)
     Image.new("RGB", (64, 64), "blue").save(root / "allowed_ads" / "zz_new.png")
@@ -74,7 +74,7 @@ def test_a_partition_checked_in_an_earlier_run_merges_as_if_checked_now(demo_roo
     for key in _keys(str(root)):
         if key not in cached:  # the changed partition is checked again, the others are hits
             cached[key] = str(tmp_path / "after" / key.split(":")[0])
-            split_steps.check_images_step(data_root=str(root), partition_key=key,
+            split_tasks.check_images_step(data_root=str(root), partition_key=key,
                                     partitions=PARTITIONS, part_dir=cached[key],
                                     rules=config["rules"])
         parts.append(cached[key])
@@ -101,9 +101,9 @@ def test_files_changed_while_the_split_runs_are_refused(demo_root, tmp_path):
                   if split.partition_of(str(p), PARTITIONS) == 0)
     victim.write_bytes(victim.read_bytes() + b"\0")  # its size changes
     with pytest.raises(AdmodError, match="changed while the split ran"):
-        split_steps.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
+        split_tasks.check_images_step(data_root=str(root), partition_key=key, partitions=PARTITIONS,
                                 part_dir=str(tmp_path / "part"), rules=ImageRules())
     with pytest.raises(AdmodError, match="is not a key list-images wrote"):
-        split_steps.check_images_step(data_root=str(root), partition_key="7:abc",
+        split_tasks.check_images_step(data_root=str(root), partition_key="7:abc",
                                 partitions=PARTITIONS, part_dir=str(tmp_path / "p"),
                                 rules=ImageRules())
