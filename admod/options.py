@@ -18,7 +18,7 @@ import dataclasses
 import math
 import types
 
-from admod import defaults, resources, storage
+from admod import defaults, resources, storage, vertex_targets
 from admod.errors import AdmodError
 from admod.metric_names import GATING_METRICS
 
@@ -200,18 +200,6 @@ class TrainingOptions(OnDevice, Seeded):
     # input it would enter the step's cache key).
     state_key: str = "local"
 
-    def durable(self, phase: str) -> str | None:
-        """Where this run's phase mirrors its training state: keyed on `state_key`, never on the
-        display name, which runs share (recurring runs, `admod submit`'s default)."""
-        if not self.checkpoint_root:
-            return None
-        import hashlib
-
-        from admod import storage
-
-        key = hashlib.sha256(self.state_key.encode()).hexdigest()[:20]
-        return storage.join(self.checkpoint_root, key, phase)
-
 
 class Phase(Checked):
     """A training phase's own parameters: its `schedule` (epochs, learning rate) and more."""
@@ -219,7 +207,7 @@ class Phase(Checked):
     def schedule(self) -> tuple[int, float]:
         raise NotImplementedError
 
-    def phase(self, shared: TrainingOptions, state_key: str) -> TrainingOptions:
+    def training_options(self, shared: TrainingOptions, state_key: str) -> TrainingOptions:
         """The phase's training options: what the phases share, with its own schedule, keyed
         on `state_key` (the step's output URI)."""
         epochs, learning_rate = self.schedule()
@@ -420,9 +408,7 @@ def _relations(values: dict) -> list[str]:
         found.append(f"registry_root '{values['registry_root']}' is inside data_root "
                      f"'{values['data_root']}', which admod only reads: keep the models "
                      "elsewhere.")
-    from admod import vertex_experiments, vertex_registry
-
-    for check in (vertex_registry.check_target, vertex_experiments.check_target):
+    for check in (vertex_targets.check_model_target, vertex_targets.check_experiment_target):
         try:
             check(values)
         except AdmodError as problem:

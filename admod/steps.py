@@ -17,7 +17,7 @@ import pandas as pd
 
 from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
                    reachable, records, registry, reports, serving, slices, storage, training,
-                   uncertainty, vertex_experiments, vertex_registry)
+                   uncertainty, vertex_experiments, vertex_registry, vertex_targets)
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
 from admod.calibration import Calibration
 from admod.options import EvaluationOptions, ImageRules, TrainingOptions
@@ -332,7 +332,7 @@ def _log_evaluation(result: dict) -> None:
 
 def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: str,
               registry_root: str, run_id: str, staging_dir: str,
-              vertex: vertex_registry.Target | None = None, vertex_api=None) -> dict:
+              vertex: vertex_targets.ModelTarget | None = None, vertex_api=None) -> dict:
     """Publishes the model (SavedModel for serving, .keras, metrics, model card) as a new
     registry version and makes it the champion, then, with `vertex`, as a version of that
     Vertex AI model (through `vertex_api`, default a client for its location); returns the
@@ -385,7 +385,7 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
 # --- log-experiment ------------------------------------------------------------------------
 
 def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir: str,
-                        fine_tune_dir: str, target: vertex_experiments.Target, run_id: str,
+                        fine_tune_dir: str, target: vertex_targets.ExperimentTarget, run_id: str,
                         vertex_init: dict | None = None) -> str:
     """The run's parameters, its final metrics (evaluation and both training phases) and its
     per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.

@@ -6,6 +6,7 @@ TensorBoard, and BackupAndRestore, which saves the full training state every epo
 step killed mid-phase resumes from its last completed epoch.
 """
 
+import hashlib
 import logging
 import os
 import shutil
@@ -35,6 +36,16 @@ def class_weights(counts: list[int], mode: str = TrainingOptions.class_weighting
     if mode not in options_lib.CLASS_WEIGHTINGS:
         raise AdmodError(f"class_weighting='{mode}' is unknown: use auto, balanced or none.")
     return {label: total / (len(counts) * n) for label, n in enumerate(counts)}
+
+
+def durable_state_dir(options: TrainingOptions, phase: str) -> str | None:
+    """Where this run's phase mirrors its training state (None without a checkpoint_root):
+    keyed on `options.state_key`, never on the display name, which runs share (recurring runs,
+    `admod submit`'s default)."""
+    if not options.checkpoint_root:
+        return None
+    key = hashlib.sha256(options.state_key.encode()).hexdigest()[:20]
+    return storage.join(options.checkpoint_root, key, phase)
 
 
 def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool = False) -> None:
@@ -130,7 +141,7 @@ def train_phase(model, train_ds, val_ds, options: TrainingOptions, phase: str, w
     With a checkpoint_root in `options`, the training state is mirrored there every epoch and
     restored from there first."""
     os.makedirs(work_dir, exist_ok=True)
-    durable = options.durable(phase)
+    durable = durable_state_dir(options, phase)
     if durable:
         MirrorTrainingState(work_dir, durable).restore()
     compile_model(model, options.learning_rate, jit_compile)

@@ -6,61 +6,16 @@ log_* calls), so the console's Experiments page compares admod runs like any oth
 again for the same run (a retried step) resumes the run and overwrites the same values.
 """
 
-import dataclasses
 import logging
 import re
 
 import pandas as pd
 
-from admod.errors import AdmodError
+from admod.vertex_targets import ExperimentTarget
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/([^/]+)/tensorboards/[^/]+$")
 # The curves logged per epoch (when present in the history)
 CURVES = ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc", "learning_rate")
-
-
-@dataclasses.dataclass
-class Target:
-    experiment: str
-    project: str
-    location: str
-    tensorboard: str = ""  # projects/P/locations/L/tensorboards/ID, or none
-
-    @classmethod
-    def from_options(cls, options) -> "Target":
-        """From admod.options.ExperimentOptions."""
-        return cls(options.experiment, options.vertex_project, options.vertex_location,
-                   options.vertex_tensorboard)
-
-    def __post_init__(self):
-        if not _NAME.match(self.experiment):
-            raise AdmodError(f"experiment '{self.experiment}' is not a valid Vertex AI "
-                             "Experiment name: use lowercase letters, digits and hyphens, 64 "
-                             "characters at most.")
-        if not (self.project and self.location):
-            raise AdmodError(f"experiment '{self.experiment}' needs vertex_project and "
-                             "vertex_location (admod submit --platform vertex fills them from "
-                             "--project and --region).")
-        match = _TENSORBOARD.match(self.tensorboard)
-        if self.tensorboard and not match:
-            raise AdmodError(f"vertex_tensorboard '{self.tensorboard}' is not a TensorBoard "
-                             "resource name: pass projects/P/locations/L/tensorboards/ID.")
-        if match and match.group(1) != self.location:
-            raise AdmodError(f"vertex_tensorboard '{self.tensorboard}' is in "
-                             f"{match.group(1)}, not {self.location}: use a TensorBoard in "
-                             "the experiment's location.")
-
-
-def check_target(values: dict) -> None:
-    """Refuses, before anything runs, an experiment that cannot be logged to."""
-    if values.get("experiment"):
-        Target(values["experiment"], values.get("vertex_project", ""),
-               values.get("vertex_location", ""), values.get("vertex_tensorboard", ""))
-    elif values.get("vertex_tensorboard"):
-        raise AdmodError("vertex_tensorboard is set but experiment is empty: the curves are "
-                         "logged to an experiment's runs; pass -p experiment=NAME too.")
 
 
 def run_name(experiment: str, run_id: str) -> str:
@@ -76,7 +31,7 @@ def _loggable(value):
     return value if isinstance(value, (int, float, str)) else str(value)
 
 
-def log_run(target: Target, run_id: str, params: dict, metrics: dict,
+def log_run(target: ExperimentTarget, run_id: str, params: dict, metrics: dict,
             history: pd.DataFrame | None = None, **init) -> str:
     """Logs one run (parameters, final metrics and, with a TensorBoard, `history`'s curves per
     epoch); returns the run's name. `init` goes to aiplatform.init (credentials, ...)."""

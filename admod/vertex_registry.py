@@ -18,6 +18,7 @@ import re
 
 from admod import defaults, registry, storage
 from admod.errors import AdmodError, brief, google_cloud_errors
+from admod.vertex_targets import RESOURCE, ModelTarget, cloud_uri
 from admod.metric_names import GATING_METRICS, threshold_text
 
 log = logging.getLogger(__name__)
@@ -26,66 +27,6 @@ DEFAULT_ALIAS = "default"
 VERSION_LABEL = "admod_version"
 CLASSIFICATION_SCHEMA = ("gs://google-cloud-aiplatform/schema/modelevaluation/"
                          "classification_metrics_1.0.0.yaml")
-_RESOURCE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/models/([^/@]+)$")
-
-
-@dataclasses.dataclass
-class Target:
-    """Where versions go: `model` is a display name or projects/P/locations/L/models/ID."""
-    model: str
-    project: str = ""
-    location: str = ""
-    serving_image: str = defaults.VERTEX_SERVING_IMAGE
-    make_default: bool = False
-
-    @classmethod
-    def from_options(cls, options) -> "Target":
-        """From an admod.options.VertexModelOptions (not imported: options checks its
-        targets with this module)."""
-        return cls(options.vertex_model, options.vertex_project, options.vertex_location,
-                   options.vertex_serving_image, options.vertex_default_alias)
-
-    def __post_init__(self):
-        if not self.model.strip():
-            raise AdmodError("vertex_model is empty: pass a display name or a "
-                             "projects/P/locations/L/models/ID resource name.")
-        match = _RESOURCE.match(self.model)
-        if match:  # a resource name carries its own project and region
-            self.project, self.location, _ = match.groups()
-        elif self.model.startswith("projects/"):
-            raise AdmodError(f"vertex_model '{self.model}' is not a model resource name: write "
-                             "projects/P/locations/L/models/ID, or pass a display name.")
-        if not (self.project and self.location):
-            raise AdmodError(f"vertex_model '{self.model}' needs vertex_project and "
-                             "vertex_location (admod submit --platform vertex fills them from "
-                             "--project and --region): pass both, or the model's resource name.")
-
-    @property
-    def parent(self) -> str:
-        return f"projects/{self.project}/locations/{self.location}"
-
-
-def check_target(values: dict) -> None:
-    """Refuses, before anything runs, a vertex_model that cannot be resolved or a registry
-    Vertex cannot read (pipeline parameters: vertex_model, vertex_project, vertex_location,
-    registry_root)."""
-    if values.get("vertex_model"):
-        Target(values["vertex_model"], values.get("vertex_project", ""),
-               values.get("vertex_location", ""))
-        if "registry_root" in values:
-            cloud_uri(values["registry_root"])
-
-
-def cloud_uri(uri: str) -> str:
-    """`uri` as the gs:// URI Vertex AI reads artifacts from (a /gcs/ path is the same object
-    through Vertex's Cloud Storage mount)."""
-    if uri.startswith("/gcs/"):
-        return storage.GCS_SCHEME + uri[len("/gcs/"):]
-    if not storage.is_gcs(uri):
-        raise AdmodError(f"registry_root '{uri}' is not in Cloud Storage, where Vertex AI "
-                         "serves model versions from: use a gs://BUCKET/PATH registry_root with "
-                         "vertex_model.")
-    return uri
 
 
 def client(location: str):
@@ -146,7 +87,7 @@ def _calibration_text(metrics: dict) -> str:
             f"(raw {facts['ece_raw']:.4f})")
 
 
-def _model_proto(version: Version, target: Target, display_name: str):
+def _model_proto(version: Version, target: ModelTarget, display_name: str):
     from google.cloud.aiplatform_v1 import types
 
     return types.Model(
@@ -205,7 +146,7 @@ class Publisher:
     """Publishes admod registry versions to one Vertex parent model through `api` (a
     ModelServiceClient); the parent is looked up once, then remembered."""
 
-    def __init__(self, target: Target, api):
+    def __init__(self, target: ModelTarget, api):
         self.target, self.api = target, api
         self._parent: str | None = None
 
@@ -218,7 +159,7 @@ class Publisher:
     def _find_parent(self) -> str | None:
         from google.api_core import exceptions
 
-        if _RESOURCE.match(self.target.model):
+        if RESOURCE.match(self.target.model):
             try:
                 return self.api.get_model(name=self.target.model).name
             except exceptions.NotFound:
@@ -241,7 +182,7 @@ class Publisher:
         """Uploads `version` (a new parent model when `parent` is None); its version name."""
         from google.cloud.aiplatform_v1 import types
 
-        match = _RESOURCE.match(self.target.model)
+        match = RESOURCE.match(self.target.model)
         display_name = self.target.model if not match else f"admod-{match.group(3)}"
         request = types.UploadModelRequest(
             parent=self.target.parent, model=_model_proto(version, self.target, display_name),
@@ -316,7 +257,7 @@ class Publisher:
         return name
 
 
-def publish(registry_root: str, version: str, target: Target, api=None) -> str:
+def publish(registry_root: str, version: str, target: ModelTarget, api=None) -> str:
     """Publishes one complete admod version through `api` (default: `client`); the Vertex
     version's name. Any failure ends in one AdmodError saying the admod version is safe and how
     to finish."""
@@ -324,13 +265,13 @@ def publish(registry_root: str, version: str, target: Target, api=None) -> str:
     return name
 
 
-def sync(registry_root: str, target: Target, api=None) -> list[str]:
+def sync(registry_root: str, target: ModelTarget, api=None) -> list[str]:
     """Publishes every complete version, oldest first (the champion alias to the champion);
     returns their Vertex version names."""
     return _publish_all(registry_root, registry.complete_versions(registry_root), target, api)
 
 
-def _publish_all(registry_root: str, versions: list[str], target: Target, api) -> list[str]:
+def _publish_all(registry_root: str, versions: list[str], target: ModelTarget, api) -> list[str]:
     cloud_uri(registry_root)
     publisher = Publisher(target, api or client(target.location))
     champion = registry.champion(registry_root)

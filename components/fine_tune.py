@@ -44,7 +44,7 @@ def fine_tune(
         steps.fine_tune_step, head_dir=head_model.path, train_dir=train.path,
         val_dir=validation.path, model_dir=model.path, report_path=report.path,
         unfreeze=fine_tune_options.unfreeze,
-        options=fine_tune_options.phase(shared, state_key=model.uri))
+        options=fine_tune_options.training_options(shared, state_key=model.uri))
     model.metadata.update(summary)
     # tensorboard --logdir it
     model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")

@@ -25,7 +25,7 @@ def push(
     import os
     import tempfile
 
-    from admod import logs, options, steps, vertex_registry
+    from admod import logs, options, steps, vertex_targets
     from admod.errors import exit_on_user_error
 
     logs.setup()
@@ -34,7 +34,7 @@ def push(
                                         inputs=("registry_root", "run_id"))
     vertex = None
     if vertex_options.vertex_model:
-        vertex = exit_on_user_error(vertex_registry.Target.from_options, vertex_options)
+        vertex = exit_on_user_error(vertex_targets.ModelTarget.from_options, vertex_options)
     with tempfile.TemporaryDirectory() as staging:
         version = exit_on_user_error(
             steps.push_step, model_dir=model.path, evaluation_path=evaluation.path,

@@ -43,7 +43,7 @@ def train_head(
     summary = exit_on_user_error(
         steps.train_head_step, train_dir=train.path, val_dir=validation.path,
         model_dir=model.path, report_path=report.path, image_size=head.image_size,
-        weights=head.weights, options=head.phase(shared, state_key=model.uri),
+        weights=head.weights, options=head.training_options(shared, state_key=model.uri),
         allow_random_init=head.allow_random_init)
     model.metadata.update(summary)
     # tensorboard --logdir it

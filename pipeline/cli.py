@@ -165,11 +165,12 @@ def cmd_registry(args) -> None:
         print(f"{'would remove' if args.dry_run else 'removed'} {len(removed)} leftover(s) of "
               f"unfinished pushes: {' '.join(removed) or 'none'}")
     elif args.action == "sync":
-        from admod import vertex_registry
+        from admod import vertex_registry, vertex_targets
         from admod.pipeline import submit
 
-        target = vertex_registry.Target(args.vertex_model, args.project or "", args.region or "",
-                                        args.serving_image, args.default_alias)
+        target = vertex_targets.ModelTarget(args.vertex_model, args.project or "",
+                                            args.region or "", args.serving_image,
+                                            args.default_alias)
         with submit.vertex_errors(args.project, args.region or ""):  # credentials: its client's
             for name in vertex_registry.sync(args.registry, target):
                 print(name)

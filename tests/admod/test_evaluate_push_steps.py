@@ -219,14 +219,14 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
 
 
 def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket, monkeypatch):
-    from admod import vertex_registry
+    from admod import vertex_registry, vertex_targets
     from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
     tmp, out, _ = data
     root = f"gs://{bucket.name}/registry"
     result, paths = _evaluate(tmp, out, root, "vertex")
     with fake_vertex() as (server, url):
-        vertex = {"vertex": vertex_registry.Target("admod-ads", PROJECT, LOCATION),
+        vertex = {"vertex": vertex_targets.ModelTarget("admod-ads", PROJECT, LOCATION),
                   "vertex_api": model_service(url)}
         server.fail["models:upload"] = 503  # Vertex unavailable, after admod's push
         with pytest.raises(AdmodError, match="is stored complete in .* retry the push step"):

@@ -59,7 +59,7 @@ def test_a_retried_run_resumes_from_its_state_on_s3(tmp_path, s3_bucket):
         state_key="minio://mlpipeline/v2/artifacts/admod/run-1/train-head/model")
     work = tmp_path / "work"
     assert _train(work, 4, kill_at=3, checkpoints=checkpoints).returncode == 137
-    assert storage.is_dir(checkpoints.durable("head"))
+    assert storage.is_dir(training.durable_state_dir(checkpoints, "head"))
     shutil.rmtree(work)  # evicted: the pod's disk is gone
     resumed = _train(work, 4, checkpoints=checkpoints)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -79,8 +79,8 @@ def test_runs_sharing_a_display_name_never_share_training_state(tmp_path):
     (tmp_path / "started.txt").unlink()
     assert _train(tmp_path / "pod-2", 4, checkpoints=next_run).returncode == 0
     assert (tmp_path / "started.txt").read_text().split() == ["1", "2", "3", "4"]
-    assert not os.path.exists(next_run.durable("head"))  # removed once complete
-    assert os.path.isdir(crashed.durable("head"))  # the other run's state is left alone
+    assert not os.path.exists(training.durable_state_dir(next_run, "head"))  # removed once complete
+    assert os.path.isdir(training.durable_state_dir(crashed, "head"))  # the other run's: kept
 
 
 def test_best_weights_are_restored(tmp_path):

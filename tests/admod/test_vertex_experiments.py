@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from admod import options, registry, steps, vertex_experiments
+from admod import options, registry, steps, vertex_experiments, vertex_targets
 from admod.metric_names import SCORES
 from admod.errors import AdmodError
 from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex
@@ -73,7 +73,7 @@ def _writes(server):
 
 def test_a_run_is_logged_with_its_parameters_metrics_and_curves(vertex, run_files):
     server, init = vertex
-    target = vertex_experiments.Target("admod-ads", PROJECT, LOCATION, TENSORBOARD)
+    target = vertex_targets.ExperimentTarget("admod-ads", PROJECT, LOCATION, TENSORBOARD)
     name = steps.log_experiment_step(**run_files, target=target, run_id=RUN_ID, vertex_init=init)
     assert name == RUN_ID
     context = _run_context(server)
@@ -108,7 +108,7 @@ def test_a_run_is_logged_with_its_parameters_metrics_and_curves(vertex, run_file
 def test_a_refused_call_ends_in_one_sentence(vertex, run_files):
     server, init = vertex
     server.fail["metadataStores/default"] = 403
-    target = vertex_experiments.Target("admod-ads", PROJECT, LOCATION)
+    target = vertex_targets.ExperimentTarget("admod-ads", PROJECT, LOCATION)
     with pytest.raises(AdmodError, match=rf"^Logging run {RUN_ID} to the Vertex AI Experiment "
                                          r"'admod-ads' failed: .*The model and the registry are "
                                          "not affected"):

@@ -8,12 +8,12 @@ import os
 import pytest
 
 from admod.errors import USER_ERROR_STATUS
-from admod import defaults, options, registry, vertex_registry
+from admod import defaults, options, registry, vertex_registry, vertex_targets
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
 from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
-TARGET = vertex_registry.Target("admod-ads", PROJECT, LOCATION)
+TARGET = vertex_targets.ModelTarget("admod-ads", PROJECT, LOCATION)
 
 
 INTERVALS = {"accuracy": [0.8, 0.97], "roc_auc": [0.9, 0.99]}
@@ -104,7 +104,7 @@ def test_each_champion_becomes_a_version_of_one_model_with_its_evaluation_and_al
     assert _posts(server, "@1:mergeVersionAliases") == [{"versionAliases": ["champion"]}]
 
     second = _push(tmp_path, root, "second", accuracy=0.95)
-    target = vertex_registry.Target("admod-ads", PROJECT, LOCATION, make_default=True)
+    target = vertex_targets.ModelTarget("admod-ads", PROJECT, LOCATION, make_default=True)
     assert vertex_registry.publish(root, second, target, api) == f"{PARENT}/models/1000@2"
     assert _posts(server, "models:upload")[1]["parentModel"] == f"{PARENT}/models/1000"
     versions = server.models["1000"]
@@ -143,7 +143,7 @@ def test_a_model_resource_name_is_created_with_its_id_and_name_clashes_are_refus
     root = f"gs://{bucket.name}/registry"
     version = _push(tmp_path, root, "named")
     # A resource name carries its own project and region, whatever the run's are.
-    target = vertex_registry.Target(f"{PARENT}/models/ads-moderation", "other", "us-central1")
+    target = vertex_targets.ModelTarget(f"{PARENT}/models/ads-moderation", "other", "us-central1")
     assert (target.project, target.location) == (PROJECT, LOCATION)
     assert vertex_registry.publish(root, version, target, api) == (
         f"{PARENT}/models/ads-moderation@1")
@@ -152,8 +152,8 @@ def test_a_model_resource_name_is_created_with_its_id_and_name_clashes_are_refus
     server.models["2001"] = [{**server.models["ads-moderation"][0], "displayName": "twice"}]
     with pytest.raises(AdmodError, match="2 Vertex models are named 'twice'.*pass the resource "
                                          "name of one as vertex_model"):
-        vertex_registry.publish(root, version, vertex_registry.Target("twice", PROJECT, LOCATION),
-                                api)
+        vertex_registry.publish(root, version,
+                                vertex_targets.ModelTarget("twice", PROJECT, LOCATION), api)
 
 
 @pytest.mark.parametrize("values, problem", [
@@ -184,7 +184,7 @@ def test_registry_sync_from_the_command_line(tmp_path, bucket, vertex, monkeypat
 
 
 def test_a_registry_vertex_mounts_under_gcs_is_served_from_its_bucket():
-    assert vertex_registry.cloud_uri("/gcs/ads/registry/v1/saved_model/1") == (
+    assert vertex_targets.cloud_uri("/gcs/ads/registry/v1/saved_model/1") == (
         "gs://ads/registry/v1/saved_model/1")
 
 
