@@ -6,11 +6,11 @@ import io
 import re
 
 from matplotlib.figure import Figure
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from admod.defaults import CLASS_NAMES  # noqa: E402
-from admod.metric_names import PHASE_METRICS, SCORES, threshold_text  # noqa: E402
-from admod.images import DUPLICATE, LABEL_CONFLICT, printable  # noqa: E402
+from admod.defaults import CLASS_NAMES
+from admod.metric_names import PHASE_METRICS, SCORES, threshold_text
+from admod.images import DUPLICATE, LABEL_CONFLICT, printable
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -24,9 +24,7 @@ from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
 
 SIGNATURE = "serving_default"
-SERVING_TAG = "serve"  # the MetaGraph tag TF Serving loads
 INPUT = "image_bytes"  # the name ends in _bytes: TF Serving's JSON API base64-decodes {"b64": ...}
-OUTPUTS = ("probability", "label")
 
 
 def _calibrated(probability, calibration: Calibration):

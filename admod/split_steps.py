@@ -3,6 +3,7 @@
 as admod.steps does for the others; the tasks before the last are in admod.split_tasks.
 """
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 
 from admod import records, reports, split, storage
-from admod.split_tasks import BUCKET_RESULT, BUCKET_ROWS, read_json
+from admod.split_tasks import BUCKET_RESULT, BUCKET_ROWS
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 from admod.options import ImageRules, SplitOptions
@@ -106,11 +107,9 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
     """The fanned-out split's last stage: the manifest and the report from the merge-bucket
     tasks' results and the parts' excluded files. Each split's folder lists its shards where
     those tasks wrote them: no image is copied again."""
-    results = sorted(((read_json(os.path.join(d, BUCKET_RESULT)), d) for d in result_dirs),
+    results = sorted(((storage.read_json(os.path.join(d, BUCKET_RESULT)), d) for d in result_dirs),
                      key=lambda result: result[0]["bucket"])
-    if [r["bucket"] for r, _ in results] != list(range(split.BUCKETS)):
-        raise AdmodError(f"The split's last task got buckets {[r['bucket'] for r, _ in results]},"
-                         f" not each of the {split.BUCKETS} once: run the pipeline as compiled.")
+    _check_bucket_results(results, part_uris)
     with tempfile.TemporaryDirectory(prefix="admod-excluded-") as scratch:
         parts = [split.local_part(uri, None, os.path.join(scratch, str(i)))
                  for i, uri in enumerate(part_uris)]
@@ -122,6 +121,25 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
     shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
               for name in split.SPLITS}
     return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
+
+
+def _check_bucket_results(results: list[tuple[dict, str]], part_uris: list[str]) -> None:
+    """Each bucket's result once, each merged from this split's parts: a bucket counted twice
+    and another lost, or another run's result, would pass a count alone."""
+    foreign = [d for r, d in results if r.get("parts") != part_uris]
+    if foreign:
+        raise AdmodError(f"Bucket result '{foreign[0]}' was merged from other parts than this "
+                         "split's (another run's result): run the pipeline as compiled.")
+    got = collections.Counter(r["bucket"] for r, _ in results)
+    twice = sorted(b for b, n in got.items() if n > 1)
+    missing = sorted(set(range(split.BUCKETS)) - set(got))
+    unknown = sorted(set(got) - set(range(split.BUCKETS)))
+    if twice or missing or unknown:
+        named = "; ".join(f"{what} {', '.join(f'{b:02d}' for b in buckets)}" for what, buckets in
+                          (("twice:", twice), ("missing:", missing), ("unknown:", unknown))
+                          if buckets)
+        raise AdmodError(f"The split's last task did not get each of the {split.BUCKETS} buckets "
+                         f"once ({named}): run the pipeline as compiled.")
 
 
 def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> None:

@@ -61,7 +61,8 @@ def merge_bucket_step(*, part_uris: list[str], bucket: str, out_dirs: dict[str, 
     shards = {name: [storage.join(out_uris[name], shard)
                      for shard in records.shard_names(out_dirs[name])] for name in split.SPLITS}
     with open(os.path.join(result_dir, BUCKET_RESULT), "w") as f:
-        json.dump({"bucket": int(bucket), "summary": summary.to_json(), "shards": shards}, f)
+        json.dump({"bucket": int(bucket), "parts": part_uris, "summary": summary.to_json(),
+                   "shards": shards}, f)
     return {"bucket": bucket, "kept": sum(summary.counts.values()),
             "excluded": sum(summary.exclusions.values())}
 
@@ -88,10 +89,5 @@ def gather_parts_step(*, part_uris: list[str], gathered_path: str,
 
 def read_gathered(path: str) -> tuple[list[str], split.NearCopies]:
     """The checked parts' uris and their near-copy groups, from gather-parts' artifact."""
-    gathered = read_json(path)
+    gathered = storage.read_json(path)
     return gathered["parts"], split.NearCopies.from_json(gathered["near_copies"])
-
-
-def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)

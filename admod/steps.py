@@ -33,11 +33,6 @@ def _write_json(path: str, data: dict) -> None:
         json.dump(data, f, indent=2)
 
 
-def _read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
 # --- check-parameters ----------------------------------------------------------------------
 
 def check_parameters_step(values: dict, checked_path: str | None = None,
@@ -119,7 +114,7 @@ def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path
 
 def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: str,
                    report_path: str, unfreeze: str, options: TrainingOptions) -> dict:
-    head = _read_json(os.path.join(head_dir, registry.MODEL_INFO_FILE))
+    head = storage.read_json(os.path.join(head_dir, registry.MODEL_INFO_FILE))
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
     with setup.strategy.scope():
@@ -214,7 +209,7 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     it has images; calibration figures (Brier, ECE) always from images the calibration was not
     fitted on (test, or validation's held-out folds)."""
     accelerators.check_gpu(options.require_gpu, accelerators.accelerator_devices())
-    info = _read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
+    info = storage.read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     validation = _score(model, val_dir, info["image_size"], options.batch_size)
     _require_both_classes(validation, "validation")
@@ -337,13 +332,13 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     registry version and makes it the champion, then, with `vertex`, as a version of that
     Vertex AI model (through `vertex_api`, default a client for its location); returns the
     version's uri and what the UI shows of it."""
-    result = _read_json(evaluation_path)
+    result = storage.read_json(evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     max_pixels = data["train"].get("max_image_pixels", ImageRules.max_image_pixels)
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
                "parent_champion": result["champion"]}
     calibration = result["calibration"]
-    info = {**_read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
+    info = {**storage.read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
             "threshold": result["threshold"], "threshold_rule": result["threshold_rule"],
             "raw_threshold": calibration["raw_threshold"], "calibration": calibration,
             "ece": result["scores"]["ece"], "ece_raw": calibration["ece_raw"],
@@ -390,17 +385,18 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
     """The run's parameters, its final metrics (evaluation and both training phases) and its
     per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.
     `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
-    result = _read_json(evaluation_path)
+    result = storage.read_json(evaluation_path)
     metrics = {name: result["scores"][name] for name in SCORES}
     metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]),
                    ece_raw=result["calibration"]["ece_raw"])
     histories = []
     for phase, folder in (("head", head_dir), ("fine_tune", fine_tune_dir)):
-        info = _read_json(os.path.join(folder, registry.MODEL_INFO_FILE))
+        info = storage.read_json(os.path.join(folder, registry.MODEL_INFO_FILE))
         metrics.update({f"{phase}_{name}": info[name] for name in PHASE_METRICS})
         histories.append(training.read_history(folder, phase))
     try:
-        return vertex_experiments.log_run(target, run_id, _read_json(parameters_path), metrics,
+        parameters = storage.read_json(parameters_path)
+        return vertex_experiments.log_run(target, run_id, parameters, metrics,
                                           pd.concat(histories, ignore_index=True),
                                           **(vertex_init or {}))
     # The SDK wraps some service failures in RuntimeError ("could not be found or created").

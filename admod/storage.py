@@ -8,6 +8,7 @@ MinIO through AWS_ENDPOINT_URL) goes through boto3: admod.s3.
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import stat
@@ -221,6 +222,11 @@ def exists(uri: str) -> bool:
 class NotAFile(OSError):
     """A named pipe, socket, device or folder where a file was expected: never read, since
     reading a pipe can wait forever."""
+
+
+def read_json(uri: str):
+    """The JSON value of a file or object (read_bytes' rules)."""
+    return json.loads(read_bytes(uri))
 
 
 def read_bytes(uri: str) -> bytes:

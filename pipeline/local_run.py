@@ -405,5 +405,4 @@ def _without_group_lists(report: str) -> str:
 
 
 def _evaluation(run_dir: str) -> dict:
-    with open(os.path.join(run_dir, "evaluate", "metrics")) as f:
-        return json.load(f)
+    return storage.read_json(os.path.join(run_dir, "evaluate", "metrics"))

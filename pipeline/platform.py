@@ -80,7 +80,6 @@ STEPS = {
     "log-experiment": Step("1", "2G"),
 }
 CACHEABLE_STEPS = tuple(name for name, step in STEPS.items() if step.cached)
-GPU_STEPS = tuple(name for name, step in STEPS.items() if step.gpu)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import hashlib
+import io
 import os
 import time
 import re
@@ -427,13 +428,23 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "parts"), config, 1)
     splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
     results = sorted(str(p) for p in (tmp_path / "fanned").glob("bucket-*/merged"))
-    with pytest.raises(AdmodError, match=r"got buckets \[0, 1, .*, 14\], not each of the 16"):
-        split_steps.finish_split_step(
-            result_dirs=results[:-1], part_uris=parts, data_root=str(messy_root),
-            out_dirs={n: str(tmp_path / "again" / n) for n in split.SPLITS},
-            manifest_path=str(tmp_path / "again.csv"), report_path=str(tmp_path / "again.md"),
-            grouped=split.NearCopies(), **config)
-    assert not (tmp_path / "again.csv").exists()
+    other = splitting.checked_parts(str(messy_root), str(tmp_path / "other-run"), config, 1)
+    splitting.fanned_out_merge(other, str(messy_root), str(tmp_path / "other"), config)
+    foreign = str(tmp_path / "other" / "bucket-03" / "merged")
+    for given, refused in [
+            (results[:-1], r"did not get each of the 16 buckets once \(missing: 15\)"),
+            # the count alone is right: bucket 01 twice, 02 lost
+            (results[:2] + results[1:2] + results[3:], r"\(twice: 01; missing: 02\)"),
+            (results[:3] + [foreign] + results[4:],
+             f"Bucket result '{re.escape(foreign)}' was merged from other parts than this "
+             "split's")]:
+        with pytest.raises(AdmodError, match=refused):
+            split_steps.finish_split_step(
+                result_dirs=given, part_uris=parts, data_root=str(messy_root),
+                out_dirs={n: str(tmp_path / "again" / n) for n in split.SPLITS},
+                manifest_path=str(tmp_path / "again.csv"),
+                report_path=str(tmp_path / "again.md"), grouped=split.NearCopies(), **config)
+        assert not (tmp_path / "again.csv").exists()
 
 
 # --- counts reconciled at every hand-over (issue 34) -------------------------------------------
@@ -564,3 +575,49 @@ def test_an_interrupt_stops_the_check_processes_mid_partition(tmp_path):
     assert "finished" not in names
     assert sorted(n.split("-")[1] for n in names if n.startswith("unwound")) == sorted(
         n.split("-")[1] for n in names if n.startswith("started"))
+
+
+# --- every (uri, label, pixels) triple kept together (issue 39) ---------------------------------
+
+def _pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+        return hashlib.sha256(repr(rgb.size).encode() + rgb.tobytes()).digest()
+
+
+def _stored(split_dir: str) -> dict[str, tuple[int, bytes]]:
+    """uri -> (label, pixels) of every record of a split folder's shards, as training reads
+    them."""
+    found = {}
+    for path in records.shard_files(split_dir):
+        for serialized in tf.data.TFRecordDataset(path):
+            example = records.parse(serialized)
+            found[example["uri"].numpy().decode()] = (int(example["label"]),
+                                                      _pixels(example["image"].numpy()))
+    return found
+
+
+def test_the_split_keeps_each_uri_label_and_pixels_together_whatever_order_shards_list_in(
+        messy_root, tmp_path, monkeypatch):
+    """A file system or object listing may return names in any order: the merge must pair each
+    manifest row with its own record (listing shards unsorted gave images wrong labels)."""
+    real_glob = records.glob.glob
+    monkeypatch.setattr(records.glob, "glob", lambda pattern: sorted(real_glob(pattern),
+                                                                     reverse=True))
+    config = _config(max_image_pixels=300 * 300, val_fraction=0.4, shard_size=1)
+    parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 2)
+    splitting.fanned_out_merge(parts, str(messy_root), str(tmp_path / "fanned"), config)
+    one_task = {name: str(tmp_path / "one" / name) for name in split.SPLITS}
+    split.run_split(str(messy_root), one_task, str(tmp_path / "one" / "manifest.csv"),
+                    **config, partitions=2)
+    for out in (tmp_path / "fanned" / "split", tmp_path / "one"):
+        manifest = split.read_manifest(str(out / "manifest.csv"))
+        kept = manifest[manifest["split"] != ""]
+        stored = {}
+        for name in split.SPLITS:
+            stored.update(_stored(str(out / name)))
+        assert sorted(stored) == sorted(kept["uri"]) and len(kept) >= 10
+        for row in kept.itertuples():
+            label, pixels = stored[row.uri]
+            assert label == CLASS_NAMES.index(row.label), row.uri
+            assert pixels == _pixels(open(row.uri, "rb").read()), row.uri

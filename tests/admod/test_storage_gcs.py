@@ -132,3 +132,22 @@ def test_a_part_on_cloud_storage_without_its_layout_is_refused_by_name(bucket, t
                                          "lacks excluded.csv"):
         split.local_part(f"gs://{bucket.name}/old/part", 0, str(tmp_path / "scratch"))
     assert not (tmp_path / "scratch").exists()
+
+
+def test_a_rewrite_changes_an_objects_version_and_a_metadata_update_does_not(bucket):
+    """The version is the object's generation (its content's), not its metageneration: a
+    fingerprint on the metageneration would keep the key when the bytes are overwritten."""
+    blob = bucket.blob("data/allowed_ads/a.png")
+    blob.upload_from_string(b"one")
+
+    def version():
+        ((_, _, found),) = storage.list_file_versions(f"gs://{bucket.name}/data")
+        return found
+
+    first = version()
+    blob.reload()
+    blob.metadata = {"reviewed": "yes"}
+    blob.patch()  # the metageneration moves on, the content stays
+    assert version() == first
+    blob.upload_from_string(b"one")  # the same bytes, written again: a new generation
+    assert version() != first

@@ -134,3 +134,24 @@ def test_the_request_body_admod_prints_is_answered_as_admod_predict_scores(small
     served = tf_serving.predict(registry.serving_model_dir(version), request)
     np.testing.assert_allclose(served["probability"],
                                [float(row.split(",")[1]) for row in scored], atol=1e-5)
+
+
+def test_an_image_exactly_at_the_threshold_is_served_as_evaluation_decides_it(small, tmp_path):
+    """The exported graph decides the label from the raw score at the raw threshold; an image
+    scoring exactly the threshold is not allowed in evaluation (score >= threshold), so it must
+    be served not allowed too, through TF Serving's loader (`>` there would serve it allowed)."""
+    from admod.calibration import Calibration
+    from admod.evaluation import classification_metrics
+
+    model, _ = small
+    body = serving.request_body([next(iter(kinds().values()))])
+    serving.export(model, 32, 0.5, str(tmp_path / "probe"), calibration=Calibration())
+    raw = float(tf_serving.predict(str(tmp_path / "probe"), body)["probability"][0])
+    calibration = serving_cases.CALIBRATION  # as pushed: calibrated, the label from the raw score
+    serving.export(model, 32, raw, str(tmp_path / "at"), calibration=calibration)
+    served = tf_serving.predict(str(tmp_path / "at"), body)
+    calibrated = float(calibration.apply([raw])[0])
+    assert float(served["probability"][0]) == pytest.approx(calibrated, abs=1e-6)
+    decided = classification_metrics([1], [calibrated], calibrated)["confusion_matrix"]
+    assert decided == [[0, 0], [0, 1]]  # evaluation counts it not allowed (a true positive)
+    assert served["label"][0].decode() == "not_allowed_ads"

@@ -12,10 +12,13 @@ gather-parts' list; split merge-bucket's results; the training steps split's out
 """
 
 import shutil
+import types
 
+import pytest
 from PIL import Image
 
 from admod import split
+from admod.defaults import CLASS_NAMES
 from tests.pipeline.test_compile import COMMITTED, _spec
 from admod.options import ImageRules
 from admod import split_tasks
@@ -107,3 +110,35 @@ def test_files_changed_while_the_split_runs_are_refused(demo_root, tmp_path):
         split_tasks.check_images_step(data_root=str(root), partition_key="7:abc",
                                 partitions=PARTITIONS, part_dir=str(tmp_path / "p"),
                                 rules=ImageRules())
+
+
+# --- each component of a file's fingerprint changes the key, and only it (issue 39) -----------
+
+@pytest.mark.parametrize("changed", ["size", "mtime", "ctime", None])
+def test_each_part_of_a_local_files_fingerprint_changes_its_partitions_key(tmp_path, monkeypatch,
+                                                                         changed):
+    """Size, mtime and ctime each change the key alone (a mount that keeps ctime, such as Cloud
+    Storage FUSE, leaves mtime and size to tell), and nothing else does: a stale cache hit
+    would train on old data, a needless miss reruns the split."""
+    import os
+
+    for label in CLASS_NAMES:
+        (tmp_path / "data" / label).mkdir(parents=True)
+        Image.new("RGB", (40, 40), "red").save(tmp_path / "data" / label / "ad.png")
+    target = str(tmp_path / "data" / CLASS_NAMES[0] / "ad.png")
+    real_stat = os.stat
+    faked = {"size": 100, "mtime": 1_000, "ctime": 2_000}
+
+    def stat(path, *args, **kwargs):
+        found = real_stat(path, *args, **kwargs)
+        if os.fsdecode(path) != target:
+            return found
+        return types.SimpleNamespace(st_mode=found.st_mode, st_size=faked["size"],
+                                     st_mtime_ns=faked["mtime"], st_ctime_ns=faked["ctime"])
+
+    monkeypatch.setattr(os, "stat", stat)
+    before = split_tasks.list_images_step(data_root=str(tmp_path / "data"), partitions=1)
+    if changed:
+        faked[changed] += 1
+    after = split_tasks.list_images_step(data_root=str(tmp_path / "data"), partitions=1)
+    assert (after != before) == (changed is not None)
