@@ -1,5 +1,6 @@
 """evaluate_step on its own: test-split headline, threshold from validation, the champion."""
 
+import html.parser
 import json
 import os
 
@@ -96,3 +97,105 @@ def test_a_one_class_split_is_refused_never_scored_as_nan(setup, tmp_path):
                             predictions_path=str(tmp_path / "p.csv"),
                             report_path=str(tmp_path / "r.html"), options=options)
     assert not metrics_path.exists()
+
+
+# --- every figure a report shows is the one computed from what it summarises (issue 39) --------
+
+class _Tables(html.parser.HTMLParser):
+    """The cells of every <table> of a page, row by row."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+
+
+def _tables(page: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_predictions(setup):
+    from sklearn import metrics
+
+    from admod import reports
+
+    tmp, out, model_dir, _ = setup
+    result, predictions, report = _evaluate(tmp, out, model_dir, str(tmp / "none"), "figures")
+    labels, p = predictions["label"], predictions["probability"]
+    at = {}
+    for threshold in (result["threshold"], 0.5):
+        decided = (p >= threshold).astype(int)
+        at[threshold] = {"accuracy": metrics.accuracy_score(labels, decided),
+                         "precision": metrics.precision_score(labels, decided, zero_division=0),
+                         "recall": metrics.recall_score(labels, decided),
+                         "f1": metrics.f1_score(labels, decided),
+                         "roc_auc": metrics.roc_auc_score(labels, p),
+                         "pr_auc": metrics.average_precision_score(labels, p),
+                         "brier": metrics.brier_score_loss(labels, p)}
+    table = next(t for t in _tables(report) if t[0][0] == "metric")
+    rows = {row[0]: row for row in table[1:]}
+    for name, value in at[result["threshold"]].items():
+        assert rows[name][1] == f"{value:.4f}", name  # the operating threshold's column
+        assert rows[name][3] == f"{at[0.5][name]:.4f}", name  # the column at 0.5
+    assert f"<p>{len(predictions)} images." in report
+    decided = (p >= result["threshold"]).astype(int)
+    assert result["scores"]["confusion_matrix"] == metrics.confusion_matrix(
+        labels, decided).tolist()  # the figure's numbers
+    per_class = next(t for t in _tables(report) if t[0][0] == "class")
+    support = {row[0]: int(row[per_class[0].index("support")]) for row in per_class[1:]}
+    assert [support["Allowed"], support["Not allowed"]] == [int((labels == 0).sum()),
+                                                                     int((labels == 1).sum())]
+    data = {name: json.load(open(os.path.join(out[name], "info.json")))
+            for name in ("train", "validation")}
+    card = reports.model_card({"image_size": SIZE, "preprocessing": "caffe",
+                               "weights_source": "none", "epochs_run": 1, "last_epoch": 1},
+                              result, data, {"run": "r"})
+    for name, value in at[result["threshold"]].items():
+        assert f"| {name} | {value:.4f} |" in card, name
+    for name, info in data.items():
+        for label, count in info["class_counts"].items():
+            assert count == split.read_manifest(str(tmp / "manifest.csv")).query(
+                "split == @name and label == @label").shape[0]
+    card_counts = [line.split("|")[2:4] for line in card.splitlines()
+                   if line.startswith("| Allowed")]
+    assert [[int(c) for c in card_counts[0]]] == [[data["train"]["class_counts"]["allowed_ads"],
+                                                   data["validation"]["class_counts"][
+                                                       "allowed_ads"]]]
+
+
+def test_every_figure_of_the_split_report_is_the_manifests_own(setup):
+    tmp, _, _, _ = setup
+    manifest = split.read_manifest(str(tmp / "manifest.csv"))
+    report = (tmp / "report.md").read_text()
+    table = [[cell.strip() for cell in line.strip("|").split("|")]
+             for line in report.splitlines()[2:] if line.startswith("|")]
+    header, rows = table[0], {row[0]: row for row in table[2:]}
+    kept = manifest[manifest["split"] != ""]
+    for name in ("train", "validation", "test"):
+        of_split = kept[kept["split"] == name]
+        counts = [int((of_split["label"] == label).sum()) for label in ("allowed_ads",
+                                                                          "not_allowed_ads")]
+        if not sum(counts) and name == "test":
+            continue
+        row = rows[name.capitalize()]
+        assert [int(row[header.index(c)]) for c in header[1:3]] == counts, name
+        assert int(row[header.index("Total")]) == len(of_split), name
+    assert int(rows["Total"][header.index("Total")]) == len(kept)
