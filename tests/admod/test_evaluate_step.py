@@ -170,10 +170,10 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
                               result, data, {"run": "r"})
     for name, value in at[result["threshold"]].items():
         assert f"| {name} | {value:.4f} |" in card, name
+    manifest = split.read_manifest(str(tmp / "manifest.csv"))
     for name, info in data.items():
         for label, count in info["class_counts"].items():
-            assert count == split.read_manifest(str(tmp / "manifest.csv")).query(
-                "split == @name and label == @label").shape[0]
+            assert count == ((manifest["split"] == name) & (manifest["label"] == label)).sum()
     card_counts = [line.split("|")[2:4] for line in card.splitlines()
                    if line.startswith("| Allowed")]
     assert [[int(c) for c in card_counts[0]]] == [[data["train"]["class_counts"]["allowed_ads"],
