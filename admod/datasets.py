@@ -92,14 +92,17 @@ def damaged_shards_named(*folders: str):
     try:
         yield
     except DAMAGED_SHARD as error:
-        reason = str(error).splitlines()[0][:200]
         for folder in folders:
             if problem := _shard_problem(folder):
                 raise AdmodError(f"{problem}: {records.REWRITE_SHARDS}") from None
         if not isinstance(error, tf.errors.DataLossError):
             raise  # not a shard's: every shard holds what the split wrote
-        raise AdmodError(f"A shard under {', '.join(folders)} is corrupt ({reason}): "
+        raise AdmodError(f"A shard under {', '.join(folders)} is corrupt ({_first_line(error)}): "
                          f"{records.REWRITE_SHARDS}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:200]
 
 
 def _shard_problem(folder: str) -> str | None:
@@ -115,7 +118,7 @@ def _shard_problem(folder: str) -> str | None:
         try:
             counts.append(sum(1 for _ in tf.data.TFRecordDataset(path)))
         except tf.errors.DataLossError as error:
-            return f"Shard '{path}' is corrupt ({str(error).splitlines()[0][:200]})"
+            return f"Shard '{path}' is corrupt ({_first_line(error)})"
     for path, count, expected in zip(files, counts, written or counts, strict=True):
         if count != expected:
             return f"Shard '{path}' holds {count} records where the split wrote {expected}"

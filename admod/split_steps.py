@@ -47,13 +47,10 @@ def split_into_folder(*, data_root: str, out: str, options: SplitOptions, rules:
                        rules=rules, partitions=partitions)
             os.rmdir(out)  # empty, as checked
             os.rename(staging, out)
-        except OSError as error:
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
-            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise _not_empty(out) from None
-            raise
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError) and error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _not_empty(out) from None  # filled meanwhile (a file system without locks)
             raise
 
 
