@@ -37,12 +37,12 @@ TF_SERVING_VENV := .venv-tf-serving
 TF_SERVING_CASES := build/tf-serving
 test-tf-serving: $(STAMP) $(TF_SERVING_VENV)/.installed
 	rm -rf $(TF_SERVING_CASES)
-	$(BIN)/python -m tests.serving_cases $(TF_SERVING_CASES) $(if $(MODEL),--model $(MODEL))
-	$(TF_SERVING_VENV)/bin/python tests/tf_serving.py $(TF_SERVING_CASES)
+	$(BIN)/python -m tests.support.serving_cases $(TF_SERVING_CASES) $(if $(MODEL),--model $(MODEL))
+	$(TF_SERVING_VENV)/bin/python tests/support/tf_serving.py $(TF_SERVING_CASES)
 
-$(TF_SERVING_VENV)/.installed: tests/tf_serving_requirements.txt
+$(TF_SERVING_VENV)/.installed: tests/support/tf_serving_requirements.txt
 	$(PYTHON) -m venv $(TF_SERVING_VENV)
-	$(TF_SERVING_VENV)/bin/python -m pip install --quiet -r tests/tf_serving_requirements.txt
+	$(TF_SERVING_VENV)/bin/python -m pip install --quiet -r tests/support/tf_serving_requirements.txt
 	touch $@
 
 # Every benchmark at a tiny size, as docs/benchmarks.md runs it (the bench extra: tf-keras).

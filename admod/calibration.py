@@ -24,6 +24,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from admod.errors import AdmodError
+from admod.results import CalibrationFacts
 
 # Raw probabilities are float32 sigmoids: clipped away from 0 and 1 before the logit, in
 # NumPy and in the serving graph alike.
@@ -64,12 +65,9 @@ class Calibration:
                 "temperature": self.temperature}
 
     @classmethod
-    def from_facts(cls, facts: dict | None) -> "Calibration":
-        """From `facts()` as stored in model_info.json; none for a model stored before
-        calibration existed."""
-        if not facts:
-            return cls()
-        return cls(facts["method"], float(facts["slope"]), float(facts["intercept"]))
+    def of(cls, facts: "CalibrationFacts") -> "Calibration":
+        """The calibration a stored result describes."""
+        return cls(facts.method, float(facts.slope), float(facts.intercept))
 
 
 UNCALIBRATED = Calibration()

@@ -26,6 +26,7 @@ TF_SERVING_VERSION = "2.15.1"
 LOCAL_PIPELINE_ROOT = "runs"
 LOCAL_REGISTRY_ROOT = "models"
 LOCAL_DEMO_DATA = "data/demo"
+LOCAL_IMAGE = "admod/trainer:local-cpu"  # what `make image-local` builds: --runner docker's
 
 # Vertex AI's prebuilt TensorFlow serving container for the model versions push adds.
 VERTEX_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"

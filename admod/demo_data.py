@@ -12,11 +12,25 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from admod.defaults import CLASS_NAMES
+from admod.errors import AdmodError
 
 log = logging.getLogger(__name__)
 
 NOT_ALLOWED_SHARE = 0.28  # the reference set: 1,838 of 6,605
 SHAPES = ((300, 64), (160, 160), (120, 240), (240, 180), (96, 96))  # banner, square, portrait…
+
+
+def check_target(folder: str, count: int, force: bool = False) -> None:
+    """Refuses, before anything is written, a count that makes no data set and a folder whose
+    files demo data would overwrite."""
+    if count < 2:
+        raise AdmodError(f"--count {count} makes no data set: pass 2 or more (one ad of each "
+                         "class at least; 600 by default).")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise AdmodError(f"'{folder}' is a file, not a folder: pass a folder for the demo data.")
+    if os.path.isdir(folder) and any(files for _, _, files in os.walk(folder)) and not force:
+        raise AdmodError(f"'{folder}' already holds files, which demo data would overwrite: pass "
+                         "a new or empty folder, or --force to write over them.")
 
 
 def write_demo_data(folder: str, count: int = 600, seed: int = 0,

@@ -26,6 +26,10 @@ class RunFailed(AdmodError):
     exits 1, not USER_ERROR_STATUS."""
 
 
+class RunStopped(Exception):
+    """A run or command was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
+
+
 def google_cloud_errors() -> tuple:
     """What a Google Cloud API call raises when the service, the credentials or the network
     fail (not a bug of ours): the types to turn into one sentence."""

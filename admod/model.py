@@ -14,6 +14,7 @@ import keras
 from admod import defaults, registry, storage
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
+from admod.results import ModelInfo
 
 log = logging.getLogger(__name__)
 BASE_NAME = "resnet50"
@@ -35,6 +36,14 @@ class ResNetPreprocess(keras.layers.Layer):
 
 def _resnet50(weights: str | None, shape: tuple) -> keras.Model:
     return keras.applications.ResNet50(include_top=False, weights=weights, input_shape=shape)
+
+
+def require_weights_source(weights: str) -> None:
+    """Refuses a weights file that does not exist ('imagenet' and 'none' need none), before
+    any GPU starts."""
+    if weights not in ("imagenet", "none", "") and not storage.exists(weights):
+        raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
+                         "the path or gs:// URI of a ResNet50 no-top weights file.")
 
 
 def load_base(image_size: int, weights: str,
@@ -61,9 +70,7 @@ def load_base(image_size: int, weights: str,
             log.warning("ImageNet weights could not be had (%s): training ResNet50 from random "
                         "initialisation, as allow_random_init=true permits.", reason)
             return _resnet50(None, shape), "random initialisation (imagenet unavailable)"
-    if not storage.exists(weights):
-        raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
-                         "the path or gs:// URI of a ResNet50 no-top weights file.")
+    require_weights_source(weights)
     with tempfile.TemporaryDirectory() as tmp:
         local = storage.download_to_file(weights, os.path.join(tmp, os.path.basename(weights)))
         try:
@@ -162,7 +169,7 @@ def load(path: str) -> keras.Model:
 class Champion:
     version: str
     model: keras.Model
-    info: dict  # its model_info.json
+    info: ModelInfo  # its model_info.json
 
 
 def load_champion(registry_root: str) -> Champion | None:

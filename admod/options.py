@@ -35,27 +35,27 @@ SHARD_SIZE = 1000  # images per TFRecord file
 # --- rules: each returns one sentence naming the parameter, or None ------------------------
 
 def within(low, high, low_open=False, high_open=False):
-    def check(name, value):
+    def refusal(name, value):
         too_low = value <= low if low_open else value < low
         too_high = value >= high if high_open else value > high
         if too_low or too_high:
             left, right = "(" if low_open else "[", ")" if high_open else "]"
             return f"{name}={value} is out of range: use a value in {left}{low:g}, {high:g}{right}."
-    return check
+    return refusal
 
 
 def at_least(low):
-    def check(name, value):
+    def refusal(name, value):
         if value < low:
             return f"{name}={value} is too small: use {low} or more."
-    return check
+    return refusal
 
 
 def one_of(choices):
-    def check(name, value):
+    def refusal(name, value):
         if value not in choices:
             return f"{name}='{value}' is unknown: use one of {', '.join(choices)}."
-    return check
+    return refusal
 
 
 def not_empty(name, value):
@@ -89,9 +89,7 @@ class Checked:
     combination that cannot work is an AdmodError naming every problem."""
 
     def __post_init__(self):
-        found = problems(flat_values(self))
-        if found:
-            raise AdmodError("\n".join(found))
+        require_valid(flat_values(self))
 
 
 # --- the steps' options ----------------------------------------------------------------------
@@ -408,9 +406,9 @@ def _relations(values: dict) -> list[str]:
         found.append(f"registry_root '{values['registry_root']}' is inside data_root "
                      f"'{values['data_root']}', which admod only reads: keep the models "
                      "elsewhere.")
-    for check in (vertex_targets.check_model_target, vertex_targets.check_experiment_target):
+    for target_rule in (vertex_targets.check_model_target, vertex_targets.check_experiment_target):
         try:
-            check(values)
+            target_rule(values)
         except AdmodError as problem:
             found.append(str(problem))
     return found
@@ -464,8 +462,9 @@ def from_parameters(values: dict, *classes, inputs: tuple = ()):
     return built[0] if len(built) == 1 else built
 
 
-def check(name: str, value) -> None:
-    """Raises the AdmodError of `value` for the parameter `name`, if its rule refuses it."""
-    problem = not_finite(name, value) or PARAMETERS[name].metadata["rule"](name, value)
-    if problem:
-        raise AdmodError(problem)
+def require_valid(values: dict) -> None:
+    """Raises one AdmodError listing every problem of `values` (parameter name -> typed
+    value), if any."""
+    found = problems(values)
+    if found:
+        raise AdmodError("\n".join(found))

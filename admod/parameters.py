@@ -2,7 +2,8 @@
 
 The command line checks what a user passes to `run`, `submit` and `schedule` against the
 compiled pipeline's parameters (`check`); the pipeline's first step, check-parameters, checks
-the ranges again for runs started any other way (the UI, the API, a schedule). The rules are
+the ranges again (options.require_valid) for runs started any other way (the UI, the API, a
+schedule). The rules are
 the options' (admod.options). Each problem is one sentence naming the parameter, and all of
 them are reported together.
 """
@@ -14,13 +15,6 @@ from admod.errors import AdmodError
 
 # KFP's parameter types, as the compiled pipeline names them.
 INTEGER, NUMBER, STRING, BOOLEAN = "NUMBER_INTEGER", "NUMBER_DOUBLE", "STRING", "BOOLEAN"
-
-
-def check_ranges(values: dict) -> None:
-    """Raises one AdmodError listing every problem of `values` (all parameters, typed)."""
-    problems = options.problems(values)
-    if problems:
-        raise AdmodError("\n".join(problems))
 
 
 def _typed(name: str, value, kind: str):
@@ -51,7 +45,7 @@ def _typed(name: str, value, kind: str):
     return str(value), None
 
 
-def check(given: dict, declared: dict[str, tuple[str, object]]) -> dict:
+def checked(given: dict, declared: dict[str, tuple[str, object]]) -> dict:
     """`given` checked against the pipeline's `declared` parameters (name -> (type, default or
     None when required)): returns the values typed as the pipeline declares them (an integer
     literal for a float parameter becomes a float). Raises one AdmodError listing every

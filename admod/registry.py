@@ -19,8 +19,9 @@ import os
 import re
 import uuid
 
-from admod import storage
+from admod import results, storage
 from admod.errors import AdmodError
+from admod.results import ModelInfo
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
@@ -96,14 +97,14 @@ def champion(registry_root: str) -> str | None:
     return _pointed_version(registry_root, storage.read_bytes(pointer))
 
 
-def champion_files(registry_root: str, local_dir: str) -> tuple[str, dict, str] | None:
+def champion_files(registry_root: str, local_dir: str) -> tuple[str, ModelInfo, str] | None:
     """The current champion's version, model info and its model file downloaded into
     `local_dir` (None before the first push); admod.model.load_champion loads it."""
     version = champion(registry_root)
     if version is None:
         return None
     folder = storage.join(registry_root, version)
-    info = json.loads(storage.read_bytes(storage.join(folder, MODEL_INFO_FILE)))
+    info = results.read(ModelInfo, storage.join(folder, MODEL_INFO_FILE))
     path = storage.download_to_file(storage.join(folder, MODEL_FILE),
                                     os.path.join(local_dir, MODEL_FILE))
     return version, info, path

@@ -11,6 +11,7 @@ import pandas as pd
 from admod.defaults import CLASS_NAMES
 from admod.metric_names import PHASE_METRICS, SCORES, threshold_text
 from admod.images import DUPLICATE, LABEL_CONFLICT, printable
+from admod.results import Evaluation, ModelInfo, PhaseSummary
 
 READABLE = {"allowed_ads": "Allowed", "not_allowed_ads": "Not allowed"}
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -167,9 +168,9 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
         ax.set(xlabel="epoch", title=metric)
         ax.legend(fontsize=7)
         plots.append(_figure_html(figure, metric))
-    phase = str(summary["phase"])
-    best = pd.DataFrame([{name.replace("_", " "): summary[name] for name in
-                          PHASE_METRICS if name in summary}])
+    phase = str(summary.phase)
+    best = pd.DataFrame([{name.replace("_", " "): getattr(summary, name)
+                          for name in PHASE_METRICS}])
     columns = ["phase", "epoch"] + [c for c in history.columns if c not in ("phase", "epoch")]
     return _page(f"Training: {phase}", (
         f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}{_weights_kept(summary)}"
@@ -178,18 +179,18 @@ def training_html(history: pd.DataFrame, summary: dict) -> str:
         f"<h2>Epochs</h2>{_table(history[columns])}"))
 
 
-def weights_kept(summary: dict) -> str:
+def weights_kept(summary: PhaseSummary) -> str:
     """Which phase's weights the step hands on, in words ('' before fine-tuning)."""
-    if "weights_kept" not in summary:
+    if summary.weights_kept is None:
         return ""
-    if summary["weights_kept"] == "head":
+    if summary.weights_kept == "head":
         return (f"the head's weights are kept: no fine-tuning epoch beat its val_loss "
-                f"{summary['kept_val_loss']:.4f}")
-    return (f"fine-tuning's weights are kept: val_loss {summary['kept_val_loss']:.4f}, below "
+                f"{summary.kept_val_loss:.4f}")
+    return (f"fine-tuning's weights are kept: val_loss {summary.kept_val_loss:.4f}, below "
             "the head's")
 
 
-def _weights_kept(summary: dict) -> str:
+def _weights_kept(summary: PhaseSummary) -> str:
     kept = weights_kept(summary)
     return f'<p class="note"><strong>{html.escape(kept.capitalize())}.</strong></p>' if kept else ""
 
@@ -236,24 +237,24 @@ def _calibration_figure(labels, curves: dict):
     return figure
 
 
-def _calibration_html(result: dict, scored: pd.DataFrame) -> str:
+def _calibration_html(result: Evaluation, scored: pd.DataFrame) -> str:
     """The calibration's map and figures, and the reliability curves before and after."""
-    calibration, scores = result["calibration"], result["scores"]
-    held_out = ("test" if result["split"] == "test" else
+    calibration, scores = result.calibration, result.scores
+    held_out = ("test" if result.split == "test" else
                 "validation, each image calibrated by a fit on the other folds")
     table = pd.DataFrame([
-        {"": "raw score", "Brier": calibration["brier_raw"], "ECE": calibration["ece_raw"]},
-        {"": f"served ({calibration['method']})", "Brier": scores["brier"], "ECE": scores["ece"]}])
-    refused = (f'<p class="note">Calibration refused: {html.escape(calibration["refused"])}</p>'
-               if calibration["refused"] else "")
-    curves = {"raw": (scored["raw_probability"], calibration["ece_raw"])}
-    if calibration["method"] != "none":
-        curves[f"calibrated ({calibration['method']})"] = (scored["held_out_probability"],
-                                                           scores["ece"])
-    return (f"<p>Method {html.escape(calibration['method'])}: slope {calibration['slope']:.4g} "
-            f"(temperature {calibration['temperature']:.4g}), intercept "
-            f"{calibration['intercept']:.4g}, fitted on validation; raw threshold "
-            f"{threshold_text(calibration['raw_threshold'])}. Figures on {held_out}.</p>{refused}"
+        {"": "raw score", "Brier": calibration.brier_raw, "ECE": calibration.ece_raw},
+        {"": f"served ({calibration.method})", "Brier": scores["brier"], "ECE": scores["ece"]}])
+    refused = (f'<p class="note">Calibration refused: {html.escape(calibration.refused)}</p>'
+               if calibration.refused else "")
+    curves = {"raw": (scored["raw_probability"], calibration.ece_raw)}
+    if calibration.method != "none":
+        curves[f"calibrated ({calibration.method})"] = (scored["held_out_probability"],
+                                                        scores["ece"])
+    return (f"<p>Method {html.escape(calibration.method)}: slope {calibration.slope:.4g} "
+            f"(temperature {calibration.temperature:.4g}), intercept "
+            f"{calibration.intercept:.4g}, fitted on validation; raw threshold "
+            f"{threshold_text(calibration.raw_threshold)}. Figures on {held_out}.</p>{refused}"
             + _plots(f"<div>{_table(table)}</div>",
                      _figure_html(_calibration_figure(scored["label"], curves),
                                   "reliability curves")))
@@ -303,34 +304,35 @@ def _gallery_html(gallery) -> str:
     return f'<div class="gallery">{"".join(cells)}</div>'
 
 
-def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gallery) -> str:
+def evaluation_html(result: Evaluation, scored: pd.DataFrame, table: pd.DataFrame,
+                    gallery) -> str:
     """The decision and its reasons first; then metrics at the operating threshold and at 0.5
     (and the champion's), the confusion matrix, curves, per-class figures, the threshold table
     and the most confidently wrong images."""
-    scores, threshold = result["scores"], result["threshold"]
+    scores, threshold = result.scores, result.threshold
     labels, probabilities = scored["label"], scored["probability"]
     names = SCORES
-    champion = result["champion"] or "none yet"
+    champion = result.champion or "none yet"
     columns = {f"challenger at {threshold_text(threshold)}": scores,
-               "challenger at 0.5": result["scores_at_0_5"]}
-    if result["champion_scores"]:
-        columns["champion"] = result["champion_scores"]
+               "challenger at 0.5": result.scores_at_0_5}
+    if result.champion_scores:
+        columns["champion"] = result.champion_scores
     metrics = pd.DataFrame({"metric": names, **{title: [s[n] for n in names]
                                                 for title, s in columns.items()}})
     metrics.insert(2, f"{_level(result)} interval", [_interval(result, n) for n in names])
-    verdict, css = ("Blessed", "blessed") if result["blessed"] else ("Not blessed", "not-blessed")
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["reasons"])
+    verdict, css = ("Blessed", "blessed") if result.blessed else ("Not blessed", "not-blessed")
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons)
     per_class = pd.DataFrame(scores["per_class"]).T.drop(index="accuracy", errors="ignore")
     per_class = per_class.rename(index=READABLE).rename_axis("class").reset_index()
     per_class["support"] = per_class["support"].astype(int)
-    split_name = html.escape(str(result["split"]))
+    split_name = html.escape(str(result.split))
     body = (
         f'<div class="decision {css}"><h1>{verdict}: evaluation on {split_name}</h1>'
         f"<ul>{reasons}</ul></div>"
-        + (f'<p class="optimistic">{html.escape(result["optimistic"])}</p>'
-           if result.get("optimistic") else "")
+        + (f'<p class="optimistic">{html.escape(result.optimistic)}</p>'
+           if result.optimistic else "")
         + f"<p>{scores['count']} images. Operating threshold {threshold_text(threshold)} "
-        f"({html.escape(result['threshold_rule'])}); champion: {html.escape(champion)}.</p>"
+        f"({html.escape(result.threshold_rule)}); champion: {html.escape(champion)}.</p>"
         + _plots(f"<div>{_table(metrics)}</div>",
                  _figure_html(_confusion_figure(scores["confusion_matrix"], threshold),
                               "confusion matrix"))
@@ -346,23 +348,22 @@ def evaluation_html(result: dict, scored: pd.DataFrame, table: pd.DataFrame, gal
     return _page(f"Evaluation: {verdict}", body)
 
 
-def _level(result: dict) -> str:
-    return f"{result.get('interval_level', 0.95):.0%}"
+def _level(result: Evaluation) -> str:
+    return f"{result.interval_level:.0%}"
 
 
-def _interval(result: dict, name: str) -> str:
+def _interval(result: Evaluation, name: str) -> str:
     """'[low, high]' of a figure, '' for one without an interval (Brier)."""
-    low_high = result.get("intervals", {}).get(name)
+    low_high = result.interval(name)
     return f"[{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
 
 
-def headline_with_intervals(result: dict, names) -> str:
+def headline_with_intervals(result: Evaluation, names) -> str:
     """'accuracy 0.9109 [0.8500, 0.9600], ...': the figures a summary line shows."""
     from admod.uncertainty import with_interval
 
-    intervals, scores = result.get("intervals", {}), result["scores"]
-    return ", ".join(f"{n} {with_interval(scores[n], intervals[n])}" if n in intervals
-                     else f"{n} {scores[n]:.4f}" for n in names)
+    return ", ".join(f"{n} {with_interval(result.scores[n], result.interval(n))}"
+                     if result.interval(n) else f"{n} {result.scores[n]:.4f}" for n in names)
 
 
 def _slices_figure(slices: list[dict], metric: str):
@@ -401,8 +402,8 @@ def _slices_table(slices: list[dict], names=("accuracy", "recall", "roc_auc")) -
     return pd.DataFrame(rows)
 
 
-def _slices_html(result: dict) -> str:
-    slices = result.get("slices") or []
+def _slices_html(result: Evaluation) -> str:
+    slices = result.slices
     if not slices:
         return ""
     metric = "roc_auc" if any("roc_auc" in s["figures"] for s in slices) else "accuracy"
@@ -413,21 +414,21 @@ def _slices_html(result: dict) -> str:
             + _plots(_figure_html(_slices_figure(slices, metric), "figures per slice")))
 
 
-def _calibration_line(result: dict) -> str:
-    calibration, scores = result["calibration"], result["scores"]
-    how = ("is the raw score, uncalibrated" if calibration["method"] == "none" else
-           f"is calibrated by {calibration['method']} (slope {calibration['slope']:.4g}, "
-           f"intercept {calibration['intercept']:.4g}, fitted on validation)")
+def _calibration_line(result: Evaluation) -> str:
+    calibration, scores = result.calibration, result.scores
+    how = ("is the raw score, uncalibrated" if calibration.method == "none" else
+           f"is calibrated by {calibration.method} (slope {calibration.slope:.4g}, "
+           f"intercept {calibration.intercept:.4g}, fitted on validation)")
     line = (f"The served probability {how}: ECE {scores['ece']:.4f} (raw score "
-            f"{calibration['ece_raw']:.4f}), Brier {scores['brier']:.4f} (raw "
-            f"{calibration['brier_raw']:.4f}), on images the calibration was not fitted on.")
-    if calibration["refused"]:
-        line += f" Calibration refused: {html.escape(calibration['refused'])}"
+            f"{calibration.ece_raw:.4f}), Brier {scores['brier']:.4f} (raw "
+            f"{calibration.brier_raw:.4f}), on images the calibration was not fitted on.")
+    if calibration.refused:
+        line += f" Calibration refused: {html.escape(calibration.refused)}"
     return line
 
 
-def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
-    scores = result["scores"]
+def model_card(info: ModelInfo, result: Evaluation, data: dict, lineage: dict) -> str:
+    scores = result.scores
     counts = pd.DataFrame({name: d["class_counts"] for name, d in data.items()})
     counts = counts.rename(index=READABLE)
     lines = [
@@ -435,20 +436,19 @@ def model_card(info: dict, result: dict, data: dict, lineage: dict) -> str:
         "Classifies an ad image as allowed or **not allowed** (positive class).", "",
         "## Data", "", counts.to_markdown(), "",
         "## Model", "",
-        f"- image size {info['image_size']}, preprocessing: {info['preprocessing']}",
-        f"- weights: {markdown_code(info['weights_source'])}; fine-tuning from: "
-        f"{info.get('unfreeze', 'all')}",
-        f"- epochs: head {info.get('head_epochs_run', '?')}, fine-tune {info['epochs_run']} "
-        f"(last epoch {info['last_epoch']}); class weights {info.get('class_weights') or 'none'}",
+        f"- image size {info.image_size}, preprocessing: {info.preprocessing}",
+        f"- weights: {markdown_code(info.weights_source)}; fine-tuning from: {info.unfreeze}",
+        f"- epochs: head {info.head_epochs_run}, fine-tune {info.epochs_run} "
+        f"(last epoch {info.last_epoch}); class weights {info.class_weights or 'none'}",
         "", "## Metrics", "",
-        f"On {result['split']}, operating threshold {threshold_text(result['threshold'])} "
-        f"({html.escape(result['threshold_rule'])}):", "",
-        *([f"**{result['optimistic']}**", ""] if result.get("optimistic") else []),
+        f"On {result.split}, operating threshold {threshold_text(result.threshold)} "
+        f"({html.escape(result.threshold_rule)}):", "",
+        *([f"**{result.optimistic}**", ""] if result.optimistic else []),
         f"| metric | value | {_level(result)} interval |", "|---|---|---|",
         *[f"| {n} | {scores[n]:.4f} | {_interval(result, n)} |" for n in SCORES],
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
         "", "## Calibration", "", _calibration_line(result),
-        "", "## Decision", "", *[f"- {html.escape(r)}" for r in result["reasons"]],
+        "", "## Decision", "", *[f"- {html.escape(r)}" for r in result.reasons],
         "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",
     ]
     return "\n".join(lines)

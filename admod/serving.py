@@ -12,19 +12,18 @@ through Python's object graph: a Keras 3 model inside a `tf.Module` saved with
 tensorflow/serving#2226).
 """
 
-import base64
 
 import keras
 import tensorflow as tf
 
 from admod import datasets
+from admod.serving_request import INPUT
 from admod.errors import AdmodError, brief
 from admod.calibration import EPSILON, UNCALIBRATED, Calibration
 from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
 
 SIGNATURE = "serving_default"
-INPUT = "image_bytes"  # the name ends in _bytes: TF Serving's JSON API base64-decodes {"b64": ...}
 
 
 def _calibrated(probability, calibration: Calibration):
@@ -64,13 +63,6 @@ def export(model, image_size: int, raw_threshold: float, path: str,
                                                       max_pixels, calibration),
                          input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)])
     archive.write_out(path, verbose=False)
-
-
-def request_body(images: list[bytes]) -> dict:
-    """The JSON body a client POSTs to TF Serving's REST API (KServe v1, Vertex AI endpoints):
-    one instance per image, its bytes base64-encoded as {"b64": ...}."""
-    return {"instances": [{INPUT: {"b64": base64.b64encode(data).decode("ascii")}}
-                          for data in images]}
 
 
 def load(path: str, named: str | None = None):

@@ -125,7 +125,7 @@ def list_images(data_root: str, listing_dir: str, partitions: int) -> list[str]:
     `listing_dir` (a file into part `partition_of` its uri, its uri as its place in the
     listing); checks the layout; returns each part's fingerprint (sha256 of its files' names,
     sizes, versions and labels), which changes when and only when the part's files do."""
-    options_lib.check("split_workers", partitions)
+    options_lib.require_valid({"split_workers": partitions})
     if not storage.is_remote(data_root) and not os.path.isdir(data_root):
         raise AdmodError(f"Data root '{data_root}' is not a folder: pass a folder or gs:// prefix "
                          f"holding {' and '.join(n + '/' for n in CLASS_NAMES)}.")
@@ -764,10 +764,8 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
     with tempfile.TemporaryDirectory(prefix="admod-split-") as work, \
             writes_into(work, os.path.dirname(manifest_path), *out_dirs.values()):
         started = time.monotonic()
-        list_images(data_root, os.path.join(work, "listing"), partitions)
+        listings, parts = _listed(data_root, work, partitions)
         listed = time.monotonic()
-        parts = [os.path.join(work, f"part-{i:05d}") for i in range(partitions)]
-        listings = [listing_part(os.path.join(work, "listing"), i) for i in range(partitions)]
         count = check_processes_for(listings, merge_processes)
         check_rules = dataclasses.replace(rules, workers=max(1, rules.workers // count))
         with _Processes(count) as processes:
@@ -779,6 +777,24 @@ def run_split(data_root: str, out_dirs: dict[str, str], manifest_path: str,
                  "merge %.1f s", listed - started, checked - listed, partitions, count,
                  time.monotonic() - checked)
         return summary
+
+
+def _listed(data_root: str, work: str, partitions: int) -> tuple[list[str], list[str]]:
+    """Lists `data_root` into `partitions` under `work`: (each partition's listing, the folder
+    its check writes)."""
+    list_images(data_root, os.path.join(work, "listing"), partitions)
+    return ([listing_part(os.path.join(work, "listing"), i) for i in range(partitions)],
+            [os.path.join(work, f"part-{i:05d}") for i in range(partitions)])
+
+
+def list_and_check(data_root: str, work: str, rules: ImageRules,
+                   partitions: int = 1) -> list[str]:
+    """The list-images task, then each check-images task, one after the other in this process,
+    under `work`; returns the checked parts' folders, for merge_parts."""
+    listings, parts = _listed(data_root, work, partitions)
+    for listing, part in zip(listings, parts, strict=True):
+        check_partition(listing, part, rules)
+    return parts
 
 
 # Fewer images than this per process, and starting it costs more than it saves (~1 s each).

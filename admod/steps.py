@@ -5,6 +5,7 @@ returned figures into artifact metadata. Each step also writes those figures as 
 its outputs, so they travel with the artifacts.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -15,9 +16,10 @@ import tempfile
 import keras
 import pandas as pd
 
-from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, parameters,
-                   reachable, records, registry, reports, serving, slices, storage, training,
-                   uncertainty, vertex_experiments, vertex_registry, vertex_targets)
+from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, options,
+                   reachable, records, registry, reports, results, serving, slices, storage,
+                   training, uncertainty, vertex_experiments, vertex_registry, vertex_targets)
+from admod.results import CalibrationFacts, Evaluation, ModelInfo, PhaseSummary
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
 from admod.calibration import Calibration
 from admod.options import EvaluationOptions, ImageRules, TrainingOptions
@@ -40,11 +42,8 @@ def check_parameters_step(values: dict, checked_path: str | None = None,
     """Every parameter in range, a weights file that exists and, in a run (`pipeline_root`:
     where this step's outputs go), the data, registry and pipeline roots reachable from the pod:
     before any GPU starts. The values go to `checked_path` (JSON), for the run's record."""
-    parameters.check_ranges(values)
-    weights = values.get("weights", "")
-    if weights not in ("imagenet", "none") and not storage.exists(weights):
-        raise AdmodError(f"weights='{weights}' does not exist: pass 'imagenet', 'none' or the "
-                         "path or gs:// URI of a ResNet50 no-top weights file.")
+    options.require_valid(values)
+    model_lib.require_weights_source(values.get("weights", "imagenet"))
     log.info("all %d parameters are in range", len(values))
     if pipeline_root:
         reachable.check_stores(values["data_root"], values["registry_root"], pipeline_root)
@@ -89,32 +88,41 @@ def _train(model, phase: str, train_dir, val_dir, image_size, options: TrainingO
             **setup.facts()}
 
 
-def _save_reports(model_dir, report_path, summary, previous_history=None):
-    history = training.read_history(model_dir, summary["phase"])
+def _save_reports(model_dir, report_path, summary: PhaseSummary, previous_history=None):
+    history = training.read_history(model_dir, summary.phase)
     if previous_history is not None:
         history = pd.concat([previous_history, history], ignore_index=True)
     with open(report_path, "w") as f:
         f.write(reports.training_html(history, summary))
-    _write_json(os.path.join(model_dir, registry.MODEL_INFO_FILE), summary)
+    _write_json(os.path.join(model_dir, registry.MODEL_INFO_FILE), summary.to_json())
 
 
 def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path: str,
                     image_size: int, weights: str, options: TrainingOptions,
-                    allow_random_init: bool = False) -> dict:
+                    allow_random_init: bool = False) -> PhaseSummary:
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)  # the same initial head for the same seed
     with setup.strategy.scope():
         model, source = model_lib.build_model(image_size, weights,
                                               allow_random_init=allow_random_init)
-        summary = _train(model, "head", train_dir, val_dir, image_size, options, setup, model_dir)
-    summary.update(_model_facts(image_size, source))
+        figures = _train(model, "head", train_dir, val_dir, image_size, options, setup,
+                         model_dir)
+    summary = PhaseSummary(**figures, **_model_facts(image_size, source), unfreeze=None)
     _save_reports(model_dir, report_path, summary)
     return summary
 
 
+def phase_outputs(summary: PhaseSummary, model_uri: str) -> tuple[dict, dict]:
+    """What a training step's artifacts show: the model's metadata (the summary, and the
+    folder to give `tensorboard --logdir`) and the figures of its metrics."""
+    metadata = {**summary.to_json(),
+                "tensorboard_logdir": training.tensorboard_logdir(f"{model_uri}/tensorboard")}
+    return metadata, {name: getattr(summary, name) for name in PHASE_METRICS}
+
+
 def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: str,
-                   report_path: str, unfreeze: str, options: TrainingOptions) -> dict:
-    head = storage.read_json(os.path.join(head_dir, registry.MODEL_INFO_FILE))
+                   report_path: str, unfreeze: str, options: TrainingOptions) -> PhaseSummary:
+    head = results.read(PhaseSummary, os.path.join(head_dir, registry.MODEL_INFO_FILE))
     setup = accelerators.configure(options.mixed_precision, options.xla, options.require_gpu)
     keras.utils.set_random_seed(options.seed)
     with setup.strategy.scope():
@@ -122,32 +130,33 @@ def fine_tune_step(*, head_dir: str, train_dir: str, val_dir: str, model_dir: st
         trainable = model_lib.unfreeze(model, unfreeze)
         log.info("unfroze %s: %d base weights trainable", unfreeze, trainable)
         # Fine-tuning starts from the head's best val_loss: it must beat it to be kept.
-        summary = _train(model, "fine_tune", train_dir, val_dir, head["image_size"], options,
-                         setup, model_dir, initial_epoch=head["last_epoch"],
-                         baseline=head["best_val_loss"])
-    summary.update(_model_facts(head["image_size"], head["weights_source"]))
-    summary.update({"unfreeze": unfreeze, "head_epochs_run": head["epochs_run"],
-                    **_keep_the_better_phase(summary, head, head_dir, model_dir)})
+        figures = _train(model, "fine_tune", train_dir, val_dir, head.image_size, options,
+                         setup, model_dir, initial_epoch=head.last_epoch,
+                         baseline=head.best_val_loss)
+    summary = PhaseSummary(**figures, **_model_facts(head.image_size, head.weights_source),
+                           unfreeze=unfreeze, head_epochs_run=head.epochs_run)
+    summary = _keep_the_better_phase(summary, head, head_dir, model_dir)
     _save_reports(model_dir, report_path, summary, training.read_history(head_dir, "head"))
     return summary
 
 
-def _keep_the_better_phase(summary: dict, head: dict, head_dir: str, model_dir: str) -> dict:
+def _keep_the_better_phase(summary: PhaseSummary, head: PhaseSummary, head_dir: str,
+                           model_dir: str) -> PhaseSummary:
     """When no fine-tuning epoch beat the head's best val_loss, the head's model is the step's
-    model: fine-tuning never hands evaluate something worse than it started from. Returns which
-    phase's weights were kept and their val_loss."""
-    if summary["best_val_loss"] < head["best_val_loss"]:
-        return {"weights_kept": "fine_tune", "kept_val_loss": summary["best_val_loss"]}
+    model: fine-tuning never hands evaluate something worse than it started from. Returns
+    `summary` saying which phase's weights were kept and their val_loss."""
+    if summary.best_val_loss < head.best_val_loss:
+        return dataclasses.replace(summary, weights_kept="fine_tune",
+                                   kept_val_loss=summary.best_val_loss)
     log.warning("no fine-tuning epoch beat the head's best val_loss %.4f (fine-tuning's best "
-                "%.4f): the head's weights are kept", head["best_val_loss"],
-                summary["best_val_loss"])
+                "%.4f): the head's weights are kept", head.best_val_loss, summary.best_val_loss)
     shutil.copyfile(os.path.join(head_dir, registry.MODEL_FILE),
                     os.path.join(model_dir, registry.MODEL_FILE))
-    return {"weights_kept": "head", "kept_val_loss": head["best_val_loss"]}
+    return dataclasses.replace(summary, weights_kept="head", kept_val_loss=head.best_val_loss)
 
 
 def _model_facts(image_size: int, weights_source: str) -> dict:
-    return {"image_size": image_size, "class_names": list(defaults.CLASS_NAMES),
+    return {"image_size": image_size, "class_names": defaults.CLASS_NAMES,
             "positive_class": defaults.POSITIVE_CLASS, "preprocessing": model_lib.PREPROCESSING,
             "weights_source": weights_source}
 
@@ -169,12 +178,11 @@ def _champion(registry_root: str, headline_dir: str, batch_size: int):
     champion = model_lib.load_champion(registry_root)
     if champion is None:
         return None, None, None
-    scored = _score(champion.model, headline_dir, champion.info["image_size"], batch_size)
-    # A version pushed before calibration existed: uncalibrated, one threshold.
-    threshold = champion.info.get("threshold", defaults.DECISION_THRESHOLD)
-    served = _as_served(scored, Calibration.from_facts(champion.info.get("calibration")),
-                        champion.info.get("raw_threshold", threshold))
-    return champion.version, _scores(served, threshold), served
+    info = champion.info
+    scored = _score(champion.model, headline_dir, info.image_size, batch_size)
+    served = _as_served(scored, Calibration.of(info.calibration),
+                        info.calibration.raw_threshold)
+    return champion.version, _scores(served, info.threshold), served
 
 
 def _for_bootstrap(served: pd.DataFrame, held_out=None) -> uncertainty.Scored:
@@ -203,22 +211,22 @@ def _scores(served: pd.DataFrame, threshold: float) -> dict:
 
 def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root: str,
                   metrics_path: str, predictions_path: str, report_path: str,
-                  options: EvaluationOptions, manifest_path: str | None = None) -> dict:
+                  options: EvaluationOptions, manifest_path: str | None = None) -> Evaluation:
     """Scores the held-out images, calibrates the score and chooses the operating threshold on
     validation, compares with the champion and decides. Headline figures come from test when
     it has images; calibration figures (Brier, ECE) always from images the calibration was not
     fitted on (test, or validation's held-out folds)."""
     accelerators.check_gpu(options.require_gpu, accelerators.accelerator_devices())
-    info = storage.read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE))
+    info = results.read(PhaseSummary, os.path.join(model_dir, registry.MODEL_INFO_FILE))
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
-    validation = _score(model, val_dir, info["image_size"], options.batch_size)
+    validation = _score(model, val_dir, info.image_size, options.batch_size)
     _require_both_classes(validation, "validation")
     point = evaluation.operating_point(validation["label"], validation["probability"],
                                        options.calibration, options.threshold_rule,
                                        options.threshold_target)
     use_test = records.read_info(test_dir)["count"] > 0
     headline_dir = test_dir if use_test else val_dir
-    headline = (_score(model, test_dir, info["image_size"], options.batch_size) if use_test
+    headline = (_score(model, test_dir, info.image_size, options.batch_size) if use_test
                 else validation)
     _require_both_classes(headline, "test" if use_test else "validation")
     headline = _as_served(headline, point.calibration, point.raw_threshold)
@@ -237,24 +245,23 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
     decision = blessing.decide(scores, options.blessing, champion_scores, champion,
                                refusals=[point.refused] if point.refused else [],
                                evidence=evidence)
-    result = {
-        "split": "test" if use_test else "validation", "threshold": point.threshold,
-        "threshold_rule": point.rule, "scores": scores, "intervals": evidence.intervals,
-        "interval_level": uncertainty.LEVEL, "resamples": uncertainty.RESAMPLES,
-        "champion_differences": evidence.differences, "slices": evidence.slices,
-        "optimistic": "" if use_test else OPTIMISTIC,
-        "scores_at_0_5": {**evaluation.classification_metrics(labels, probabilities, 0.5),
-                          **calibrated},
-        "calibration": {**point.facts(), "brier_raw": raw["brier"], "ece_raw": raw["ece"]},
-        "champion": champion, "champion_scores": champion_scores,
-        "blessed": decision.blessed, "reasons": decision.reasons,
-        "roc": evaluation.roc_points(labels, probabilities),
-        "model": info,
-    }
-    _write_json(metrics_path, result)
+    result = Evaluation(
+        split="test" if use_test else "validation", threshold=point.threshold,
+        threshold_rule=point.rule, scores=scores, intervals=evidence.intervals,
+        interval_level=uncertainty.LEVEL, resamples=uncertainty.RESAMPLES,
+        champion_differences=evidence.differences, slices=evidence.slices,
+        optimistic="" if use_test else OPTIMISTIC,
+        scores_at_0_5={**evaluation.classification_metrics(labels, probabilities, 0.5),
+                       **calibrated},
+        calibration=CalibrationFacts(**point.facts(), brier_raw=raw["brier"],
+                                     ece_raw=raw["ece"]),
+        champion=champion, champion_scores=champion_scores,
+        blessed=decision.blessed, reasons=decision.reasons,
+        roc=evaluation.roc_points(labels, probabilities), model=info)
+    _write_json(metrics_path, result.to_json())
     os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
     headline.drop(columns=["decision", "held_out_probability"]).assign(
-        split=result["split"], uri=headline["uri"].map(reports.csv_safe)).to_csv(
+        split=result.split, uri=headline["uri"].map(reports.csv_safe)).to_csv(
         predictions_path, index=False)
     gallery = _confidently_wrong(headline, headline_dir, options.gallery_size)
     table = evaluation.threshold_table(labels, probabilities, point.threshold)
@@ -262,6 +269,18 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
         f.write(reports.evaluation_html(result, headline, table, gallery))
     _log_evaluation(result)
     return result
+
+
+def evaluation_outputs(result: Evaluation) -> tuple[dict, dict]:
+    """What evaluate's metrics artifact shows: its metadata (the decision) and its figures
+    (each score, its 95% interval's ends as <name>_low and <name>_high, the raw score's ECE)."""
+    figures = {name: value for name, value in result.scores.items() if isinstance(value, float)}
+    for name, (low, high) in result.intervals.items():
+        figures.update({f"{name}_low": low, f"{name}_high": high})
+    figures["ece_raw"] = result.calibration.ece_raw
+    return {"blessed": result.blessed, "reasons": result.reasons,
+            "champion": result.champion or "", "split": result.split,
+            "calibration": result.calibration.method, "optimistic": result.optimistic}, figures
 
 
 def _evidence(headline: pd.DataFrame, champion_served: pd.DataFrame | None,
@@ -307,20 +326,19 @@ def _confidently_wrong(scored: pd.DataFrame, folder: str, count: int) -> list:
              float(scored.loc[i, "probability"])) for i in worst.index]
 
 
-def _log_evaluation(result: dict) -> None:
-    scores = result["scores"]
-    log.info("%s at threshold %.4f (%s): %s", result["split"], result["threshold"],
-             result["threshold_rule"],
+def _log_evaluation(result: Evaluation) -> None:
+    scores, calibration = result.scores, result.calibration
+    log.info("%s at threshold %.4f (%s): %s", result.split, result.threshold,
+             result.threshold_rule,
              {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)})
-    calibration = result["calibration"]
     log.info("calibration %s (slope %.4g, intercept %.4g)%s: ECE %.4f, raw %.4f",
-             calibration["method"], calibration["slope"], calibration["intercept"],
-             f", refused: {calibration['refused']}" if calibration["refused"] else "",
-             scores["ece"], calibration["ece_raw"])
+             calibration.method, calibration.slope, calibration.intercept,
+             f", refused: {calibration.refused}" if calibration.refused else "",
+             scores["ece"], calibration.ece_raw)
     log.info("confusion matrix:\n%s",
              evaluation.format_confusion_matrix(scores["confusion_matrix"]))
-    log.info("decision: %s (%s)", "blessed" if result["blessed"] else "not blessed",
-             "; ".join(result["reasons"]))
+    log.info("decision: %s (%s)", "blessed" if result.blessed else "not blessed",
+             "; ".join(result.reasons))
 
 
 # --- push ----------------------------------------------------------------------------------
@@ -332,49 +350,44 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     registry version and makes it the champion, then, with `vertex`, as a version of that
     Vertex AI model (through `vertex_api`, default a client for its location); returns the
     version's uri and what the UI shows of it."""
-    result = storage.read_json(evaluation_path)
+    result = results.read(Evaluation, evaluation_path)
     data = {"train": records.read_info(train_dir), "validation": records.read_info(val_dir)}
     max_pixels = data["train"].get("max_image_pixels", ImageRules.max_image_pixels)
     lineage = {"pipeline_run_id": run_id, "data_fingerprint": data["train"].get("data_fingerprint"),
-               "parent_champion": result["champion"]}
-    calibration = result["calibration"]
-    info = {**storage.read_json(os.path.join(model_dir, registry.MODEL_INFO_FILE)),
-            "threshold": result["threshold"], "threshold_rule": result["threshold_rule"],
-            "raw_threshold": calibration["raw_threshold"], "calibration": calibration,
-            "ece": result["scores"]["ece"], "ece_raw": calibration["ece_raw"],
-            "max_image_pixels": max_pixels, "lineage": lineage}
+               "parent_champion": result.champion}
+    summary = results.read(PhaseSummary, os.path.join(model_dir, registry.MODEL_INFO_FILE))
+    info = ModelInfo.pushed(summary, result, max_pixels, lineage)
+    calibration = Calibration.of(result.calibration)
     model = model_lib.load(os.path.join(model_dir, registry.MODEL_FILE))
     os.makedirs(staging_dir, exist_ok=True)
-    serving.export(model, info["image_size"], calibration["raw_threshold"],
+    serving.export(model, info.image_size, result.calibration.raw_threshold,
                    os.path.join(staging_dir, registry.SAVED_MODEL_DIR, registry.SERVING_VERSION),
-                   max_pixels, Calibration.from_facts(calibration))
+                   max_pixels, calibration)
     shutil.copy(os.path.join(model_dir, registry.MODEL_FILE), staging_dir)
-    _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info)
+    _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info.to_json())
+    # The whole evaluation but its ROC points (the UI's curve, from evaluate's artifact)
     _write_json(os.path.join(staging_dir, registry.METRICS_FILE),
-                {k: result[k] for k in ("split", "threshold", "threshold_rule", "scores",
-                                        "scores_at_0_5", "calibration", "champion",
-                                        "champion_scores", "reasons")})
+                dataclasses.replace(result, roc=None).to_json())
     with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
     # The version's identity is what it serves (its weights, threshold, input size and
     # calibration), not the bytes of its exports, which differ between two exports of one model.
     # Without calibration, the key versions had before calibration existed.
-    identity = f"{model_lib.weights_digest(model)}|{result['threshold']!r}|{info['image_size']}"
-    if calibration["method"] != "none":
-        identity += f"|{Calibration.from_facts(calibration)!r}"
-    uri, new = registry.push(staging_dir, registry_root, expected_champion=result["champion"],
+    identity = f"{model_lib.weights_digest(model)}|{result.threshold!r}|{info.image_size}"
+    if calibration.method != "none":
+        identity += f"|{calibration!r}"
+    uri, new = registry.push(staging_dir, registry_root, expected_champion=result.champion,
                              key=hashlib.sha256(identity.encode()).hexdigest())
     version = os.path.basename(uri.rstrip("/"))
     published = {}
     if vertex is not None:
         published["vertex_model_version"] = vertex_registry.publish(registry_root, version,
                                                                     vertex, vertex_api)
-    scores = result["scores"]
     return {"uri": uri, "version": version, "new_version": new, **published,
             "champion": registry.champion(registry_root) == version,
-            "threshold": result["threshold"], "evaluated_on": result["split"],
-            **{name: scores[name] for name in HEADLINE},
-            **lineage, "parent_champion": result["champion"] or ""}
+            "threshold": result.threshold, "evaluated_on": result.split,
+            **{name: result.scores[name] for name in HEADLINE},
+            **lineage, "parent_champion": result.champion or ""}
 
 
 # --- log-experiment ------------------------------------------------------------------------
@@ -385,14 +398,14 @@ def log_experiment_step(*, parameters_path: str, evaluation_path: str, head_dir:
     """The run's parameters, its final metrics (evaluation and both training phases) and its
     per-epoch curves, logged to a Vertex AI Experiment; returns the experiment run's name.
     `vertex_init` goes to aiplatform.init (credentials, endpoint)."""
-    result = storage.read_json(evaluation_path)
-    metrics = {name: result["scores"][name] for name in SCORES}
-    metrics.update(threshold=result["threshold"], blessed=int(result["blessed"]),
-                   ece_raw=result["calibration"]["ece_raw"])
+    result = results.read(Evaluation, evaluation_path)
+    metrics = {name: result.scores[name] for name in SCORES}
+    metrics.update(threshold=result.threshold, blessed=int(result.blessed),
+                   ece_raw=result.calibration.ece_raw)
     histories = []
     for phase, folder in (("head", head_dir), ("fine_tune", fine_tune_dir)):
-        info = storage.read_json(os.path.join(folder, registry.MODEL_INFO_FILE))
-        metrics.update({f"{phase}_{name}": info[name] for name in PHASE_METRICS})
+        info = results.read(PhaseSummary, os.path.join(folder, registry.MODEL_INFO_FILE))
+        metrics.update({f"{phase}_{name}": getattr(info, name) for name in PHASE_METRICS})
         histories.append(training.read_history(folder, phase))
     try:
         parameters = storage.read_json(parameters_path)

@@ -12,14 +12,14 @@ All calls go through google-cloud-aiplatform's `aiplatform_v1.ModelServiceClient
 """
 
 import dataclasses
-import json
 import logging
 import re
 
-from admod import defaults, registry, storage
+from admod import registry, results, storage
 from admod.errors import AdmodError, brief, google_cloud_errors
 from admod.vertex_targets import RESOURCE, ModelTarget, cloud_uri
 from admod.metric_names import GATING_METRICS, threshold_text
+from admod.results import Evaluation, ModelInfo
 
 log = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
@@ -54,34 +54,33 @@ class Version:
     """What Vertex needs of one admod registry version, read from its files."""
     name: str
     uri: str
-    info: dict  # model_info.json (threshold, lineage)
-    metrics: dict  # metrics.json
+    info: ModelInfo  # model_info.json (threshold, lineage)
+    metrics: Evaluation  # metrics.json
 
     @classmethod
     def read(cls, registry_root: str, name: str) -> "Version":
         uri = storage.join(registry_root, name)
-        info, metrics = (json.loads(storage.read_bytes(storage.join(uri, f)))
-                         for f in (registry.MODEL_INFO_FILE, registry.METRICS_FILE))
-        return cls(name, uri, info, metrics)
+        return cls(name, uri, results.read(ModelInfo, storage.join(uri, registry.MODEL_INFO_FILE)),
+                   results.read(Evaluation, storage.join(uri, registry.METRICS_FILE)))
 
     def labels(self) -> dict:
-        lineage = self.info.get("lineage", {})
+        lineage = self.info.lineage
         labels = {VERSION_LABEL: label_value(self.name),
                   "admod_run": label_value(lineage.get("pipeline_run_id") or ""),
                   "admod_data": label_value((lineage.get("data_fingerprint") or "")[:16])}
         return {key: value for key, value in labels.items() if value}
 
     def description(self) -> str:
-        scores = self.metrics["scores"]
+        scores = self.metrics.scores
         figures = ", ".join(f"{name} {scores[name]:.4f}" for name in GATING_METRICS)
-        return (f"admod version {self.name} ({self.uri}). On {self.metrics['split']} "
+        return (f"admod version {self.name} ({self.uri}). On {self.metrics.split} "
                 f"({scores['count']} images, positive class not_allowed_ads) at the operating "
-                f"threshold {threshold_text(self.metrics['threshold'])} "
-                f"({self.metrics['threshold_rule']}): "
+                f"threshold {threshold_text(self.metrics.threshold)} "
+                f"({self.metrics.threshold_rule}): "
                 f"{figures}; {_calibration_text(self.metrics)}.")
 
 
-def _calibration_text(metrics: dict) -> str:
+def _calibration_text(metrics: Evaluation) -> str:
     facts = evaluation_metadata(metrics)
     return (f"probability calibration {facts['calibration']}, ECE {facts['ece']:.4f} "
             f"(raw {facts['ece_raw']:.4f})")
@@ -97,15 +96,14 @@ def _model_proto(version: Version, target: ModelTarget, display_name: str):
         labels=version.labels())
 
 
-def evaluation_metrics(metrics: dict, class_names: list[str]) -> dict:
+def evaluation_metrics(metrics: Evaluation, class_names: list[str]) -> dict:
     """metrics.json as Vertex's classification metrics schema: areas, confusion matrix and the
     confidence metrics at 0.5 and at the operating threshold."""
     def confidence(scores: dict) -> dict:
         return {"confidenceThreshold": scores["threshold"], "precision": scores["precision"],
                 "recall": scores["recall"], "f1Score": scores["f1"]}
 
-    scores = metrics["scores"]
-    at_half = metrics.get("scores_at_0_5") or scores
+    scores, at_half = metrics.scores, metrics.scores_at_0_5
     return {"auRoc": scores["roc_auc"], "auPrc": scores["pr_auc"],
             "confidenceMetrics": sorted([confidence(at_half), confidence(scores)],
                                         key=lambda entry: entry["confidenceThreshold"]),
@@ -129,17 +127,15 @@ def slice_metrics(found: dict, threshold: float) -> dict:
     return metrics
 
 
-def evaluation_metadata(metrics: dict) -> dict:
+def evaluation_metadata(metrics: Evaluation) -> dict:
     """What the classification schema has no field for: the calibration of the served
     probability, with its Brier score and ECE before and after."""
-    calibration = metrics.get("calibration") or {}
-    scores = metrics["scores"]
-    return {"intervals": metrics.get("intervals", {}),  # 95%, stratified bootstrap
-            "optimistic": metrics.get("optimistic", ""),
-            "calibration": calibration.get("method", "none"),
-            "ece": scores["ece"], "ece_raw": calibration.get("ece_raw", scores["ece"]),
-            "brier": scores["brier"], "brier_raw": calibration.get("brier_raw", scores["brier"]),
-            "raw_threshold": calibration.get("raw_threshold", metrics["threshold"])}
+    calibration, scores = metrics.calibration, metrics.scores
+    return {"intervals": metrics.intervals,  # 95%, stratified bootstrap
+            "optimistic": metrics.optimistic, "calibration": calibration.method,
+            "ece": scores["ece"], "ece_raw": calibration.ece_raw,
+            "brier": scores["brier"], "brier_raw": calibration.brier_raw,
+            "raw_threshold": calibration.raw_threshold}
 
 
 class Publisher:
@@ -196,13 +192,13 @@ class Publisher:
         from google.cloud.aiplatform_v1 import types
         from google.protobuf import json_format, struct_pb2
 
-        display_name = f"admod {version.name} on {version.metrics['split']}"
+        display_name = f"admod {version.name} on {version.metrics.split}"
         found = [e for e in self.api.list_model_evaluations(parent=name)
                  if e.display_name == display_name]
         if found:
             imported = found[0]
         else:
-            class_names = version.info.get("class_names") or list(defaults.CLASS_NAMES)
+            class_names = list(version.info.class_names)
             metrics, metadata = (
                 json_format.ParseDict(value, struct_pb2.Value())
                 for value in (evaluation_metrics(version.metrics, class_names),
@@ -220,7 +216,7 @@ class Publisher:
         from google.cloud.aiplatform_v1 import types
         from google.protobuf import json_format, struct_pb2
 
-        wanted = version.metrics.get("slices") or []
+        wanted = version.metrics.slices
         if not wanted or any(True for _ in self.api.list_model_evaluation_slices(
                 parent=evaluation)):
             return
@@ -229,7 +225,7 @@ class Publisher:
                 slice_=types.ModelEvaluationSlice.Slice(dimension=s["dimension"],
                                                         value=s["value"]),
                 metrics_schema_uri=CLASSIFICATION_SCHEMA,
-                metrics=json_format.ParseDict(slice_metrics(s, version.metrics["threshold"]),
+                metrics=json_format.ParseDict(slice_metrics(s, version.metrics.threshold),
                                               struct_pb2.Value()))
             for s in wanted])
         log.info("imported %d evaluation slices of %s", len(wanted), version.name)

@@ -9,7 +9,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from admod import split  # noqa: E402
 from admod.demo_data import write_demo_data  # noqa: E402
-from tests import splitting  # noqa: E402
+from tests.support import splitting  # noqa: E402
 
 
 def jpeg_folder(count: int, scale: float = 3.0, seed: int = 0) -> str:

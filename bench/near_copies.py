@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from admod import split  # noqa: E402
 from admod.defaults import CLASS_NAMES  # noqa: E402
 from admod.demo_data import write_demo_data  # noqa: E402
-from tests import splitting  # noqa: E402
+from tests.support import splitting  # noqa: E402
 
 VARIANTS = ("resized", "recompressed", "png", "cropped")
 

@@ -102,11 +102,7 @@ def measure_merge(folder: str, partitions: int, processes: list[int], repeat: in
 
 def _time_merges(folder: str, partitions: int, processes: list[int], repeat: int) -> None:
     with tempfile.TemporaryDirectory() as work:
-        listing = os.path.join(work, "listing")
-        split.list_images(folder, listing, partitions)
-        parts = [os.path.join(work, f"part-{i}") for i in range(partitions)]
-        for i, part in enumerate(parts):
-            split.check_partition(split.listing_part(listing, i), part, ImageRules())
+        parts = split.list_and_check(folder, work, ImageRules(), partitions)
         megabytes = split.bytes_under(parts) / 2**20
         for n in processes:
             seconds = []

@@ -45,20 +45,11 @@ def evaluate(
         registry_root=registry_root, metrics_path=metrics.path,
         predictions_path=predictions.path, report_path=report.path, options=evaluation,
         manifest_path=manifest.path)
-    scores = result["scores"]
-    for name, value in scores.items():
-        if isinstance(value, float):
-            metrics.log_metric(name, value)
-    for name, (low, high) in result["intervals"].items():  # the 95% interval of each
-        metrics.log_metric(f"{name}_low", low)
-        metrics.log_metric(f"{name}_high", high)
-    metrics.log_metric("ece_raw", result["calibration"]["ece_raw"])
-    classification.log_confusion_matrix(list(CLASS_NAMES), scores["confusion_matrix"])
-    roc = result["roc"]
-    classification.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
-    metrics.metadata.update({"blessed": result["blessed"], "reasons": result["reasons"],
-                             "champion": result["champion"] or "", "split": result["split"],
-                             "calibration": result["calibration"]["method"],
-                             "optimistic": result["optimistic"]})
-    predictions.metadata["split"] = result["split"]
-    return result["blessed"]
+    metadata, figures = steps.evaluation_outputs(result)
+    for name, value in figures.items():
+        metrics.log_metric(name, value)
+    metrics.metadata.update(metadata)
+    classification.log_confusion_matrix(list(CLASS_NAMES), result.scores["confusion_matrix"])
+    classification.log_roc_curve(result.roc["fpr"], result.roc["tpr"], result.roc["thresholds"])
+    predictions.metadata["split"] = result.split
+    return result.blessed

@@ -32,9 +32,8 @@ def fine_tune(
     """Phase 2: the base unfrozen (BatchNorm kept in inference mode), a low learning rate,
     epoch numbers continuing from the head phase."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, steps, training
+    from admod import logs, options, steps
     from admod.errors import exit_on_user_error
-    from admod.metric_names import PHASE_METRICS
 
     logs.setup()
     fine_tune_options, shared = exit_on_user_error(
@@ -45,8 +44,7 @@ def fine_tune(
         val_dir=validation.path, model_dir=model.path, report_path=report.path,
         unfreeze=fine_tune_options.unfreeze,
         options=fine_tune_options.training_options(shared, state_key=model.uri))
-    model.metadata.update(summary)
-    # tensorboard --logdir it
-    model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")
-    for name in PHASE_METRICS:
-        metrics.log_metric(name, summary[name])
+    metadata, figures = steps.phase_outputs(summary, model.uri)
+    model.metadata.update(metadata)
+    for name, value in figures.items():
+        metrics.log_metric(name, value)

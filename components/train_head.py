@@ -32,9 +32,8 @@ def train_head(
 ):
     """Phase 1: ResNet50 frozen, the method's head trained with early stopping."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
-    from admod import logs, options, steps, training
+    from admod import logs, options, steps
     from admod.errors import exit_on_user_error
-    from admod.metric_names import PHASE_METRICS
 
     logs.setup()
     head, shared = exit_on_user_error(options.from_parameters, values, options.HeadOptions,
@@ -45,8 +44,7 @@ def train_head(
         model_dir=model.path, report_path=report.path, image_size=head.image_size,
         weights=head.weights, options=head.training_options(shared, state_key=model.uri),
         allow_random_init=head.allow_random_init)
-    model.metadata.update(summary)
-    # tensorboard --logdir it
-    model.metadata["tensorboard_logdir"] = training.tensorboard_logdir(f"{model.uri}/tensorboard")
-    for name in PHASE_METRICS:
-        metrics.log_metric(name, summary[name])
+    metadata, figures = steps.phase_outputs(summary, model.uri)
+    model.metadata.update(metadata)
+    for name, value in figures.items():
+        metrics.log_metric(name, value)

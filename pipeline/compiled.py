@@ -1,10 +1,35 @@
-"""What a compiled pipeline file says: the one place admod reads KFP's file format.
+"""Compiling the pipeline, and what a compiled pipeline file says: the one place admod reads
+KFP's file format.
 
 Its parameters (name, type, default), the images its steps run in, the platform it was compiled
 for, and whether its split fans out.
 """
 
-from admod.pipeline.platform import GPU_RESOURCE, KUBEFLOW, VERTEX
+from admod import components
+from admod.errors import AdmodError
+from admod.pipeline import pipeline
+from admod.pipeline import task_names as names
+from admod.pipeline.platform import GPU_RESOURCE, KUBEFLOW, VERTEX, Platform
+
+
+def write_pipeline(output: str, image: str | None = None, platform: str = KUBEFLOW,
+                   gpu_type: str | None = None, gpu_count: int = 1, kfp_version: str = "",
+                   store_secret: str | None = None, store_endpoint: str = "") -> str:
+    """Compiles the pipeline for `platform` (a Kubeflow Pipelines backend `kfp_version`, empty:
+    the newest) with every step in `image` (and, on Kubeflow, the object store's secret and
+    endpoint: platform.Platform) into `output`; returns a summary."""
+    from kfp import compiler
+
+    try:
+        target = Platform(platform, gpu_type or "", gpu_count, kfp_version=kfp_version or "",
+                          store_secret=store_secret, store_endpoint=store_endpoint or "")
+    except ValueError as error:
+        raise AdmodError(str(error)) from None
+    compiler.Compiler().compile(pipeline.build(target, image or components.DEFAULT_IMAGE), output)
+    backend = f" {kfp_version}" if kfp_version else ""
+    split = "fanned out" if target.fan_in else "in one task"
+    return (f"compiled {output} for {target.name}{backend} ({target.gpu_count} x "
+            f"{target.gpu_type}; split {split})")
 
 
 def documents(pipeline_file: str) -> list[dict]:
@@ -40,4 +65,5 @@ def compiled_for(pipeline_file: str) -> str:
 
 def fans_in(pipeline_file: str) -> bool:
     """Whether the spec collects a loop's artifacts (the fanned-out split)."""
-    return "exec-check-images" in documents(pipeline_file)[0]["deploymentSpec"]["executors"]
+    executors = documents(pipeline_file)[0]["deploymentSpec"]["executors"]
+    return f"exec-{names.CHECK_IMAGES}" in executors

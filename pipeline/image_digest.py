@@ -30,6 +30,16 @@ def is_pinned(reference: str) -> bool:
     return bool(DIGEST.search(reference))
 
 
+def pinned(image: str | None, by_tag: bool = False) -> str | None:
+    """`image` by digest: as given when it has one or when sent `by_tag`, else resolved
+    through its registry (printed)."""
+    if not image or by_tag or is_pinned(image):
+        return image
+    found = resolve(image)
+    print(f"--image {image} is {found}")
+    return found
+
+
 def parts(reference: str) -> tuple[str, str, str]:
     """(registry host, repository, tag) of a reference, as Docker reads it: the first part is
     a registry when it has a '.' or ':' or is localhost, else Docker Hub (library/ for one

@@ -1,28 +1,23 @@
-"""Running the compiled pipeline on this machine with kfp.local, and summarising the run.
+"""Running the compiled pipeline on this machine with kfp.local (pipeline/step_log.py reads what
+it prints, pipeline/run_summary.py what it wrote).
 
 Two runners: `subprocess` (each step a Python process on this machine, the default) and `docker`
 (each step in a container of the pipeline's image, as on a cluster: the network off, the data
 mounted read-only, the pipeline root and the registry writable, under a chosen user id).
 """
 
-import collections
 import contextlib
-import glob
-import io
-import json
 import logging
 import os
-import re
 import signal
 import sys
 import tempfile
-import threading
 import time
 import warnings
 
-from admod import logs, storage
-from admod.errors import AdmodError, RunFailed
-from admod.metric_names import HEADLINE, threshold_text
+from admod import defaults, demo_data, interrupts, logs, parameters, storage
+from admod.errors import AdmodError, RunFailed, RunStopped
+from admod.pipeline import compiled, step_log
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +38,35 @@ def run_arguments(data_root: str, registry_root: str, given: dict, full: bool = 
             "registry_root": registry_root, **given}
 
 
+def prepare(data: str | None, registry: str, given: dict, full: bool, pipeline_file: str | None,
+            pipeline_root: str, image: str | None, scratch: str) -> tuple[str, dict, str]:
+    """(pipeline file, arguments, data root) of a local run, every input checked before
+    anything is written: `data` (None: the demo data, written when missing), the `registry`
+    root, the parameters `given` (-p) over the profile (`full`: the method's values), and
+    `pipeline_file` (None: compiled into `scratch` for `image`)."""
+    data_root = data or defaults.LOCAL_DEMO_DATA
+    data_root = data_root if storage.is_remote(data_root) else os.path.abspath(data_root)
+    registry = registry if storage.is_remote(registry) else os.path.abspath(registry)
+    arguments = run_arguments(data_root, registry, given, full)
+    if pipeline_root and storage.is_inside(pipeline_root, data_root):
+        raise AdmodError(f"--pipeline-root '{pipeline_root}' is inside the data root "
+                         f"'{data_root}', which admod only reads: pass a folder outside it.")
+    if pipeline_file is None:  # compiled on the fly: runs from any folder, no checkout needed
+        pipeline_file = os.path.join(scratch, "pipeline.yaml")
+        compiled.write_pipeline(pipeline_file, image)
+    elif not os.path.exists(pipeline_file):
+        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: run 'admod compile' "
+                         "first, or drop --pipeline-file to compile on the fly.")
+    # Every parameter checked before anything is written (the demo data included).
+    arguments = parameters.checked(arguments, compiled.declared_parameters(pipeline_file))
+    if data is None and not os.path.isdir(data_root):
+        demo_data.write_demo_data(data_root, count=LOCAL_DEMO_IMAGES, seed=0)
+    if not storage.is_remote(data_root) and not os.path.isdir(data_root):
+        raise AdmodError(f"Data folder '{data}' does not exist: pass --data with a folder "
+                         "or gs:// or s3:// prefix holding allowed_ads/ and not_allowed_ads/.")
+    return pipeline_file, arguments, data_root
+
+
 def subprocess_runner():
     from kfp import local
 
@@ -51,10 +75,13 @@ def subprocess_runner():
 
 def docker_runner(data_root: str, registry_root: str, user: str):
     """kfp.local's DockerRunner for admod: no network, data_root read-only, registry_root
-    writable, every step as `user` ("UID:GID"). The pipeline root is mounted by kfp."""
+    writable (made if missing), every step as `user` ("UID:GID"). The pipeline root is mounted
+    by kfp."""
     from docker.types import Mount
     from kfp import local
 
+    if not storage.is_remote(registry_root):
+        os.makedirs(registry_root, exist_ok=True)
     mounts = [Mount(target=registry_root, source=registry_root, type="bind")]
     if not storage.is_remote(data_root):
         mounts.append(Mount(target=data_root, source=data_root, type="bind", read_only=True))
@@ -102,10 +129,6 @@ def run_container(client, image: str, command: list, volumes: dict, **run_args) 
         container.remove(force=True)
 
 
-class RunStopped(Exception):
-    """The run was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
-
-
 def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=None,
               echo=None, verbose: bool = False) -> str:
     """Runs `pipeline_file` under kfp.local with `runner` (default: subprocesses); returns
@@ -123,14 +146,14 @@ def run_local(pipeline_file: str, arguments: dict, pipeline_root: str, runner=No
     os.chmod(run_root, os.stat(pipeline_root).st_mode & 0o7777)
     local.init(runner=runner or subprocess_runner(), pipeline_root=os.path.abspath(run_root),
                raise_on_error=True)
-    steps = StepLog(echo or sys.stdout, run_root, verbose)
+    steps = step_log.StepLog(echo or sys.stdout, run_root, verbose)
     try:
         with _kfp_adjusted(), contextlib.redirect_stdout(steps), _logging_to(steps), \
-                _sigterm_interrupts(), _print_restored():
+                interrupts.sigterm_as_interrupt(), _print_restored():
             pipeline = components.load_component_from_file(pipeline_file)
             pipeline(**arguments)
     except RuntimeError as error:
-        reason = ANSI.sub("", str(error)).splitlines()[0]
+        reason = step_log.ANSI.sub("", str(error)).splitlines()[0]
         log_path = steps.save(_run_dir(run_root))
         steps.say_failure(log_path)
         raise RunFailed(f"The local run failed ({reason}): the failing step's log, "
@@ -159,19 +182,6 @@ def _print_restored():
         yield
     finally:
         builtins.print = original
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM (what a pod or a service manager sends) stops the run as Ctrl-C does."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_descendants() -> None:
@@ -218,191 +228,3 @@ def _run_dir(run_root: str) -> str:
     that ended before kfp.local made it."""
     made = sorted(os.listdir(run_root))
     return os.path.join(run_root, made[0] if made else "logs")
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-TASK_START = re.compile(r"Executing task '([\w-]+)'")
-TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
-# admod.training.EpochLog's line (its logger's name, then the word it starts with)
-EPOCH_LINE = re.compile(r"admod\.training: (epoch \d+/\d+: .*)$")
-
-
-class StepLog(io.TextIOBase):
-    """What kfp.local prints, sorted by step: every line kept for <run>/<step>/log, one line
-    echoed per step start and end (time taken, key figure) and per training epoch."""
-
-    def __init__(self, echo, pipeline_root: str, verbose: bool = False):
-        super().__init__()
-        self.echo, self.pipeline_root, self.verbose = echo, pipeline_root, verbose
-        self.lines: dict[str, list[str]] = {}
-        self.task, self.partial, self.started = "_pipeline", "", 0.0
-        self.failed = None
-        self.finished = collections.Counter()  # per task name: a ParallelFor's runs share it
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        # The tasks of a ParallelFor run in threads (kfp.local): one writer at a time, or two
-        # would each append to the same partial line and one of them be lost.
-        with self._lock:
-            if self.verbose:
-                self.echo.write(text)
-            *complete, self.partial = (self.partial + text).split("\n")
-            for line in complete:
-                self._read(ANSI.sub("", line))
-        return len(text)
-
-    def _say(self, line: str) -> None:
-        if not self.verbose:
-            self.echo.write(line + "\n")
-            self.echo.flush()
-
-    def _read(self, line: str) -> None:
-        if start := TASK_START.search(line):
-            self.task, self.started = start.group(1), time.monotonic()
-            self._say(f"{time.strftime('%H:%M:%S')} {self.task} ...")
-        self.lines.setdefault(self.task, []).append(line)
-        if epoch := EPOCH_LINE.search(line):
-            self._say(f"    {self.task} {epoch.group(1)}")
-        if end := TASK_END.search(line):
-            took = time.monotonic() - self.started
-            if end.group(2) != "SUCCESS":
-                self.failed = end.group(1)
-            self.finished[end.group(1)] += 1
-            figure = (key_figure(self.pipeline_root, end.group(1), self.finished[end.group(1)])
-                      if not self.failed else "")
-            self._say(f"{time.strftime('%H:%M:%S')} {end.group(1)} {end.group(2).lower()} in "
-                      f"{took:.0f} s{figure}")
-
-    def save(self, run_dir: str) -> str:
-        """Writes each step's lines to <run_dir>/<step>/log; returns the failed step's log path
-        (or the last step's)."""
-        path = ""
-        for task, lines in self.lines.items():
-            path = os.path.join(run_dir, task, "log")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as f:
-                f.write("\n".join(lines) + "\n")
-            if task == self.failed:
-                return path
-        return path
-
-    def say_failure(self, log_path: str, count: int = 30) -> None:
-        task = self.failed or self.task
-        self._say(f"{task} failed; its last {count} lines ({log_path}):")
-        for line in self.lines.get(task, [])[-count:]:
-            self._say("  | " + line)
-
-
-def key_figure(pipeline_root: str, task: str, nth: int = 1) -> str:
-    """', ' and the figure a person wants from the `nth` finished run of a step (a ParallelFor
-    runs one step several times), read from its executor output, the nth written."""
-    pattern = os.path.join(pipeline_root, "*", "**", task, "executor_output.json")
-    outputs = sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime)
-    if not outputs:
-        return ""
-    with open(outputs[min(nth, len(outputs)) - 1]) as f:
-        output = json.load(f)
-    try:
-        if task == "check-images":
-            return f", {int(_metadata(output, 'part')['checked'])} files checked"
-        if task == "merge-bucket":
-            m = _metadata(output, "merged")
-            return f", bucket {m['bucket']}: {int(m['kept'])} images kept"
-        if task == "split":
-            m = _metadata(output, "metrics")
-            return ", " + ", ".join(f"{s} {sum(v for k, v in m.items() if k.startswith(s + '_'))}"
-                                    for s in ("train", "validation", "test", "excluded"))
-        if task in ("train-head", "fine-tune"):
-            m = _metadata(output, "model")
-            return f", best val_loss {m['best_val_loss']:.4f} at epoch {int(m['best_epoch'])}"
-        if task == "evaluate":
-            m = _metadata(output, "metrics")
-            return f", roc_auc {m['roc_auc']:.4f}, {'blessed' if m['blessed'] else 'not blessed'}"
-        if task == "push":
-            return f", {_metadata(output, 'published')['version']}"
-    except (KeyError, TypeError):
-        pass
-    return ""
-
-
-def read_run(run_dir: str) -> dict:
-    """Each task's executor output (artifact metadata and parameter outputs), by task name."""
-    tasks = {}
-    for path in glob.glob(os.path.join(run_dir, "*", "executor_output.json")):
-        with open(path) as f:
-            tasks[os.path.basename(os.path.dirname(path))] = json.load(f)
-    return tasks
-
-
-def _metadata(task: dict, output: str) -> dict:
-    return task["artifacts"][output]["artifacts"][0].get("metadata", {})
-
-
-def summary(run_dir: str) -> str:
-    """What a person wants to read after a run."""
-    from admod import reports  # matplotlib and pandas: only once a run has ended
-
-    tasks = read_run(run_dir)
-    lines = ["", f"=== admod local run: {run_dir} ===", ""]
-    if "split" in tasks:
-        with open(os.path.join(run_dir, "split", "report")) as f:
-            lines += ["Split report (split/report):", _without_group_lists(f.read()), ""]
-    for task_name, title in (("train-head", "Head phase"), ("fine-tune", "Fine-tune phase")):
-        if task_name in tasks:
-            m = _metadata(tasks[task_name], "model")
-            lines.append(f"{title}: {int(m['epochs_run'])} epochs "
-                         f"(last epoch {int(m['last_epoch'])}),"
-                         f" best val loss {m['best_val_loss']:.4f} / accuracy "
-                         f"{m['best_val_accuracy']:.4f} at epoch {int(m['best_epoch'])}"
-                         f" [weights: {m['weights_source']}]")
-            if m.get("weights_kept") == "head":  # the exception worth a line
-                lines.append(f"  {reports.weights_kept(m).capitalize()}.")
-    if "evaluate" in tasks:
-        evaluation = _evaluation(run_dir)
-        scores = evaluation["scores"]
-        lines += ["", f"Metrics on {evaluation['split']} at the operating threshold "
-                      f"{threshold_text(scores['threshold'])} ({evaluation['threshold_rule']}):"]
-        lines.append("  " + reports.headline_with_intervals(evaluation, HEADLINE)
-                     + f" ({evaluation.get('interval_level', 0.95):.0%} intervals)")
-        if evaluation.get("optimistic"):
-            lines.append("  " + evaluation["optimistic"])
-        from admod.evaluation import format_confusion_matrix
-        at_half = evaluation["scores_at_0_5"]
-        lines.append("  at 0.5: " + ", ".join(f"{k} {at_half[k]:.4f}" for k in HEADLINE))
-        calibration = evaluation["calibration"]
-        lines.append(f"  Calibration {calibration['method']}: ECE {scores['ece']:.4f} "
-                     f"(raw score {calibration['ece_raw']:.4f}) on images it was not fitted on")
-        if calibration["refused"]:
-            lines.append(f"  Calibration refused: {calibration['refused']}")
-        lines += ["  Confusion matrix at the operating threshold (rows: actual):"]
-        matrix = format_confusion_matrix(scores["confusion_matrix"])
-        lines += ["  " + row for row in matrix.splitlines()]
-        verdict = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
-        lines += ["", f"Decision: {verdict}: " + "; ".join(evaluation["reasons"])]
-    if "push" in tasks:
-        published = tasks["push"]["artifacts"]["published"]["artifacts"][0]
-        lines.append(f"Pushed model: {published['metadata']['registry_uri']}")
-    elif "evaluate" in tasks and not _evaluation(run_dir)["blessed"]:
-        lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
-    lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",
-              "  split/report (Markdown), split/manifest (CSV), train-head/report and "
-              "fine-tune/report (HTML curves), evaluate/report (HTML)", ""]
-    return "\n".join(lines)
-
-
-def _without_group_lists(report: str) -> str:
-    """The split report without its list of near-copy groups (the report file has it), nor an
-    exclusions section that says none."""
-    lines, in_groups = [], False
-    report = report.replace("## Exclusions\n\nNone.\n\n", "")
-    for line in report.rstrip().splitlines():
-        if line.startswith("## "):
-            in_groups = line.startswith("## Near-copies")
-            lines.append(line + (" (listed in split/report)" if in_groups else ""))
-        elif not (in_groups and line.startswith("- ")) and (line.strip() or lines[-1].strip()):
-            lines.append(line)
-    return "\n".join(lines)
-
-
-def _evaluation(run_dir: str) -> dict:
-    return storage.read_json(os.path.join(run_dir, "evaluate", "metrics"))

@@ -18,6 +18,7 @@ from kfp import dsl
 
 from admod import components, options
 from admod.options import DEFAULTS as d
+from admod.pipeline import task_names as names
 from admod.pipeline.platform import Platform
 from admod.defaults import SPLIT_BUCKETS as BUCKET_COUNT
 
@@ -90,7 +91,7 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         arguments = functools.partial(_arguments, locals())
         place = platform.place
         check_task = place(c.check_parameters(**arguments(*options.STEP_OPTIONS)),
-                           "check-parameters")
+                           names.CHECK_PARAMETERS)
 
         # The split: list (never cached: it notices new files), check the partitions in
         # parallel, merge each of the 16 content-hash buckets in parallel, then write the
@@ -100,61 +101,61 @@ def build(platform: Platform, image: str = components.DEFAULT_IMAGE):
         # artifacts, all of it in one task, never cached.
         if platform.fan_in:
             list_task = place(c.list_images(data_root=data_root,
-                                            **arguments(options.ListingOptions)), "list-images")
+                                            **arguments(options.ListingOptions)), names.LIST_IMAGES)
             list_task.after(check_task)
             with dsl.ParallelFor(list_task.output) as partition:
                 check_images_task = place(c.check_images(
                     data_root=data_root, partition=partition,
-                    **arguments(options.ListingOptions, options.ImageRules)), "check-images")
+                    **arguments(options.ListingOptions, options.ImageRules)), names.CHECK_IMAGES)
             # An artifact, not the collected list itself: a loop task's parameters from
             # another task are replaced by the loop item under kfp.local (docs/scaling.md).
             parts = place(c.gather_parts(parts=dsl.Collected(check_images_task.outputs["Output"]),
                                          **arguments(options.SplitOptions)),
-                          "gather-parts").outputs["gathered"]
+                          names.GATHER_PARTS).outputs["gathered"]
             with dsl.ParallelFor(BUCKETS) as bucket:
                 merge_task = place(c.merge_bucket(parts=parts, bucket=bucket,
                                                   **arguments(options.SplitOptions)),
-                                   "merge-bucket")
-            split_task = place(c.split(merged=dsl.Collected(merge_task.outputs["merged"]),
+                                   names.MERGE_BUCKET)
+            split_task = place(c.split(merged=dsl.Collected(merge_task.outputs[names.MERGED]),
                                        parts=parts, data_root=data_root,
                                        **arguments(options.SplitOptions, options.ImageRules)),
-                               "split")
+                               names.SPLIT)
         else:
             split_task = place(c.split_in_one_task(
                 data_root=data_root, **arguments(options.SplitOptions, options.ImageRules,
-                                                 options.ListingOptions)), "split-in-one-task")
+                                                 options.ListingOptions)), names.SPLIT_IN_ONE_TASK)
             split_task.after(check_task)
         splits = {"train": split_task.outputs["train"],
                   "validation": split_task.outputs["validation"]}
 
         head_task = place(c.train_head(**splits, **arguments(options.HeadOptions,
                                                              options.TrainingOptions)),
-                          "train-head")
+                          names.TRAIN_HEAD)
 
-        fine_tune_task = place(c.fine_tune(head_model=head_task.outputs["model"], **splits,
+        fine_tune_task = place(c.fine_tune(head_model=head_task.outputs[names.MODEL], **splits,
                                            **arguments(options.FineTuneOptions,
-                                                       options.TrainingOptions)), "fine-tune")
+                                                       options.TrainingOptions)), names.FINE_TUNE)
 
-        evaluate_task = place(c.evaluate(model=fine_tune_task.outputs["model"],
+        evaluate_task = place(c.evaluate(model=fine_tune_task.outputs[names.MODEL],
                                          validation=split_task.outputs["validation"],
                                          test=split_task.outputs["test"],
-                                         manifest=split_task.outputs["manifest"],
+                                         manifest=split_task.outputs[names.MANIFEST],
                                          registry_root=registry_root,
-                                         **arguments(options.EvaluationOptions)), "evaluate")
+                                         **arguments(options.EvaluationOptions)), names.EVALUATE)
 
-        with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
-            place(c.push(model=fine_tune_task.outputs["model"],
-                         evaluation=evaluate_task.outputs["metrics"], **splits,
+        with dsl.If(evaluate_task.outputs[names.DECISION] == True, name="blessed"):  # noqa: E712
+            place(c.push(model=fine_tune_task.outputs[names.MODEL],
+                         evaluation=evaluate_task.outputs[names.METRICS], **splits,
                          registry_root=registry_root, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                         **arguments(options.VertexModelOptions)), "push")
+                         **arguments(options.VertexModelOptions)), names.PUSH)
 
         with dsl.If(experiment != "", name="experiment-set"):
             place(c.log_experiment(parameters=check_task.outputs["checked"],
-                                   evaluation=evaluate_task.outputs["metrics"],
-                                   head_model=head_task.outputs["model"],
-                                   fine_tune_model=fine_tune_task.outputs["model"],
+                                   evaluation=evaluate_task.outputs[names.METRICS],
+                                   head_model=head_task.outputs[names.MODEL],
+                                   fine_tune_model=fine_tune_task.outputs[names.MODEL],
                                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                                   **arguments(options.ExperimentOptions)), "log-experiment")
+                                   **arguments(options.ExperimentOptions)), names.LOG_EXPERIMENT)
 
     # The run form's descriptions, from the options (KFP reads them from the docstring).
     admod_pipeline.__doc__ = options.describe(DESCRIPTION)

@@ -17,6 +17,8 @@ import dataclasses
 
 from kfp import kubernetes
 
+from admod.pipeline import task_names as names
+
 KUBEFLOW, VERTEX = "kubeflow", "vertex"
 DEFAULT_GPU_TYPE = {KUBEFLOW: "nvidia-tesla-t4", VERTEX: "NVIDIA_TESLA_T4"}
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
@@ -66,18 +68,18 @@ class Step:
 # evaluate (a new champion), push (it publishes), check-parameters and log-experiment (each
 # run's own), and the one-task split, which lists the data itself.
 STEPS = {
-    "check-parameters": Step("1", "2G"),
-    "list-images": Step("1", "4G"),
-    "check-images": Step("4", "8G", cached=True),  # bounded: one partition, streamed
-    "gather-parts": Step("1", "1G", cached=True),
-    "merge-bucket": Step("1", "4G", cached=True),  # one process: one bucket, streamed
-    "split": Step("2", "8G", cached=True),  # the manifest: rows only, streamed
-    "split-in-one-task": Step("4", "16G"),
-    "train-head": Step("8", "32G", gpu=True, cached=True),
-    "fine-tune": Step("8", "32G", gpu=True, cached=True),
-    "evaluate": Step("4", "16G", gpu=True),
-    "push": Step("2", "8G"),
-    "log-experiment": Step("1", "2G"),
+    names.CHECK_PARAMETERS: Step("1", "2G"),
+    names.LIST_IMAGES: Step("1", "4G"),
+    names.CHECK_IMAGES: Step("4", "8G", cached=True),  # bounded: one partition, streamed
+    names.GATHER_PARTS: Step("1", "1G", cached=True),
+    names.MERGE_BUCKET: Step("1", "4G", cached=True),  # one process: one bucket, streamed
+    names.SPLIT: Step("2", "8G", cached=True),  # the manifest: rows only, streamed
+    names.SPLIT_IN_ONE_TASK: Step("4", "16G"),
+    names.TRAIN_HEAD: Step("8", "32G", gpu=True, cached=True),
+    names.FINE_TUNE: Step("8", "32G", gpu=True, cached=True),
+    names.EVALUATE: Step("4", "16G", gpu=True),
+    names.PUSH: Step("2", "8G"),
+    names.LOG_EXPERIMENT: Step("1", "2G"),
 }
 CACHEABLE_STEPS = tuple(name for name, step in STEPS.items() if step.cached)
 

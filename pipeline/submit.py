@@ -7,9 +7,10 @@ import os
 import tempfile
 import time
 
+from admod import components, parameters
 from admod.options import DEFAULTS
 from admod.errors import AdmodError, RunFailed
-from admod.pipeline import compiled
+from admod.pipeline import compiled, image_digest
 from admod.pipeline.platform import (CACHEABLE_STEPS, FAN_IN_KFP, KUBEFLOW, OLDEST_KFP, VERTEX,
                                      version_tuple)
 
@@ -26,6 +27,55 @@ class RunSettings:
     training_cache: bool | None = None  # None: each step's compiled caching policy
     service_account: str | None = None
     scratch: str = ""  # a folder the caller removes, for files made to send; "": a new one
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a user asks of a cloud run or schedule, as given (the flags of submit and
+    schedule create)."""
+    platform: str
+    parameters: dict  # -p and --params-file, the former over the latter
+    pipeline_file: str | None = None  # None: compiled on the fly with what follows
+    image: str | None = None
+    image_by_tag: bool = False
+    gpu_type: str | None = None
+    gpu_count: int = 1
+    store_secret: str | None = None
+    store_endpoint: str = ""
+    pipeline_root: str | None = None
+    display_name: str = "admod"
+    cache: bool | None = None
+    service_account: str | None = None
+
+
+def prepare(request: Request, scratch: str, kfp_version: str = "") -> RunSettings:
+    """What a cloud run or schedule needs, every input checked before anything is sent;
+    `kfp_version`: the Kubeflow Pipelines backend it goes to; files made go to `scratch`."""
+    check_cloud_parameters(request.parameters, request.platform)  # before the registry is asked
+    pipeline_file = request.pipeline_file
+    if not pipeline_file:
+        pipeline_file = os.path.join(scratch, f"pipeline-{request.platform}.yaml")
+        print(compiled.write_pipeline(pipeline_file,
+                                      image_digest.pinned(request.image, request.image_by_tag),
+                                      request.platform, request.gpu_type, request.gpu_count,
+                                      kfp_version, request.store_secret, request.store_endpoint))
+    elif not os.path.isfile(pipeline_file):
+        raise AdmodError(f"Pipeline file '{pipeline_file}' does not exist: pass a file written "
+                         "by 'admod compile', or drop --pipeline-file to compile on the fly.")
+    elif (request.gpu_type or request.store_secret is not None or request.store_endpoint
+          or (request.image and {request.image} != compiled.pipeline_images(pipeline_file))):
+        raise AdmodError(f"'{pipeline_file}' is already compiled, for its own image, GPUs and "
+                         "store: drop --image, --gpu-type and --store-*, or drop --pipeline-file "
+                         "to compile with them.")
+    values = parameters.checked(request.parameters, compiled.declared_parameters(pipeline_file))
+    check_compiled_for(pipeline_file, request.platform)
+    if kfp_version:
+        check_backend(pipeline_file, kfp_version)
+    check_image(pipeline_file, components.DEFAULT_IMAGE, request.image)
+    if not request.image_by_tag:
+        check_pinned(pipeline_file)
+    return RunSettings(pipeline_file, values, request.pipeline_root, request.display_name,
+                       request.cache, request.service_account, scratch)
 
 
 def pipeline_to_submit(settings: RunSettings) -> str:
@@ -95,8 +145,6 @@ def check_image(pipeline_file: str, placeholder: str, explicit_image: str | None
 
 def check_pinned(pipeline_file: str) -> None:
     """Refuses a compiled pipeline whose steps name their image by a tag that can move."""
-    from admod.pipeline import image_digest
-
     tags = sorted(i for i in compiled.pipeline_images(pipeline_file)
                   if not image_digest.is_pinned(i))
     if tags:

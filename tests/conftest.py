@@ -19,7 +19,7 @@ def demo_root(tmp_path_factory):
 def gcs_host():
     """STORAGE_EMULATOR_HOST pointing at a gcp-storage-emulator on 127.0.0.1."""
     from admod import storage
-    from tests.gcs_emulator import running_emulator
+    from tests.support.gcs_emulator import running_emulator
 
     with running_emulator() as host:
         previous = os.environ.get("STORAGE_EMULATOR_HOST")

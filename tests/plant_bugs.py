@@ -41,8 +41,8 @@ MUTANTS = [
   ["tests/admod/test_registry.py::"
    "test_two_pushes_racing_leave_one_champion_and_both_versions"], None),
  ("F threshold not exported (0.5 served)", "admod/steps.py",
-  'serving.export(model, info["image_size"], calibration["raw_threshold"],',
-  'serving.export(model, info["image_size"], 0.5,',
+  'serving.export(model, info.image_size, result.calibration.raw_threshold,',
+  'serving.export(model, info.image_size, 0.5,',
   ["tests/admod/test_evaluate_push_steps.py"], None),
  ("G champion check ignored at push", "admod/registry.py",
   '        if found != expected:\n            raise storage.Conflict',
@@ -205,6 +205,21 @@ MUTANTS = [
   "        raise OSError(errno.ENOSPC, \"No space left on device\", _fullest(folders)) from error",
   "        raise",
   ["tests/admod/test_bad_inputs.py"], None),
+ # Issue 37: the typed step results
+ ("V1 push stores part of the evaluation (Vertex never sees its intervals or slices)",
+  "admod/steps.py", "dataclasses.replace(result, roc=None).to_json()",
+  "{k: v for k, v in result.to_json().items() if k not in ('intervals', 'slices', 'roc')}",
+  ["tests/admod/test_evaluate_push_steps.py::"
+   "test_push_adds_the_version_to_the_vertex_model_with_its_lineage"], None),
+ ("V2 an older version's missing raw threshold read as 0.5, not as its threshold",
+  "admod/results.py",
+  "        return cls(**{\"raw_threshold\": threshold, **_known(cls, data or {})})",
+  "        return cls(**_known(cls, data or {}))",
+  ["tests/admod/test_results.py"], None),
+ ("V3 the key figure of fine-tune read from head's output",
+  "pipeline/step_log.py", "    names.FINE_TUNE: (names.MODEL, _best_epoch),",
+  "    names.FINE_TUNE: (names.METRICS, _best_epoch),",
+  ["tests/pipeline/test_local_run.py"], None),
 ]
 
 

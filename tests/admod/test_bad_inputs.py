@@ -15,10 +15,10 @@ from admod import images, records, split, steps, storage
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError, disk_full, exit_on_user_error, writes_into
-from tests.splitting import run_split
+from tests.support.splitting import run_split
 from admod.options import ImageRules
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
 
 
 def _data_root(tmp_path, demo_root):
@@ -203,7 +203,7 @@ def test_pipes_sockets_and_folders_are_never_opened_and_each_has_a_reason(tmp_pa
     server = _odd_entries(root / CLASS_NAMES[0])
     try:
         script = ("import sys; from admod import split; "
-                  "from tests.splitting import run_split, split_config; "
+                  "from tests.support.splitting import run_split, split_config; "
                   "c = split_config(val_fraction=0.3, test_fraction=0.0, seed=1, "
                   "min_image_side=32, max_image_pixels=10**7); "
                   f"m = run_split({str(root)!r}, {{n: {str(tmp_path)!r} + '/' + n for n in "
@@ -256,7 +256,7 @@ def test_what_lies_beside_the_class_folders_is_said(tmp_path, demo_root, caplog)
 
 
 def test_predict_applies_the_splits_rules_and_names_each_file_it_leaves_out(tmp_path):
-    from admod import predict
+    from admod import serving_request
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -267,7 +267,7 @@ def test_predict_applies_the_splits_rules_and_names_each_file_it_leaves_out(tmp_
     (inbox / "notes.txt").write_text("not an image")
     Image.new("RGB", (64, 64), "red").save(inbox / "fine.png")
     found = {os.path.basename(uri): (data, reason) for uri, data, reason in
-             predict.scorable([str(inbox), str(inbox / "pipe.jpg")])}
+             serving_request.scorable([str(inbox), str(inbox / "pipe.jpg")])}
     assert found["pipe.jpg"] == (b"", images.NOT_A_FILE)
     assert found["sliver.png"][1] == images.TOO_SMALL
     assert found["photo.tif"][1] == found["notes.txt"][1] == images.NOT_IMAGE_EXTENSION

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from admod import calibration, evaluation, serving
 from admod.calibration import Calibration, CannotCalibrate
+from admod.results import CalibrationFacts
 
 
 def _known(temperature: float, offset: float = 0.0, count: int = 20_000, seed: int = 0):
@@ -54,8 +55,9 @@ def test_the_map_is_increasing_and_inverts_and_none_is_the_identity():
     assert np.all(np.diff(fitted.apply(p)) > 0)
     assert [fitted.inverse(q) for q in fitted.apply([0.2, 0.7])] == pytest.approx([0.2, 0.7])
     np.testing.assert_array_equal(Calibration().apply(p), p)
-    assert Calibration.from_facts(fitted.facts()) == fitted
-    assert Calibration.from_facts(None) == Calibration()  # a version stored before calibration
+    assert Calibration.of(CalibrationFacts(**fitted.facts())) == fitted
+    # a version stored before calibration
+    assert Calibration.of(CalibrationFacts.from_json(None, 0.5)) == Calibration()
 
 
 def test_the_serving_graph_computes_the_same_map_as_numpy():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from admod import datasets, decoding, images, serving
 from admod import model as model_lib
-from tests.image_kinds import encode, kinds, rotated_jpeg
+from tests.support.image_kinds import encode, kinds, rotated_jpeg
 
 SIZE = 32
 

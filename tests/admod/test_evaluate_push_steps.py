@@ -22,7 +22,8 @@ from admod.defaults import CLASS_NAMES
 from admod.errors import USER_ERROR_STATUS, AdmodError
 from admod.options import BlessingOptions, EvaluationOptions
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
+from tests.support import results
 
 SIZE = 32
 PER_CLASS = 40
@@ -64,8 +65,9 @@ def _model_folder(folder, weights, threshold=0.5) -> str:
     os.makedirs(folder, exist_ok=True)
     _colour_model(*weights).save(os.path.join(folder, registry.MODEL_FILE))
     with open(os.path.join(folder, registry.MODEL_INFO_FILE), "w") as f:
-        json.dump({"image_size": SIZE, "weights_source": "test", "threshold": threshold,
-                   "preprocessing": "none", "epochs_run": 1, "last_epoch": 1}, f)
+        json.dump(results.model_info(image_size=SIZE, weights_source="test", threshold=threshold,
+                                     preprocessing="none", epochs_run=1, last_epoch=1).to_json(),
+                  f)
     return str(folder)
 
 
@@ -127,7 +129,7 @@ def test_predictions_line_up_with_their_source_files_across_shards(data):
         folder = os.path.basename(os.path.dirname(row.uri))  # the class, from the source path
         assert row.label == CLASS_NAMES.index(folder), row.uri
         assert row.probability == pytest.approx(probability, abs=1e-5), row.uri
-    assert result["scores"]["count"] == len(predictions)
+    assert result.scores["count"] == len(predictions)
 
 
 def test_the_threshold_is_the_best_f1_one_on_validation(data):
@@ -137,10 +139,10 @@ def test_the_threshold_is_the_best_f1_one_on_validation(data):
     probabilities = np.array(_source_probabilities(_colour_model(*CHALLENGER), uris))
     labels = [CLASS_NAMES.index(os.path.basename(os.path.dirname(uri))) for uri in uris]
     best = max(f1_score(labels, probabilities >= t) for t in probabilities)
-    chosen = f1_score(labels, probabilities >= result["threshold"] - 1e-6)
+    chosen = f1_score(labels, probabilities >= result.threshold - 1e-6)
     assert chosen == pytest.approx(best)
-    assert np.isclose(probabilities, result["threshold"], atol=1e-5).any()  # a validation score
-    assert result["split"] == "test"
+    assert np.isclose(probabilities, result.threshold, atol=1e-5).any()  # a validation score
+    assert result.split == "test"
 
 
 @pytest.mark.parametrize("champion, champion_auc, blessed", [
@@ -152,12 +154,12 @@ def test_a_better_and_a_worse_champion_scored_on_the_same_images(data, champion,
     tmp, out, _ = data
     root = _champion_registry(tmp, f"auc{champion_auc:g}", champion)
     result, _ = _evaluate(tmp, out, root, f"vs{champion_auc:g}")
-    assert result["champion"] == registry.champion(root)
-    assert result["champion_scores"]["roc_auc"] == champion_auc
-    assert result["champion_scores"]["count"] == result["scores"]["count"]  # the same images
-    assert 0.05 < result["scores"]["roc_auc"] < 0.95  # the challenger really differs
-    assert result["blessed"] is blessed
-    assert any("champion" in reason for reason in result["reasons"])
+    assert result.champion == registry.champion(root)
+    assert result.champion_scores["roc_auc"] == champion_auc
+    assert result.champion_scores["count"] == result.scores["count"]  # the same images
+    assert 0.05 < result.scores["roc_auc"] < 0.95  # the challenger really differs
+    assert result.blessed is blessed
+    assert any("champion" in reason for reason in result.reasons)
 
 
 def _push(tmp, out, metrics_path, root, name, weights=CHALLENGER, **vertex):
@@ -172,7 +174,7 @@ def test_the_threshold_evaluate_chooses_reaches_model_info_card_and_serving(data
     tmp, out, manifest = data
     root = tmp / "registry-threshold"
     result, paths = _evaluate(tmp, out, root, "threshold", rule="fixed", target=0.7)
-    assert result["threshold"] == 0.7 and result["blessed"]
+    assert result.threshold == 0.7 and result.blessed
     version = _push(tmp, out, paths["metrics.json"], root, "threshold")["uri"]
     info = json.load(open(os.path.join(version, registry.MODEL_INFO_FILE)))
     assert info["threshold"] == 0.7
@@ -193,7 +195,7 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
     root = _champion_registry(tmp, "moving", SEPARATING)
     evaluated_against = registry.champion(root)
     result, paths = _evaluate(tmp, out, root, "moving-1")
-    assert result["champion"] == evaluated_against
+    assert result.champion == evaluated_against
     # Another run promotes a different model between this run's evaluation and its push.
     newer, _ = registry.push(_model_folder(tmp / "newer", INVERTED), root, evaluated_against)
     newer = os.path.basename(newer)
@@ -214,17 +216,17 @@ def test_a_champion_that_changed_since_evaluation_stops_push_and_is_the_next_bas
     assert registry.champion(root) == newer
 
     again, _ = _evaluate(tmp, out, root, "moving-2")
-    assert again["champion"] == newer
-    assert again["champion_scores"]["roc_auc"] == 0.0  # the newer champion, INVERTED
+    assert again.champion == newer
+    assert again.champion_scores["roc_auc"] == 0.0  # the newer champion, INVERTED
 
 
 def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket, monkeypatch):
     from admod import vertex_registry, vertex_targets
-    from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
+    from tests.support.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
 
     tmp, out, _ = data
     root = f"gs://{bucket.name}/registry"
-    result, paths = _evaluate(tmp, out, root, "vertex")
+    result, paths = _evaluate(tmp, out, root, "vertex", manifest=str(tmp / "manifest.csv"))
     with fake_vertex() as (server, url):
         vertex = {"vertex": vertex_targets.ModelTarget("admod-ads", PROJECT, LOCATION),
                   "vertex_api": model_service(url)}
@@ -255,7 +257,12 @@ def test_push_adds_the_version_to_the_vertex_model_with_its_lineage(data, bucket
     assert version["labels"] == {"admod_version": pushed["version"], "admod_run": "run-vertex",
                                  "admod_data": fingerprint[:16]}
     assert version["versionAliases"] == ["default", "champion"]
-    assert f"roc_auc {result['scores']['roc_auc']:.4f}" in version["description"]
+    assert f"roc_auc {result.scores['roc_auc']:.4f}" in version["description"]
+    # The whole evaluation reaches Vertex: its intervals, and its slices (push once stored a
+    # subset of the evaluation in the version, and Vertex never saw either).
+    (evaluation,) = version["evaluations"]
+    assert evaluation["metadata"]["intervals"] == json.loads(json.dumps(result.intervals))
+    assert result.slices and len(evaluation["slices"]) == len(result.slices)
 
 
 def test_the_calibrated_model_serves_calibrated_probabilities_and_the_same_labels(data):
@@ -264,46 +271,46 @@ def test_the_calibrated_model_serves_calibrated_probabilities_and_the_same_label
     calibrated ones are the stored map of the raw ones. Both ECEs reach the model card,
     model_info.json and metrics.json; the next evaluation scores the champion calibrated."""
     tmp, out, manifest = data
-    served, results = {}, {}
+    served, outcomes = {}, {}
     uris = list(manifest.loc[manifest["split"] == "validation", "uri"])
     for method in ("platt", "none"):
         root = tmp / f"registry-calibration-{method}"
         result, paths = _evaluate(tmp, out, root, f"cal-{method}", calibration=method,
                                   weights=MISCALIBRATED)
-        assert result["blessed"], result["reasons"]
+        assert result.blessed, result.reasons
         version = _push(tmp, out, paths["metrics.json"], root, method, MISCALIBRATED)["uri"]
         serve = serving.load(registry.serving_model_dir(version))
         outputs = serve(image_bytes=tf.constant([open(uri, "rb").read() for uri in uris]))
         served[method] = ([label.decode() for label in outputs["label"].numpy()],
                           outputs["probability"].numpy())
-        results[method] = result, version
-    (platt, platt_version), (none, _) = results["platt"], results["none"]
+        outcomes[method] = result, version
+    (platt, platt_version), (none, _) = outcomes["platt"], outcomes["none"]
     assert served["platt"][0] == served["none"][0]
     assert len(set(served["platt"][0])) == 2  # both labels are served
-    calibration = platt["calibration"]
-    assert calibration["method"] == "platt" and not calibration["refused"]
+    calibration = platt.calibration
+    assert calibration.method == "platt" and not calibration.refused
     np.testing.assert_allclose(
-        served["platt"][1], Calibration.from_facts(calibration).apply(served["none"][1]),
+        served["platt"][1], Calibration.of(calibration).apply(served["none"][1]),
         atol=1e-5)
     assert np.abs(served["platt"][1] - served["none"][1]).max() > 0.05
     # Ranking and decisions unchanged, calibration figures moved.
     for name in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "confusion_matrix"):
-        assert platt["scores"][name] == none["scores"][name], name
-    assert platt["scores"]["accuracy"] < 1  # the classes overlap: the labels could differ
-    assert calibration["ece_raw"] == pytest.approx(none["scores"]["ece"])
-    assert platt["scores_at_0_5"]["ece"] == platt["scores"]["ece"]  # one figure, any threshold
-    assert platt["scores"]["ece"] != pytest.approx(calibration["ece_raw"])
+        assert platt.scores[name] == none.scores[name], name
+    assert platt.scores["accuracy"] < 1  # the classes overlap: the labels could differ
+    assert calibration.ece_raw == pytest.approx(none.scores["ece"])
+    assert platt.scores_at_0_5["ece"] == platt.scores["ece"]  # one figure, any threshold
+    assert platt.scores["ece"] != pytest.approx(calibration.ece_raw)
     info = json.load(open(os.path.join(platt_version, registry.MODEL_INFO_FILE)))
-    assert info["calibration"]["slope"] == calibration["slope"]
-    assert (info["ece"], info["ece_raw"]) == (platt["scores"]["ece"], calibration["ece_raw"])
+    assert info["calibration"]["slope"] == calibration.slope
+    assert (info["ece"], info["ece_raw"]) == (platt.scores["ece"], calibration.ece_raw)
     card = open(os.path.join(platt_version, registry.MODEL_CARD_FILE)).read()
-    assert f"ECE {platt['scores']['ece']:.4f} (raw score {calibration['ece_raw']:.4f})" in card
+    assert f"ECE {platt.scores['ece']:.4f} (raw score {calibration.ece_raw:.4f})" in card
     stored = json.load(open(os.path.join(platt_version, registry.METRICS_FILE)))
-    assert stored["calibration"] == calibration
+    assert stored["calibration"] == calibration.to_json()
     again, _ = _evaluate(tmp, out, tmp / "registry-calibration-platt", "cal-again",
                          calibration="platt", weights=MISCALIBRATED)
-    assert again["champion_scores"]["ece"] == pytest.approx(again["scores"]["ece"], abs=0.05)
-    assert again["champion_scores"]["confusion_matrix"] == again["scores"]["confusion_matrix"]
+    assert again.champion_scores["ece"] == pytest.approx(again.scores["ece"], abs=0.05)
+    assert again.champion_scores["confusion_matrix"] == again.scores["confusion_matrix"]
 
 
 def test_a_calibration_that_cannot_be_made_is_named_and_refuses_the_blessing(data):
@@ -312,10 +319,10 @@ def test_a_calibration_that_cannot_be_made_is_named_and_refuses_the_blessing(dat
     tmp, out, _ = data
     result, paths = _evaluate(tmp, out, tmp / "registry-refused", "refused",
                               calibration="platt", weights=INVERTED)
-    assert not result["blessed"]
-    assert result["reasons"][0].startswith("refused: Calibration (platt) fitted a slope of -")
-    assert result["calibration"]["method"] == "none"
-    assert result["scores"]["ece"] == result["calibration"]["ece_raw"]
+    assert not result.blessed
+    assert result.reasons[0].startswith("refused: Calibration (platt) fitted a slope of -")
+    assert result.calibration.method == "none"
+    assert result.scores["ece"] == result.calibration.ece_raw
     assert "Calibration refused: Calibration (platt) fitted a slope" in open(paths["report"]).read()
 
 
@@ -334,11 +341,11 @@ def test_a_champion_better_only_within_noise(data, rule, blessed):
     result, _ = _evaluate(tmp, out, root, f"within-noise-{rule}",
                           criteria=BlessingOptions(min_accuracy=0.01, min_auc=0,
                                                    champion_rule=rule))
-    difference = result["champion_differences"]["roc_auc"]
+    difference = result.champion_differences["roc_auc"]
     assert difference["difference"] > BlessingOptions.max_regression  # worse at the point
     assert difference["interval"][0] <= BlessingOptions.max_regression  # not beyond noise
-    assert result["blessed"] is blessed
-    reason = next(r for r in result["reasons"] if "champion" in r)
+    assert result.blessed is blessed
+    reason = next(r for r in result.reasons if "champion" in r)
     if rule == "point":
         assert "- max_regression" in reason
     else:
@@ -350,14 +357,14 @@ def test_a_challenger_better_within_noise_is_blessed_and_one_worse_beyond_it_ref
     tmp, out, _ = data
     better, _ = _evaluate(tmp, out, _champion_registry(tmp, "slightly-worse", SLIGHTLY_WORSE),
                           "better-within-noise")
-    assert better["champion_differences"]["roc_auc"]["difference"] < 0
-    assert better["champion_differences"]["roc_auc"]["interval"][1] >= 0  # not beyond noise
-    assert better["blessed"]
+    assert better.champion_differences["roc_auc"]["difference"] < 0
+    assert better.champion_differences["roc_auc"]["interval"][1] >= 0  # not beyond noise
+    assert better.blessed
     worse, _ = _evaluate(tmp, out, _champion_registry(tmp, "separating-paired", SEPARATING),
                          "worse-beyond-noise")
-    assert worse["champion_differences"]["roc_auc"]["interval"][0] > 0.005
-    assert not worse["blessed"]
-    assert any("worse beyond noise" in r for r in worse["reasons"])
+    assert worse.champion_differences["roc_auc"]["interval"][0] > 0.005
+    assert not worse.blessed
+    assert any("worse beyond noise" in r for r in worse.reasons)
 
 
 def test_every_headline_figure_has_its_interval_in_metrics_report_and_card(data):
@@ -366,14 +373,14 @@ def test_every_headline_figure_has_its_interval_in_metrics_report_and_card(data)
     stored = json.load(open(paths["metrics.json"]))
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece"):
         low, high = stored["intervals"][name]
-        assert low <= result["scores"][name] <= high, name
+        assert low <= result.scores[name] <= high, name
     report = open(paths["report"]).read()
     low, high = stored["intervals"]["roc_auc"]
     assert f"[{low:.4f}, {high:.4f}]" in report
     assert stored["optimistic"] == ""  # the headline comes from test
     published = _push(tmp, out, paths["metrics.json"], tmp / "registry-intervals", "intervals")
     card = open(os.path.join(published["uri"], registry.MODEL_CARD_FILE)).read()
-    assert f"| roc_auc | {result['scores']['roc_auc']:.4f} | [{low:.4f}, {high:.4f}] |" in card
+    assert f"| roc_auc | {result.scores['roc_auc']:.4f} | [{low:.4f}, {high:.4f}] |" in card
 
 
 def _write_shaped_ads(root) -> None:
@@ -409,7 +416,7 @@ def shaped(tmp_path_factory):
 
 
 def _by_slice(result):
-    return {(s["dimension"], s["value"]): s for s in result["slices"]}
+    return {(s["dimension"], s["value"]): s for s in result.slices}
 
 
 @pytest.mark.parametrize("slice_gate", [False, True])
@@ -426,15 +433,15 @@ def test_a_model_that_fails_one_slice_only_is_refused_by_the_slice_gate(shaped, 
     assert banners["gated"] and squares["gated"]
     assert squares["figures"]["roc_auc"] == 1.0 and banners["figures"]["roc_auc"] == 0.0
     assert banners["champion_difference"]["interval"][0] > 0.9  # worse beyond noise there
-    overall = result["champion_differences"]["roc_auc"]
+    overall = result.champion_differences["roc_auc"]
     assert overall["interval"][0] <= 0.9  # in aggregate, not beyond max_regression
     manifest_rows = pd.read_csv(manifest)
     test_rows = manifest_rows[manifest_rows["split"] == "test"]
     assert sum(s["count"] for (d, _), s in slices.items() if d == "shape") == len(test_rows)
     assert banners["count"] == (test_rows["width"] == 120).sum()
-    assert result["blessed"] is not slice_gate
+    assert result.blessed is not slice_gate
     if slice_gate:
         assert any(r.startswith("slice shape=banner") and "worse beyond noise" in r
-                   for r in result["reasons"])
+                   for r in result.reasons)
     report = open(paths["report"]).read()
     assert "<h2>Slices</h2>" in report and "shape=banner" in report

@@ -11,7 +11,8 @@ from admod import registry, split, steps
 from admod import model as model_lib
 from admod.options import BlessingOptions, EvaluationOptions
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
+from tests.support import results
 
 SIZE = 32
 
@@ -29,8 +30,8 @@ def setup(demo_root, tmp_path_factory):
     model_dir.mkdir()
     model, source = model_lib.build_model(SIZE, weights="none")
     model.save(model_dir / registry.MODEL_FILE)
-    info = {"image_size": SIZE, "weights_source": source}
-    (model_dir / registry.MODEL_INFO_FILE).write_text(json.dumps(info))
+    info = results.phase_summary(image_size=SIZE, weights_source=source)
+    (model_dir / registry.MODEL_INFO_FILE).write_text(json.dumps(info.to_json()))
     return tmp, out, str(model_dir), model
 
 
@@ -51,9 +52,9 @@ def test_headline_from_test_with_the_threshold_from_validation(setup):
     tmp, out, model_dir, model = setup
     result, predictions, report = _evaluate(tmp, out, model_dir, str(tmp / "empty-registry"), "a")
     test_count = json.load(open(os.path.join(out["test"], "info.json")))["count"]
-    assert result["split"] == "test" and len(predictions) == test_count == result["scores"]["count"]
-    assert "best F1" in result["threshold_rule"] and "on validation" in result["threshold_rule"]
-    assert result["champion"] is None and "no champion yet" in " ".join(result["reasons"])
+    assert result.split == "test" and len(predictions) == test_count == result.scores["count"]
+    assert "best F1" in result.threshold_rule and "on validation" in result.threshold_rule
+    assert result.champion is None and "no champion yet" in " ".join(result.reasons)
     assert "evaluation on test" in report and "Thresholds" in report
 
 
@@ -62,11 +63,11 @@ def test_the_champion_is_scored_on_the_same_images(setup):
     root = str(tmp / "registry")
     uri, _ = registry.push(model_dir, root, None)
     result, _, report = _evaluate(tmp, out, model_dir, root, "b")
-    assert result["champion"] == os.path.basename(uri)
-    assert result["champion_scores"]["roc_auc"] == pytest.approx(result["scores"]["roc_auc"],
+    assert result.champion == os.path.basename(uri)
+    assert result.champion_scores["roc_auc"] == pytest.approx(result.scores["roc_auc"],
                                                                  abs=1e-6)
-    assert result["blessed"]  # not worse than itself
-    assert any(f"champion {os.path.basename(uri)}" in r for r in result["reasons"])
+    assert result.blessed  # not worse than itself
+    assert any(f"champion {os.path.basename(uri)}" in r for r in result.reasons)
     assert "champion" in report
 
 
@@ -141,7 +142,7 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
     result, predictions, report = _evaluate(tmp, out, model_dir, str(tmp / "none"), "figures")
     labels, p = predictions["label"], predictions["probability"]
     at = {}
-    for threshold in (result["threshold"], 0.5):
+    for threshold in (result.threshold, 0.5):
         decided = (p >= threshold).astype(int)
         at[threshold] = {"accuracy": metrics.accuracy_score(labels, decided),
                          "precision": metrics.precision_score(labels, decided, zero_division=0),
@@ -152,12 +153,12 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
                          "brier": metrics.brier_score_loss(labels, p)}
     table = next(t for t in _tables(report) if t[0][0] == "metric")
     rows = {row[0]: row for row in table[1:]}
-    for name, value in at[result["threshold"]].items():
+    for name, value in at[result.threshold].items():
         assert rows[name][1] == f"{value:.4f}", name  # the operating threshold's column
         assert rows[name][3] == f"{at[0.5][name]:.4f}", name  # the column at 0.5
     assert f"<p>{len(predictions)} images." in report
-    decided = (p >= result["threshold"]).astype(int)
-    assert result["scores"]["confusion_matrix"] == metrics.confusion_matrix(
+    decided = (p >= result.threshold).astype(int)
+    assert result.scores["confusion_matrix"] == metrics.confusion_matrix(
         labels, decided).tolist()  # the figure's numbers
     per_class = next(t for t in _tables(report) if t[0][0] == "class")
     support = {row[0]: int(row[per_class[0].index("support")]) for row in per_class[1:]}
@@ -165,10 +166,9 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
                                                                      int((labels == 1).sum())]
     data = {name: json.load(open(os.path.join(out[name], "info.json")))
             for name in ("train", "validation")}
-    card = reports.model_card({"image_size": SIZE, "preprocessing": "caffe",
-                               "weights_source": "none", "epochs_run": 1, "last_epoch": 1},
+    card = reports.model_card(results.model_info(image_size=SIZE, epochs_run=1, last_epoch=1),
                               result, data, {"run": "r"})
-    for name, value in at[result["threshold"]].items():
+    for name, value in at[result.threshold].items():
         assert f"| {name} | {value:.4f} |" in card, name
     manifest = split.read_manifest(str(tmp / "manifest.csv"))
     for name, info in data.items():

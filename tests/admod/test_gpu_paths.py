@@ -12,7 +12,7 @@ import pytest
 
 from admod import split
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_on_logical_devices.py")
 

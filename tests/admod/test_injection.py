@@ -6,8 +6,10 @@ import pytest
 
 from admod import reports, split
 from admod.defaults import CLASS_NAMES
+from admod.results import Evaluation
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
+from tests.support import results
 
 HOSTILE = "x`<img src=x onerror=alert(2)>`y.jpg"
 RECONCILED = dict.fromkeys(["listed", "checked", "usable", "excluded_by_check", "merged", "train",
@@ -71,16 +73,14 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-def _evaluation_result(scored: pd.DataFrame, threshold: float) -> dict:
+def _evaluation_result(scored: pd.DataFrame, threshold: float) -> Evaluation:
     from admod import evaluation
 
     scores = evaluation.classification_metrics(scored["label"], scored["probability"], threshold)
-    return {"split": "test", "threshold": threshold, "threshold_rule": f"rule {SCRIPT}",
-            "scores": scores, "scores_at_0_5": scores, "champion": f"v1{SCRIPT}",
-            "champion_scores": scores, "blessed": False, "reasons": [f"reason {SCRIPT}"],
-            "calibration": {"method": "none", "slope": 1.0, "intercept": 0.0, "temperature": 1.0,
-                            "raw_threshold": threshold, "refused": f"refused {SCRIPT}",
-                            "ece_raw": scores["ece"], "brier_raw": scores["brier"]}}
+    return results.evaluation(scores, threshold=threshold, threshold_rule=f"rule {SCRIPT}",
+                              champion=f"v1{SCRIPT}", champion_scores=scores, blessed=False,
+                              reasons=[f"reason {SCRIPT}"],
+                              calibration={"method": "none", "refused": f"refused {SCRIPT}"})
 
 
 def test_the_evaluation_page_shows_a_hostile_file_name_as_text_never_markup():
@@ -105,7 +105,7 @@ def test_the_training_page_escapes_what_it_shows():
     history = pd.DataFrame({"epoch": [1, 2], "loss": [0.7, 0.5], "val_loss": [0.8, 0.6],
                             "accuracy": [0.5, 0.7], "val_accuracy": [0.5, 0.6],
                             "auc": [0.5, 0.8], "val_auc": [0.5, 0.7], "phase": [SCRIPT] * 2})
-    page = reports.training_html(history, {"phase": SCRIPT, "epochs_run": 2, "best_epoch": 2})
+    page = reports.training_html(history, results.phase_summary(phase=SCRIPT, best_epoch=2))
     assert "script" not in _Tags(page).tags and "<script>" not in page
     assert "&lt;script&gt;" in page
 
@@ -113,8 +113,7 @@ def test_the_training_page_escapes_what_it_shows():
 def test_the_model_card_shows_hostile_lineage_as_code():
     scored = pd.DataFrame({"label": [0, 1, 1, 0], "probability": [0.1, 0.8, 0.3, 0.6]})
     result = _evaluation_result(scored, 0.5)
-    info = {"image_size": 224, "preprocessing": "caffe", "weights_source": f"/w/{SCRIPT}",
-            "epochs_run": 2, "last_epoch": 4}
+    info = results.model_info(weights_source=f"/w/{SCRIPT}")
     data = {"train": {"class_counts": {n: 3 for n in CLASS_NAMES}}}
     card = reports.model_card(info, result, data, {"data_root": f"gs://ads/{SCRIPT}"})
     rendered = markdown.markdown(card)

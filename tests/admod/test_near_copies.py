@@ -10,7 +10,7 @@ from PIL import Image
 
 from admod import images, near_copies, split
 from bench import near_copies as bench
-from tests import splitting
+from tests.support import splitting
 
 SEED = 3  # 11 of the 40 creatives in validation
 

@@ -15,7 +15,7 @@ ROOTS = {"data_root": "gs://b/ads", "registry_root": "gs://b/models"}
 
 def _problems(**given):
     with pytest.raises(AdmodError) as raised:
-        parameters.check({**ROOTS, **given}, DECLARED)
+        parameters.checked({**ROOTS, **given}, DECLARED)
     return str(raised.value).splitlines()
 
 
@@ -27,7 +27,7 @@ def test_every_pipeline_parameter_has_a_rule_and_the_check_step_takes_them_all()
 
 
 def test_an_integer_literal_for_a_float_parameter_is_a_float():
-    typed = parameters.check({**ROOTS, "min_accuracy": 0, "head_learning_rate": "1e-4",
+    typed = parameters.checked({**ROOTS, "min_accuracy": 0, "head_learning_rate": "1e-4",
                               "horizontal_flip": "false", "head_epochs": 5.0}, DECLARED)
     assert typed["min_accuracy"] == 0.0 and isinstance(typed["min_accuracy"], float)
     assert typed["head_learning_rate"] == 1e-4 and typed["horizontal_flip"] is False
@@ -61,7 +61,7 @@ def test_every_problem_is_reported_at_once():
 
 def test_required_parameters():
     with pytest.raises(AdmodError, match="registry_root is missing"):
-        parameters.check({"data_root": "gs://b/ads"}, DECLARED)
+        parameters.checked({"data_root": "gs://b/ads"}, DECLARED)
 
 
 def test_a_user_error_exits_with_its_own_status(capsys):

@@ -7,7 +7,7 @@ import pytest
 from admod import datasets, resources, split, steps, training
 from admod.options import ImageRules
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
 
 GIB = 2**30
 

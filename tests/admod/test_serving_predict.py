@@ -11,6 +11,7 @@ import pytest
 from admod import registry, serving
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
+from tests.support import results
 
 SIZE = 32
 
@@ -24,7 +25,8 @@ def published(tmp_path_factory):
     folder.mkdir()
     model.save(folder / registry.MODEL_FILE)
     serving.export(model, SIZE, 0.5, registry.serving_model_dir(str(folder)))
-    (folder / "model_info.json").write_text(json.dumps({"image_size": SIZE}))
+    (folder / "model_info.json").write_text(json.dumps(
+        results.model_info(image_size=SIZE).to_json()))
     root = str(tmp / "registry")
     uri, _ = registry.push(str(folder), root, None)
     return root, uri, model
@@ -93,9 +95,9 @@ def test_predict_against_a_partly_deleted_saved_model_names_it(published, demo_r
 
 def test_predict_on_an_empty_folder_says_so(tmp_path):
     """It used to print a header alone and exit 0: nothing scored, nothing said."""
-    from admod import predict
+    from admod import serving_request
     from admod.errors import AdmodError
 
     (tmp_path / "inbox").mkdir()
     with pytest.raises(AdmodError, match=f"Folder '{tmp_path}/inbox' holds no files to score"):
-        list(predict.input_uris([str(tmp_path / "inbox")]))
+        list(serving_request.input_uris([str(tmp_path / "inbox")]))

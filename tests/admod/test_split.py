@@ -15,8 +15,8 @@ from PIL import Image
 from admod import images, records, split
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
-from tests.splitting import run_split
-from tests import splitting
+from tests.support.splitting import run_split
+from tests.support import splitting
 
 
 def _config(**overrides):
@@ -562,7 +562,7 @@ def test_an_interrupt_stops_the_check_processes_mid_partition(tmp_path):
     """SIGTERM during the check used to wait until every process had checked its whole
     partition (minutes on a large data set): now each process is stopped at once and unwinds
     (its finally blocks run, its temporary files go)."""
-    from tests.admod import workers_for_tests
+    from tests.support import workers_for_tests
 
     with pytest.raises(KeyboardInterrupt):
         with split._Processes(2) as processes:

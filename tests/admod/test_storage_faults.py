@@ -10,9 +10,9 @@ from admod import registry, split, storage
 from admod.errors import AdmodError
 from tests.admod.test_registry import _FakeBlob, _FakeBucket
 from tests.conftest import upload_folder
-from tests.fault_proxy import fault_proxy
-from tests.splitting import run_split
-from tests import splitting
+from tests.support.fault_proxy import fault_proxy
+from tests.support.splitting import run_split
+from tests.support import splitting
 
 
 @contextlib.contextmanager

@@ -7,9 +7,9 @@ import pytest
 from admod import registry, split, storage
 from admod.errors import AdmodError
 from tests.conftest import upload_folder
-from tests.gcs_emulator import PAGE_SIZE
-from tests.splitting import run_split
-from tests import splitting
+from tests.support.gcs_emulator import PAGE_SIZE
+from tests.support.splitting import run_split
+from tests.support import splitting
 
 
 def test_listing_spans_several_pages(bucket):

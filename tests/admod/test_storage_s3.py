@@ -9,7 +9,7 @@ import pytest
 
 from admod import registry, s3, split, storage
 from admod.errors import AdmodError
-from tests import splitting
+from tests.support import splitting
 from tests.conftest import upload_folder_s3
 
 

@@ -1,4 +1,4 @@
-"""The pushed SavedModel served the way TF Serving serves it (tests/tf_serving.py: the v1
+"""The pushed SavedModel served the way TF Serving serves it (tests/support/tf_serving.py: the v1
 SavedModel loader in a Session, the JSON request decoded by TF Serving's rules), under the
 TensorFlow installed here; `make test-tf-serving` runs the same check under TensorFlow 2.15.1,
 Vertex AI's prebuilt serving image's version."""
@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 
 from admod import model as model_lib
-from admod import registry, serving
+from admod import registry, serving, serving_request
 from admod.pipeline import cli
-from tests import serving_cases, tf_serving
-from tests.image_kinds import kinds
+from tests.support import serving_cases, tf_serving
+from tests.support.image_kinds import kinds
+from tests.support import results
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,8 @@ def test_the_request_body_admod_prints_is_answered_as_admod_predict_scores(small
     staging = tmp_path / "staging"
     serving.export(model, 32, threshold, registry.serving_model_dir(str(staging)))
     model.save(staging / registry.MODEL_FILE)
-    (staging / registry.MODEL_INFO_FILE).write_text(json.dumps({"image_size": 32}))
+    (staging / registry.MODEL_INFO_FILE).write_text(json.dumps(
+        results.model_info(image_size=32).to_json()))
     version, _ = registry.push(str(staging), str(tmp_path / "registry"), None)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -144,7 +146,7 @@ def test_an_image_exactly_at_the_threshold_is_served_as_evaluation_decides_it(sm
     from admod.evaluation import classification_metrics
 
     model, _ = small
-    body = serving.request_body([next(iter(kinds().values()))])
+    body = serving_request.body([next(iter(kinds().values()))])
     serving.export(model, 32, 0.5, str(tmp_path / "probe"), calibration=Calibration())
     raw = float(tf_serving.predict(str(tmp_path / "probe"), body)["probability"][0])
     calibration = serving_cases.CALIBRATION  # as pushed: calibrated, the label from the raw score

@@ -15,7 +15,7 @@ from admod import datasets, registry, split, steps, training
 from admod.defaults import CLASS_NAMES
 from admod.options import AugmentOptions
 from admod import split_steps
-from tests import splitting
+from tests.support import splitting
 
 SIZE = 32
 
@@ -66,7 +66,7 @@ def test_class_weights_come_from_the_training_counts_and_reach_the_metadata(trai
     assert not np.allclose(expected, from_validation, rtol=1e-3)  # the two would differ
     expected = {name: pytest.approx(float(w), rel=1e-9) for name, w in zip(CLASS_NAMES, expected,
                                                                             strict=True)}
-    assert summary["class_weights"] == expected
+    assert summary.class_weights == expected
     stored = json.load(open(tmp / "model" / registry.MODEL_INFO_FILE))
     assert stored["class_weights"] == expected
 
@@ -177,8 +177,8 @@ def test_the_fine_tune_step_moves_the_base_kernels_and_never_the_batchnorm_stati
         options=training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False,
                                          learning_rate=1e-2))
     # an epoch beat the head's val_loss: fine-tuning's weights are kept, with their checkpoint
-    assert summary["weights_kept"] == "fine_tune"
-    assert summary["kept_val_loss"] == summary["best_val_loss"]
+    assert summary.weights_kept == "fine_tune"
+    assert summary.kept_val_loss == summary.best_val_loss
     assert (tmp_path / "tuned" / training.BEST_MODEL_FILE).exists()
     tuned = model_lib.load(str(tmp_path / "tuned" / registry.MODEL_FILE))
     before = {w.path: w.numpy() for w in head.get_layer(model_lib.BASE_NAME).weights}
@@ -214,13 +214,13 @@ def test_a_fine_tune_that_only_gets_worse_hands_on_the_heads_weights(trained, tm
         head_dir=str(tmp / "model"), train_dir=out["train"], val_dir=out["validation"],
         model_dir=str(tmp_path / "tuned"), report_path=str(tmp_path / "r.html"),
         unfreeze="conv5_block3", options=options)
-    assert summary["best_val_loss"] > head_summary["best_val_loss"]  # it only got worse
-    assert summary["weights_kept"] == "head"
-    assert summary["kept_val_loss"] == head_summary["best_val_loss"]
+    assert summary.best_val_loss > head_summary.best_val_loss  # it only got worse
+    assert summary.weights_kept == "head"
+    assert summary.kept_val_loss == head_summary.best_val_loss
     tuned = model_lib.load(str(tmp_path / "tuned" / registry.MODEL_FILE))
     training.compile_model(tuned, 1e-3)
     val = datasets.make_dataset(out["validation"], SIZE, 8, training=False)
     val_loss = tuned.evaluate(val, verbose=0, return_dict=True)["loss"]
-    assert val_loss == pytest.approx(head_summary["best_val_loss"], rel=1e-3)
+    assert val_loss == pytest.approx(head_summary.best_val_loss, rel=1e-3)
     assert not (tmp_path / "tuned" / training.BEST_MODEL_FILE).exists()  # no worse checkpoint
     assert "The head&#x27;s weights are kept" in (tmp_path / "r.html").read_text()

@@ -12,7 +12,8 @@ from google.auth.credentials import AnonymousCredentials
 from admod import options, registry, steps, vertex_experiments, vertex_targets
 from admod.metric_names import SCORES
 from admod.errors import AdmodError
-from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex
+from tests.support.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex
+from tests.support import results
 
 TENSORBOARD = f"{PARENT}/tensorboards/77"
 STORE = f"{PARENT}/metadataStores/default"
@@ -38,10 +39,11 @@ def _phase_folder(folder, phase, epochs):
     history = pd.DataFrame({"epoch": range(epochs[0], epochs[1]),
                             "loss": 0.5, "val_loss": 0.4, "val_auc": 0.9, "learning_rate": 1e-3})
     history.to_csv(os.path.join(folder, "history.csv"), index=False)
-    info = {"epochs_run": epochs[1] - epochs[0], "best_epoch": epochs[1], "best_val_loss": 0.4,
-            "best_val_accuracy": 0.8, "best_val_auc": 0.9}
+    info = results.phase_summary(phase=phase, epochs_run=epochs[1] - epochs[0],
+                                 best_epoch=epochs[1], best_val_loss=0.4, best_val_accuracy=0.8,
+                                 best_val_auc=0.9)
     with open(os.path.join(folder, registry.MODEL_INFO_FILE), "w") as f:
-        json.dump(info, f)
+        json.dump(info.to_json(), f)
     return str(folder)
 
 
@@ -50,8 +52,8 @@ def run_files(tmp_path):
     values = {"data_root": "gs://ads/data", "head_epochs": 15, "horizontal_flip": True,
               "experiment": "admod-ads"}
     scores = {name: 0.9 for name in SCORES}
-    evaluation = {"scores": scores, "threshold": 0.61, "blessed": True,
-                  "calibration": {"method": "platt", "ece_raw": 0.3}}
+    evaluation = results.evaluation(scores, threshold=0.61, blessed=True, calibration={
+        "method": "platt", "ece_raw": 0.3}).to_json()
     paths = {"parameters_path": str(tmp_path / "parameters.json"),
              "evaluation_path": str(tmp_path / "metrics.json")}
     for key, data in (("parameters_path", values), ("evaluation_path", evaluation)):

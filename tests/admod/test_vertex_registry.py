@@ -11,7 +11,8 @@ from admod.errors import USER_ERROR_STATUS
 from admod import defaults, options, registry, vertex_registry, vertex_targets
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
-from tests.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
+from tests.support.fake_vertex import LOCATION, PARENT, PROJECT, fake_vertex, model_service
+from tests.support import results
 
 TARGET = vertex_targets.ModelTarget("admod-ads", PROJECT, LOCATION)
 
@@ -32,9 +33,8 @@ def _version_files(folder, accuracy: float, run: str) -> str:
     scores = {"threshold": 0.62, "count": 40, "accuracy": accuracy, "precision": 0.9,
               "recall": 0.8, "f1": 0.847, "roc_auc": 0.95, "pr_auc": 0.91, "brier": 0.08,
               "ece": 0.031, "confusion_matrix": [[25, 2], [3, 10]]}
-    info = {"image_size": 64, "class_names": list(defaults.CLASS_NAMES), "threshold": 0.62,
-            "lineage": {"pipeline_run_id": run, "data_fingerprint": "ab" * 32,
-                        "parent_champion": None}}
+    info = results.model_info(image_size=64, threshold=0.62, lineage={
+        "pipeline_run_id": run, "data_fingerprint": "ab" * 32, "parent_champion": None}).to_json()
     metrics = {"split": "test", "threshold": 0.62, "threshold_rule": "min_precision>=0.9",
                "scores": scores, "scores_at_0_5": {**scores, "threshold": 0.5, "precision": 0.85},
                "calibration": {"method": "platt", "slope": 0.5, "intercept": -0.8,

@@ -109,7 +109,7 @@ def test_gather_parts_writes_the_uris_and_the_near_copy_groups_as_json(demo_root
     import json
 
     from admod import split
-    from tests import splitting
+    from tests.support import splitting
 
     config = splitting.split_config(seed=3)
     parts = splitting.checked_parts(demo_root, str(tmp_path / "work"), config, 2)

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from admod.defaults import CLASS_NAMES
-from admod.pipeline.cli import LOCAL_IMAGE
+from admod.defaults import LOCAL_IMAGE
 
 IMAGE = os.environ.get("ADMOD_TEST_IMAGE", LOCAL_IMAGE)
 ANY_USER = "12345:12345"  # an id the image does not know, as with OpenShift or runAsUser

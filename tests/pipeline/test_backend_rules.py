@@ -20,7 +20,7 @@ import yaml
 from admod.errors import AdmodError
 from admod.pipeline import compiled as compiled_file
 from admod.pipeline import platform, submit
-from admod.pipeline.cli import compile_pipeline
+from admod.pipeline.compiled import write_pipeline as compile_pipeline
 
 COMMITTED = "pipeline.yaml"
 DAY_SECONDS = 24 * 3600

@@ -22,7 +22,7 @@ from admod.defaults import CLASS_NAMES
 from tests.pipeline.test_compile import COMMITTED, _spec
 from admod.options import ImageRules
 from admod import split_tasks
-from tests import splitting
+from tests.support import splitting
 
 PARTITIONS = 3
 

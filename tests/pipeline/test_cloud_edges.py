@@ -9,8 +9,8 @@ import time
 import pytest
 
 from admod.errors import USER_ERROR_STATUS
-from admod.pipeline import cli, submit
-from tests.pipeline.fake_kfp import fake_kfp_server
+from admod.pipeline import cli, compiled, submit
+from tests.support.fake_kfp import fake_kfp_server
 
 IMAGE = ["--image", "europe-docker.pkg.dev/p/r/trainer:7"]
 CLOUD = ["-p", "data_root=gs://ads-bucket/ads", "-p", "registry_root=gs://ads-bucket/registry",
@@ -30,10 +30,11 @@ def tmpdir_watched(tmp_path, monkeypatch):
 
 @pytest.fixture
 def compiles(monkeypatch):
-    """The calls to compile_pipeline, which a refused command never reaches."""
+    """The calls to compiled.write_pipeline, which a refused command never reaches."""
     calls = []
-    real = cli.compile_pipeline
-    monkeypatch.setattr(cli, "compile_pipeline", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = compiled.write_pipeline
+    monkeypatch.setattr(compiled, "write_pipeline",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
     return calls
 
 

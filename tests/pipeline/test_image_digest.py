@@ -6,8 +6,8 @@ import pytest
 
 from admod.errors import USER_ERROR_STATUS, AdmodError
 from admod.pipeline import cli, compiled, image_digest
-from tests.local_server import JsonHandler, serving
-from tests.pipeline.fake_kfp import fake_kfp_server
+from tests.support.local_server import JsonHandler, serving
+from tests.support.fake_kfp import fake_kfp_server
 
 DIGEST = "sha256:" + "ab" * 32
 

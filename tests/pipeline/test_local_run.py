@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from admod import registry
-from admod.pipeline import local_run
+from admod.pipeline import local_run, run_summary, step_log
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
@@ -45,6 +45,8 @@ def test_a_quiet_run_says_one_line_per_step_and_epoch_and_keeps_every_log(blesse
     assert any(re.search(r"train-head epoch 1/1: loss [0-9.]+, val_loss [0-9.]+, val_auc", line)
                for line in lines)
     for expected in (r"split success in \d+ s, train \d+, validation \d+",
+                     r"train-head success in \d+ s, best val_loss [0-9.]+ at epoch 1$",
+                     r"fine-tune success in \d+ s, best val_loss [0-9.]+ at epoch 2$",
                      r"evaluate success in \d+ s, roc_auc [0-9.]+, blessed"):
         assert any(re.search(expected, line) for line in lines), expected
     for step in steps:
@@ -100,16 +102,16 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert "data_fingerprint" in card and "pipeline_run_id: " in card
     run_id = re.search(r"pipeline_run_id: `+ (\S+) `+", card).group(1)
     assert run_id and "{{" not in run_id  # the run's unique id, resolved (kfp.local: digits)
-    summary = local_run.summary(run_dir)
+    summary = run_summary.summary(run_dir)
     assert f"Pushed model: {folder}" in summary and "Decision: BLESSED" in summary
     # the published version is a Model artifact: the UI's lineage links the run to it
-    published = local_run.read_run(run_dir)["push"]["artifacts"]["published"]["artifacts"][0]
+    published = run_summary.read_run(run_dir)["push"]["artifacts"]["published"]["artifacts"][0]
     assert published["metadata"]["registry_uri"] == str(folder)
     assert published["uri"].startswith(str(run_dir))  # under the pipeline root, as launchers want
     metadata = published["metadata"]
     assert metadata["version"] == versions[0] and metadata["champion"] is True
     assert metadata["pipeline_run_id"] == run_id and 0 <= metadata["roc_auc"] <= 1
-    head = local_run.read_run(run_dir)["train-head"]["artifacts"]["model"]["artifacts"][0]
+    head = run_summary.read_run(run_dir)["train-head"]["artifacts"]["model"]["artifacts"][0]
     assert head["metadata"]["tensorboard_logdir"].endswith("/train-head/model/tensorboard")
 
 
@@ -124,7 +126,7 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
                    split_workers=1)
     assert not os.path.exists(os.path.join(run_dir, "push"))
     assert sorted(folder for folder, _, _ in os.walk(root / "registry")) == before
-    summary = local_run.summary(run_dir)
+    summary = run_summary.summary(run_dir)
     assert "Decision: NOT BLESSED" in summary and "registry is unchanged" in summary
     assert "| Validation" in summary  # the split report
     # The default calibration ran in the evaluate component: fitted, or refused with its reason.
@@ -145,5 +147,5 @@ def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
         output.write_text(json.dumps({"artifacts": {"part": {"artifacts": [
             {"metadata": {"checked": checked}}]}}}))
         os.utime(output, (mtime, mtime))
-    assert local_run.key_figure(str(tmp_path), "check-images", 1) == ", 233 files checked"
-    assert local_run.key_figure(str(tmp_path), "check-images", 2) == ", 267 files checked"
+    assert step_log.key_figure(str(tmp_path), "check-images", 1) == ", 233 files checked"
+    assert step_log.key_figure(str(tmp_path), "check-images", 2) == ", 267 files checked"

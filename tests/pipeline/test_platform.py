@@ -120,10 +120,10 @@ def test_every_kubeflow_step_reads_the_store_secret_as_boto3_variables():
 
 def _compiled(tmp_path, name: str, **target) -> str:
     """A Kubeflow compile in this process (faster than `_compile`'s fresh interpreter)."""
-    from admod.pipeline.cli import compile_pipeline
+    from admod.pipeline.compiled import write_pipeline
 
     out = str(tmp_path / name)
-    compile_pipeline(out, **target)
+    write_pipeline(out, **target)
     return out
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from admod.pipeline import local_run
+from admod.pipeline import local_run, run_summary
 
 
 def _start(pipeline_root, markers, sleep_s):
@@ -38,7 +38,7 @@ def test_two_runs_at_once_each_get_their_own_folder_and_logs(tmp_path):
     assert len(set(folders)) == 2
     for folder in folders:
         assert os.path.commonpath([folder, str(tmp_path / "runs")]) == str(tmp_path / "runs")
-        tasks = local_run.read_run(folder)
+        tasks = run_summary.read_run(folder)
         assert set(tasks) == {"first", "second"}  # its own two steps, no one else's
         logs = {step: open(os.path.join(folder, step, "log")).read() for step in tasks}
         assert "first step started" in logs["first"]

@@ -9,7 +9,7 @@ from google.auth.credentials import AnonymousCredentials
 from admod.errors import USER_ERROR_STATUS
 from admod.errors import AdmodError
 from admod.pipeline import submit
-from tests.pipeline.fake_kfp import fake_kfp_server
+from tests.support.fake_kfp import fake_kfp_server
 from tests.pipeline.test_compile import COMMITTED, _compile
 
 PARAMS = {"data_root": "gs://ads-bucket/ads", "registry_root": "gs://ads-bucket/registry",
@@ -335,14 +335,15 @@ def test_a_compiled_file_runs_as_compiled(kfp_api, capsys):
 
 
 def test_vertex_submit_names_the_registry_model_and_experiment_in_the_runs_project(tmp_path):
-    from admod.pipeline import cli
+    from admod.pipeline import cli, submit
+    from admod.pipeline.commands import cloud
 
     tensorboard = "projects/proj/locations/europe-west4/tensorboards/77"
     args = cli.build_parser().parse_args([
         "submit", "--platform", "vertex", "--project", "proj", "--region", "europe-west4",
         "--image", "i:1", "--experiment", "admod-ads", "--tensorboard", tensorboard,
         "-p", "vertex_model=admod-ads", *CLOUD])
-    values = cli._settings(args, str(tmp_path)).parameters
+    values = submit.prepare(cloud.request(args), str(tmp_path)).parameters
     assert values["vertex_project"] == "proj" and values["vertex_location"] == "europe-west4"
     assert values["experiment"] == "admod-ads" and values["vertex_tensorboard"] == tensorboard
     assert values["vertex_model"] == "admod-ads"

@@ -37,6 +37,7 @@ def tiny(marker_dir: str, sleep_s: float):
 
 
 def main(pipeline_root: str, marker_dir: str, sleep_s: str) -> int:
+    from admod.errors import RunStopped
     from admod.pipeline import local_run
 
     path = os.path.join(tempfile.mkdtemp(), "tiny.yaml")
@@ -44,7 +45,7 @@ def main(pipeline_root: str, marker_dir: str, sleep_s: str) -> int:
     try:
         run_dir = local_run.run_local(path, {"marker_dir": marker_dir,
                                              "sleep_s": float(sleep_s)}, pipeline_root)
-    except local_run.RunStopped as stopped:
+    except RunStopped as stopped:
         print(f"admod: {stopped}", file=sys.stderr)
         return 130
     print(run_dir)

@@ -27,12 +27,7 @@ def run_split(data_root: str, out_dirs: dict[str, str], config: dict, partitions
 def checked_parts(data_root: str, work: str, config: dict, partitions: int) -> list[str]:
     """Each listing partition of `data_root` checked into <work>/part-N, as check-images tasks
     do; returns the parts' folders."""
-    listing = os.path.join(work, "listing")
-    split.list_images(data_root, listing, partitions)
-    parts = [os.path.join(work, f"part-{i}") for i in range(partitions)]
-    for i, part in enumerate(parts):
-        split.check_partition(split.listing_part(listing, i), part, config["rules"])
-    return parts
+    return split.list_and_check(data_root, work, config["rules"], partitions)
 
 
 def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dict) -> dict:

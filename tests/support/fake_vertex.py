@@ -10,7 +10,7 @@ import urllib.parse
 
 from google.auth.credentials import AnonymousCredentials
 
-from tests.local_server import JsonHandler, serving
+from tests.support.local_server import JsonHandler, serving
 
 PROJECT, LOCATION = "proj", "europe-west4"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"

@@ -4,7 +4,7 @@ client calls for runs, experiments and recurring runs, and records every request
 import json
 import urllib.parse
 
-from tests.local_server import JsonHandler, serving
+from tests.support.local_server import JsonHandler, serving
 
 
 class _Handler(JsonHandler):

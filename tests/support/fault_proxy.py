@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 
-from tests.local_server import serving
+from tests.support.local_server import serving
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):

@@ -1,7 +1,8 @@
-"""A SavedModel and the request and answers it must give, for tests/tf_serving.py.
+"""A SavedModel and the request and answers it must give, for tests/support/tf_serving.py.
 
-    python -m tests.serving_cases OUT_DIR                  # a small model made here
-    python -m tests.serving_cases OUT_DIR --model REGISTRY_OR_VERSION   # a pushed model (local)
+    python -m tests.support.serving_cases OUT_DIR                 # a small model made here
+    python -m tests.support.serving_cases OUT_DIR --model MODEL   # a pushed model (local): a
+                                                                  # registry or a version
 
 writes OUT_DIR/saved_model/1 (the export under test) and OUT_DIR/cases.json: the request body
 for one image of every kind the split accepts, and what the Keras model answers for it.
@@ -15,13 +16,14 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from admod import datasets, registry, serving
+from admod import datasets, registry, results, serving, serving_request
 from admod import model as model_lib
 from admod.calibration import Calibration
 from admod.defaults import CLASS_NAMES
 from admod.options import DEFAULTS
-from tests import tf_serving
-from tests.image_kinds import kinds
+from admod.results import ModelInfo
+from tests.support import tf_serving
+from tests.support.image_kinds import kinds
 
 TOLERANCE = 1e-5  # in probability
 
@@ -76,7 +78,7 @@ def write_cases(out_dir: str, model, image_size: int, raw_threshold: float, max_
     calibrated, the label by the raw probability at `raw_threshold`."""
     images = kinds()
     raw = keras_probabilities(model, image_size, max_pixels, list(images.values()))
-    cases = {"request": serving.request_body(list(images.values())),
+    cases = {"request": serving_request.body(list(images.values())),
              "expected": {"kinds": list(images),
                           "raw_probability": [float(p) for p in raw],
                           "probability": [float(p) for p in calibration.apply(raw)],
@@ -99,15 +101,12 @@ def export_with_cases(out_dir: str, model, raw_threshold: float, image_size: int
 
 
 def from_version(out_dir: str, version: str) -> dict:
-    with open(os.path.join(version, registry.MODEL_INFO_FILE)) as f:
-        info = json.load(f)
+    info = results.read(ModelInfo, os.path.join(version, registry.MODEL_INFO_FILE))
     shutil.copytree(registry.serving_model_dir(version),
                     os.path.join(out_dir, tf_serving.SAVED_MODEL))
     model = model_lib.load(os.path.join(version, registry.MODEL_FILE))
-    return write_cases(out_dir, model, info["image_size"],
-                       info.get("raw_threshold", info["threshold"]),
-                       info.get("max_image_pixels", DEFAULTS.max_image_pixels),
-                       Calibration.from_facts(info.get("calibration")))
+    return write_cases(out_dir, model, info.image_size, info.calibration.raw_threshold,
+                       info.max_image_pixels, Calibration.of(info.calibration))
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ into a DT_STRING tensor).
 Standalone on purpose (TensorFlow and NumPy only, no admod), so that it runs under an older
 TensorFlow in its own virtual environment:
 
-    python tests/tf_serving.py CASES_DIR      # CASES_DIR from `python -m tests.serving_cases`
+    python tests/support/tf_serving.py CASES_DIR
+    # CASES_DIR from `python -m tests.support.serving_cases`
 
 exits 0 when the SavedModel in CASES_DIR answers the recorded request as the Keras model did.
 """

@@ -1,0 +1,20 @@
+"""SIGTERM, what a pod's end or a service manager sends, handled as Ctrl-C: the command unwinds,
+its temporary folders go and what it started is stopped. One context for every command."""
+
+import contextlib
+import signal
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Meanwhile, SIGTERM raises KeyboardInterrupt in the main thread; the handler there was
+    before comes back afterwards."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
