@@ -1,6 +1,7 @@
 """Scoring image files with a registry model's exported SavedModel (`admod predict`); the files
 and the request body: admod.serving_request."""
 
+import io
 import logging
 import os
 import tempfile
@@ -8,7 +9,7 @@ from typing import Iterator
 
 import tensorflow as tf
 
-from admod import registry, results, serving, storage
+from admod import logs, registry, results, serving, storage
 from admod.serving_request import scorable
 from admod.results import ModelInfo
 
@@ -22,8 +23,10 @@ def predict(model: str, inputs: list[str],
     info = results.read(ModelInfo, storage.join(version, registry.MODEL_INFO_FILE))
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = registry.serving_model_dir(version)
-        serve = serving.load(storage.download_dir(saved_model, os.path.join(tmp, "saved_model")),
-                             named=saved_model)
+        local = storage.download_dir(saved_model, os.path.join(tmp, "saved_model"))
+        with logs.native_stderr_silenced():  # TensorFlow's start-up chatter, no problem of yours
+            serve = serving.load(local, named=saved_model)
+            serve(image_bytes=tf.constant([_blank_png()]))  # the first call's notes too
         batch: list[tuple[str, bytes]] = []
         for uri, data, reason in scorable(inputs, info.max_image_pixels):
             if reason:
@@ -35,6 +38,14 @@ def predict(model: str, inputs: list[str],
                 batch = []
         if batch:
             yield from _score(serve, batch)
+
+
+def _blank_png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(out, "PNG")
+    return out.getvalue()
 
 
 def _score(serve, batch):

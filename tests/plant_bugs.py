@@ -220,6 +220,14 @@ MUTANTS = [
   "pipeline/step_log.py", "    names.FINE_TUNE: (names.MODEL, _best_epoch),",
   "    names.FINE_TUNE: (names.METRICS, _best_epoch),",
   ["tests/pipeline/test_local_run.py"], None),
+ # Issue 38: what a user sees
+ ("W1 TensorFlow's start-up lines reach predict's stderr", "admod/logs.py",
+  "    os.dup2(devnull, 2)\n", "",
+  ["tests/admod/test_serving_predict.py"], None),
+ ("W2 --request-body imports TensorFlow", "pipeline/commands/serving.py",
+  "    from admod.serving_request import request_body\n",
+  "    from admod.predict import serving_request\n    request_body = serving_request.request_body\n",
+  ["tests/admod/test_serving_predict.py"], None),
 ]
 
 

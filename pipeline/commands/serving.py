@@ -31,8 +31,11 @@ def predict_command(args) -> int:
         raise AdmodError("--model is missing: pass a registry_root (its champion) or one of its "
                          "version folders, or --request-body to print a request without scoring.")
     # TensorFlow only now: --request-body and a missing --model need none of it
-    from admod.predict import predict
+    from admod import logs
     from admod.reports import csv_safe
+
+    with logs.native_stderr_silenced():  # what importing TensorFlow writes
+        from admod.predict import predict
 
     writer = csv.writer(sys.stdout)
     writer.writerow(["uri", "probability", "label"])

@@ -50,7 +50,20 @@ def test_predict_scores_a_folder_and_reports_a_corrupt_file(published, demo_root
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 3 and all(0 <= float(r["probability"]) <= 1 for r in rows)
     assert {r["label"] for r in rows} <= set(CLASS_NAMES)
-    assert "cannot score" in result.stderr and "broken.jpg" in result.stderr
+    # Nothing but the real problem: none of TensorFlow's start-up lines (absl, CUDA, oneDNN).
+    (said,) = result.stderr.splitlines()
+    assert said.startswith("admod: cannot score") and "broken.jpg" in said
+
+
+def test_the_request_body_is_made_without_tensorflow(demo_root):
+    """--request-body base64-encodes files: importing TensorFlow (seconds) for it was waste."""
+    script = ("import sys; from admod.pipeline import cli; status = cli.main(sys.argv[1:]); "
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+              "sys.exit(status)")
+    result = subprocess.run([sys.executable, "-c", script, "predict", "--request-body",
+                             *_files(demo_root)[:2]], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(json.loads(result.stdout)["instances"]) == 2 and result.stderr == ""
 
 
 def test_predict_with_a_registry_without_champion(tmp_path):
