@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-tf-serving test-container image-local compile demo-data images lock \
+.PHONY: install run test test-tf-serving test-container image-local compile docs demo-data images lock \
 	lock-check bench-smoke clean
 
 # Container image: override IMAGE and TAG; remember `admod compile --image $(IMAGE):$(TAG)`.
@@ -61,6 +61,10 @@ test-container: $(STAMP) image-local
 
 compile: $(STAMP)
 	$(BIN)/admod compile -o pipeline.yaml
+
+# docs/parameters.md from the options (a test keeps it equal to what this writes)
+docs: $(STAMP)
+	$(BIN)/python -m admod.parameter_docs > docs/parameters.md
 
 demo-data: $(STAMP)
 	$(BIN)/admod demo-data data/demo

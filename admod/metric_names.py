@@ -5,6 +5,8 @@ import math
 
 # Scores of a model on held-out images (admod.evaluation.scores), in the order reports show them.
 SCORES = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "ece")
+# Those that do not depend on the threshold: one value per model, whatever the operating point.
+THRESHOLD_FREE = ("roc_auc", "pr_auc", "brier", "ece")
 # Those where higher is better: the ones blessing may gate on.
 GATING_METRICS = SCORES[:6]
 # A training phase's figures (admod.training.phase_summary), logged as each step's metrics.

@@ -41,6 +41,8 @@ def within(low, high, low_open=False, high_open=False):
         if too_low or too_high:
             left, right = "(" if low_open else "[", ")" if high_open else "]"
             return f"{name}={value} is out of range: use a value in {left}{low:g}, {high:g}{right}."
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    refusal.text = f"{left}{low:g}, {high:g}{right}"
     return refusal
 
 
@@ -48,6 +50,7 @@ def at_least(low):
     def refusal(name, value):
         if value < low:
             return f"{name}={value} is too small: use {low} or more."
+    refusal.text = f"{low} or more"
     return refusal
 
 
@@ -55,6 +58,7 @@ def one_of(choices):
     def refusal(name, value):
         if value not in choices:
             return f"{name}='{value}' is unknown: use one of {', '.join(choices)}."
+    refusal.text = ", ".join(choices)
     return refusal
 
 
@@ -63,8 +67,14 @@ def not_empty(name, value):
         return f"{name} is empty: pass a folder or a gs:// URI."
 
 
+not_empty.text = "not empty"
+
+
 def anything(name, value):
     return None
+
+
+anything.text = ""
 
 
 FRACTION = within(0, 1, low_open=True, high_open=True)
@@ -96,6 +106,7 @@ class Checked:
 
 @dataclasses.dataclass
 class Locations(Checked):
+    """Where the data is read from and the models are published to."""
     data_root: str = parameter(
         REQUIRED, not_empty,
         "Folder or gs:// prefix with allowed_ads/ and not_allowed_ads/ (only read).")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 import pandas as pd
 
 from admod.defaults import CLASS_NAMES
-from admod.metric_names import PHASE_METRICS, SCORES, threshold_text
+from admod.metric_names import PHASE_METRICS, SCORES, THRESHOLD_FREE, threshold_text
 from admod.images import DUPLICATE, LABEL_CONFLICT, printable
 from admod.results import Evaluation, ModelInfo, PhaseSummary
 
@@ -44,12 +44,15 @@ def split_table(counts: pd.DataFrame) -> pd.DataFrame:
 
 def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list[str],
                    conflicts: list[str], reconciled: dict[str, int],
-                   near_copy_groups: list[list[str]] = ()) -> str:
-    """The split table, the reconciled counts, the exclusions, and the first duplicates and
-    label conflicts by name (`duplicates` and `conflicts` may be the first few: the totals come
-    from `exclusions`)."""
+                   near_copy_groups: list[list[str]] = (), composition: dict | None = None
+                   ) -> str:
+    """The split table, the reconciled counts, the images' formats, shapes and sizes per split
+    (`composition`: slices.composition's), the exclusions, and the first duplicates and label
+    conflicts by name (`duplicates` and `conflicts` may be the first few: the totals come from
+    `exclusions`)."""
     lines = ["# Dataset split", "", split_table(counts).to_markdown(), "",
-             reconciled_line(reconciled), "", "## Exclusions", ""]
+             reconciled_line(reconciled), *_composition_markdown(composition or {}),
+             "", "## Exclusions", ""]
     if exclusions.empty:
         lines.append("None.")
     else:
@@ -66,6 +69,19 @@ def split_markdown(counts: pd.DataFrame, exclusions: pd.Series, duplicates: list
         if total > min(len(uris), 50):
             lines.append(f"- … and {total - min(len(uris), 50)} more (see the manifest)")
     return "\n".join(lines) + "\n"
+
+
+def _composition_markdown(composition: dict) -> list[str]:
+    """Per dimension, the images of each split by value (a split without images left out)."""
+    if not composition:
+        return []
+    lines = ["", "## Formats, shapes and sizes", "",
+             "Images per split (shape: banner when width/height is 1.5 or more, portrait when "
+             "height/width is 1.25 or more, else square):"]
+    for dimension, table in composition.items():
+        table = table.loc[:, table.sum() > 0].rename(columns=str.capitalize)
+        lines += ["", table.rename_axis(dimension).to_markdown()]
+    return lines
 
 
 def _near_copies_markdown(groups: list[list[str]], shown: int = 20) -> list[str]:
@@ -111,9 +127,12 @@ th:first-child,td:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 .plots img{max-width:100%;height:auto}
 .plots .plot{flex:0 1 400px;max-width:100%}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:10px}
 .gallery figure{margin:0;padding:6px;border:1px solid #dadce0;border-radius:6px;min-width:0}
-.gallery img{display:block;margin:0 auto;max-width:100%}
+.gallery .thumb{height:160px;display:flex;align-items:center;justify-content:center;
+  background:#f8f9fa}
+.gallery img{display:block;max-width:100%;max-height:160px;object-fit:contain}
+h3{font-size:14px;margin:16px 0 6px}
 .gallery figcaption{font-size:12px;margin-top:4px}
 .gallery .name{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .note{color:#5f6368;font-size:13px}
@@ -152,31 +171,73 @@ def _plots(*figures: str) -> str:
     return f'<div class="plots">{"".join(figures)}</div>'
 
 
-def training_html(history: pd.DataFrame, summary: dict) -> str:
-    """The phase's best epoch, then loss, accuracy and AUC per epoch (every phase on one epoch
-    axis, learning-rate drops marked) and the epoch table."""
-    plots = []
-    drops = (history["epoch"][history["learning_rate"].diff() < 0]
-             if "learning_rate" in history else [])
-    for metric in ("loss", "accuracy", "auc"):
-        figure, ax = _subplots(4.8, 3.4)
-        for phase, rows in history.groupby("phase", sort=False):
-            ax.plot(rows["epoch"], rows[metric], "o-", label=f"{phase} train")
-            ax.plot(rows["epoch"], rows[f"val_{metric}"], "s--", label=f"{phase} validation")
-        for epoch in drops:
-            ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
-        ax.set(xlabel="epoch", title=metric)
-        ax.legend(fontsize=7)
-        plots.append(_figure_html(figure, metric))
+def training_html(history: pd.DataFrame, summary: PhaseSummary) -> str:
+    """The phase's best epoch, then loss (log scale), accuracy, AUC and the learning rate per
+    epoch, every phase on one epoch axis, the best epoch and the learning-rate drops marked;
+    then the epoch table."""
+    drops = []
+    if "learning_rate" in history:  # within a phase: a new phase's own rate is no drop
+        for _, rows in history.groupby("phase", sort=False):
+            drops += list(rows["epoch"][rows["learning_rate"].diff() < 0])
+    plots = [_figure_html(_curve_figure(history, metric, summary.best_epoch, drops), metric)
+             for metric in ("loss", "accuracy", "auc")]
+    if "learning_rate" in history:
+        plots.append(_figure_html(_learning_rate_figure(history), "learning rate"))
     phase = str(summary.phase)
     best = pd.DataFrame([{name.replace("_", " "): getattr(summary, name)
                           for name in PHASE_METRICS}])
     columns = ["phase", "epoch"] + [c for c in history.columns if c not in ("phase", "epoch")]
+    marks = "Solid: training; dashed: validation; green: the best epoch, whose weights are kept"
+    if drops:
+        marks += "; grey dotted: where the learning rate dropped"
     return _page(f"Training: {phase}", (
         f"<h1>Training: {html.escape(phase)}</h1>{_table(best)}{_weights_kept(summary)}"
         f"<h2>Curves</h2>{_plots(*plots)}"
-        '<p class="note">Dotted lines: learning-rate drops. Epochs count across both phases.</p>'
-        f"<h2>Epochs</h2>{_table(history[columns])}"))
+        f'<p class="note">{marks}. Epochs count across both phases; the loss is on a log '
+        "scale.</p>"
+        f"<h2>Epochs</h2>{_table(_readable_rates(history[columns]))}"))
+
+
+def _readable_rates(history: pd.DataFrame) -> pd.DataFrame:
+    """The learning rate as 1e-05, not 0.0000."""
+    if "learning_rate" not in history:
+        return history
+    return history.assign(learning_rate=history["learning_rate"].map("{:.2g}".format))
+
+
+def _epoch_axis(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+
+
+def _curve_figure(history: pd.DataFrame, metric: str, best_epoch: int, drops: list):
+    figure, ax = _subplots(4.8, 3.4)
+    for phase, rows in history.groupby("phase", sort=False):
+        line, = ax.plot(rows["epoch"], rows[metric], "o-", label=f"{phase} train")
+        ax.plot(rows["epoch"], rows[f"val_{metric}"], "s--", color=line.get_color(),
+                label=f"{phase} validation")
+    ax.axvline(best_epoch, color="#188038", linewidth=1.5, label=f"best epoch {best_epoch}")
+    for epoch in drops:
+        ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
+    if metric == "loss":
+        ax.set_yscale("log")
+    _epoch_axis(ax)
+    ax.set_title(metric)
+    ax.legend(fontsize=7)
+    return figure
+
+
+def _learning_rate_figure(history: pd.DataFrame):
+    figure, ax = _subplots(4.8, 3.4)
+    for phase, rows in history.groupby("phase", sort=False):
+        ax.plot(rows["epoch"], rows["learning_rate"], "o-", label=phase)
+    ax.set_yscale("log")
+    _epoch_axis(ax)
+    ax.set_title("learning rate")
+    ax.legend(fontsize=7)
+    return figure
 
 
 def weights_kept(summary: PhaseSummary) -> str:
@@ -195,15 +256,22 @@ def _weights_kept(summary: PhaseSummary) -> str:
     return f'<p class="note"><strong>{html.escape(kept.capitalize())}.</strong></p>' if kept else ""
 
 
-def _roc_figure(labels, probabilities, scores):
+def _roc_figure(labels, probabilities, scores, threshold):
+    """The ROC curve, with the operating point: where the model's decisions are."""
     from sklearn import metrics
 
     figure, ax = _subplots(4.6, 4)
     fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
     ax.plot(fpr, tpr)
     ax.plot([0, 1], [0, 1], "k:")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+    (true_negatives, false_positives), (false_negatives, true_positives) = (
+        scores["confusion_matrix"])
+    ax.plot([false_positives / max(true_negatives + false_positives, 1)],
+            [true_positives / max(false_negatives + true_positives, 1)], "ro",
+            label=f"threshold {threshold_text(threshold)}")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate (recall)",
            title=f"ROC (AUC {scores['roc_auc']:.3f})")
+    ax.legend(loc="lower right")
     return figure
 
 
@@ -225,15 +293,20 @@ def _calibration_figure(labels, curves: dict):
     """Reliability curves, one per {name: (probabilities, ECE)}."""
     from sklearn.calibration import calibration_curve
 
-    figure, ax = _subplots(4.6, 4)
+    figure = Figure(figsize=(4.6, 5.4))
+    ax, counts = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    bins = [i / 10 for i in range(11)]
     for name, (probabilities, ece) in curves.items():
         observed, predicted = calibration_curve(labels, probabilities, n_bins=10,
                                                 strategy="uniform")
-        ax.plot(predicted, observed, "o-", label=f"{name} (ECE {ece:.3f})")
-    ax.plot([0, 1], [0, 1], "k:")
-    ax.set(xlabel="predicted probability", ylabel="observed share not allowed",
-           title="Calibration (reliability)")
-    ax.legend(fontsize=8)
+        line, = ax.plot(predicted, observed, "o-", label=f"{name} (ECE {ece:.3f})")
+        counts.hist(probabilities, bins=bins, histtype="step", color=line.get_color())
+    ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    ax.set(ylabel="observed share not allowed", title="Calibration (reliability)")
+    figure.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="upper center",
+                  bbox_to_anchor=(0.5, 0.0), frameon=False)
+    counts.set(xlabel="predicted probability (10 bins)", ylabel="images")
+    figure.subplots_adjust(hspace=0.08)
     return figure
 
 
@@ -251,10 +324,16 @@ def _calibration_html(result: Evaluation, scored: pd.DataFrame) -> str:
     if calibration.method != "none":
         curves[f"calibrated ({calibration.method})"] = (scored["held_out_probability"],
                                                         scores["ece"])
-    return (f"<p>Method {html.escape(calibration.method)}: slope {calibration.slope:.4g} "
-            f"(temperature {calibration.temperature:.4g}), intercept "
-            f"{calibration.intercept:.4g}, fitted on validation; raw threshold "
-            f"{threshold_text(calibration.raw_threshold)}. Figures on {held_out}.</p>{refused}"
+    fitted = {"none": "none: the served probability is the model's raw score",
+              "temperature": f"temperature {calibration.temperature:.4g} (the raw logit "
+                             "divided by it)",
+              "platt": f"Platt scaling, sigmoid({calibration.slope:.4g} × logit "
+                       f"{calibration.intercept:+.4g})"}.get(calibration.method,
+                                                             calibration.method)
+    return (f"<p>Calibration {html.escape(fitted)}, fitted on validation; the operating "
+            f"threshold {threshold_text(result.threshold)} is "
+            f"{threshold_text(calibration.raw_threshold)} on the raw score. Figures on "
+            f"{held_out}. Below the curves, how many images fall in each bin.</p>{refused}"
             + _plots(f"<div>{_table(table)}</div>",
                      _figure_html(_calibration_figure(scored["label"], curves),
                                   "reliability curves")))
@@ -275,7 +354,7 @@ def _confusion_figure(matrix, threshold):
     return figure
 
 
-def _thumbnail(data: bytes, size: int = 160) -> str:
+def _thumbnail(data: bytes, size: int = 320) -> str:
     from PIL import Image
 
     from admod.images import normalise
@@ -288,20 +367,31 @@ def _thumbnail(data: bytes, size: int = 160) -> str:
 
 
 def _gallery_html(gallery) -> str:
-    """Thumbnails captioned with the actual class, the score and the file's short name; the
-    full uri shows on hover."""
+    """The wrong decisions, false positives then false negatives, each thumbnail (its aspect
+    ratio kept) captioned with the actual and predicted class, the served probability and the
+    file's short name; the full uri shows on hover."""
     if not gallery:
         return "<p>No misclassified images.</p>"
-    cells = []
-    for data, uri, label, p in gallery:
-        uri = printable(str(uri))
-        name = html.escape(uri.rstrip("/").rsplit("/", 1)[-1])
-        cells.append(
-            f'<figure title="{html.escape(uri)}"><img alt="{name}" '
-            f'src="data:image/jpeg;base64,{_thumbnail(data)}"/><figcaption>'
-            f"{READABLE[CLASS_NAMES[label]]}, p(not allowed) {p:.3f}"
+    groups = []
+    for label, title in ((0, "False positives: allowed ads the model would block"),
+                         (1, "False negatives: not-allowed ads the model would let through")):
+        cells = [_gallery_cell(data, uri, actual, p)
+                 for data, uri, actual, p in gallery if actual == label]
+        if cells:
+            groups.append(f"<h3>{title} ({len(cells)})</h3>"
+                          f'<div class="gallery">{"".join(cells)}</div>')
+    return "".join(groups)
+
+
+def _gallery_cell(data: bytes, uri: str, actual: int, p: float) -> str:
+    uri = printable(str(uri))
+    name = html.escape(uri.rstrip("/").rsplit("/", 1)[-1])
+    actual_name, predicted_name = (READABLE[CLASS_NAMES[i]] for i in (actual, 1 - actual))
+    return (f'<figure title="{html.escape(uri)}"><div class="thumb"><img alt="{name}" '
+            f'src="data:image/jpeg;base64,{_thumbnail(data)}"/></div><figcaption>'
+            f"actual <b>{actual_name}</b>, predicted <b>{predicted_name}</b><br>"
+            f"p(not allowed) {p:.3f}"
             f'<span class="name">{name}</span></figcaption></figure>')
-    return f'<div class="gallery">{"".join(cells)}</div>'
 
 
 def evaluation_html(result: Evaluation, scored: pd.DataFrame, table: pd.DataFrame,
@@ -317,8 +407,10 @@ def evaluation_html(result: Evaluation, scored: pd.DataFrame, table: pd.DataFram
                "challenger at 0.5": result.scores_at_0_5}
     if result.champion_scores:
         columns["champion"] = result.champion_scores
-    metrics = pd.DataFrame({"metric": names, **{title: [s[n] for n in names]
-                                                for title, s in columns.items()}})
+    # A threshold-free figure once, in the operating threshold's column
+    metrics = pd.DataFrame({"metric": names, **{
+        title: [s[n] if i == 0 or title == "champion" or n not in THRESHOLD_FREE else ""
+                for n in names] for i, (title, s) in enumerate(columns.items())}})
     metrics.insert(2, f"{_level(result)} interval", [_interval(result, n) for n in names])
     verdict, css = ("Blessed", "blessed") if result.blessed else ("Not blessed", "not-blessed")
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons)
@@ -333,11 +425,15 @@ def evaluation_html(result: Evaluation, scored: pd.DataFrame, table: pd.DataFram
            if result.optimistic else "")
         + f"<p>{scores['count']} images. Operating threshold {threshold_text(threshold)} "
         f"({html.escape(result.threshold_rule)}); champion: {html.escape(champion)}.</p>"
+        '<p class="note">Challenger: the model this run trained. Champion: the registry\'s '
+        "current model, scored on the same images as it serves them. "
+        f"{', '.join(THRESHOLD_FREE)} do not depend on the threshold: one value each.</p>"
         + _plots(f"<div>{_table(metrics)}</div>",
                  _figure_html(_confusion_figure(scores["confusion_matrix"], threshold),
                               "confusion matrix"))
         + "<h2>Curves</h2>"
-        + _plots(_figure_html(_roc_figure(labels, probabilities, scores), "ROC curve"),
+        + _plots(_figure_html(_roc_figure(labels, probabilities, scores, threshold),
+                              "ROC curve"),
                  _figure_html(_precision_recall_figure(labels, probabilities, scores, threshold),
                               "precision-recall curve"))
         + _slices_html(result)
@@ -449,6 +545,31 @@ def model_card(info: ModelInfo, result: Evaluation, data: dict, lineage: dict) -
         "", f"Confusion matrix (rows actual allowed / not allowed): {scores['confusion_matrix']}",
         "", "## Calibration", "", _calibration_line(result),
         "", "## Decision", "", *[f"- {html.escape(r)}" for r in result.reasons],
+        "", *_use_and_limitations(info, result, data),
         "", "## Lineage", "", *[f"- {k}: {markdown_code(v)}" for k, v in lineage.items()], "",
     ]
     return "\n".join(lines)
+
+
+def _use_and_limitations(info: ModelInfo, result: Evaluation, data: dict) -> list[str]:
+    """What the model is for, and what its figures do not say."""
+    images = sum(sum(d["class_counts"].values()) for d in data.values())
+    limits = [
+        f"- It learnt from the {images} images of its training and validation splits only: ads "
+        "unlike them (other formats, languages, products, creatives) may be scored wrongly, "
+        "and the figures above say nothing about them.",
+        "- It sees the image alone: the ad's text, landing page and advertiser are not part of "
+        "the decision.",
+    ]
+    if "random" in info.weights_source:
+        limits.append("- **Trained from random initialisation, not ImageNet weights**: a demo "
+                      "model, far below what the method reaches; do not serve it.")
+    if result.optimistic:
+        limits.append("- Its figures come from the validation images that also chose its best "
+                      "epoch, threshold and calibration: expect somewhat lower on new ads.")
+    return ["## Intended use", "",
+            "A first pass of ad moderation: an ad scored not allowed at or above the operating "
+            "threshold goes to review or is held; one below it is let through. The served "
+            "probability is calibrated on validation, so a different threshold can be chosen "
+            "for another precision and recall (the evaluation report's threshold table).", "",
+            "## Limitations", "", *limits]

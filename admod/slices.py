@@ -37,23 +37,42 @@ def size_of(width: pd.Series, height: pd.Series) -> pd.Series:
                                f"medium ({SMALL_BELOW:,}-{LARGE_FROM:,} px)"), index=width.index)
 
 
-def manifest_facts(manifest_path: str, split_name: str, chunk_rows: int = 200_000
-                   ) -> pd.DataFrame:
-    """uri -> format, shape, size of the images the manifest put in `split_name`, read in
-    chunks (the manifest lists every file of the data set)."""
+DIMENSIONS = ("format", "shape", "size")
+
+
+def _facts_by_chunk(manifest_path: str, splits, chunk_rows: int):
+    """Per chunk of the manifest (it lists every file of the data set): uri, split, format,
+    shape and size of the images it put in one of `splits`."""
     from admod import split
 
-    kept = []
     for chunk in pd.read_csv(manifest_path, dtype=str, keep_default_na=False,
                              usecols=["uri", "width", "height", "format", "split"],
                              chunksize=chunk_rows, encoding=split.ENCODING["encoding"],
                              encoding_errors=split.ENCODING["errors"]):
-        chunk = chunk[chunk["split"] == split_name]
+        chunk = chunk[chunk["split"].isin(splits)]
         width, height = chunk["width"].astype(int), chunk["height"].astype(int)
-        kept.append(pd.DataFrame({"uri": chunk["uri"], "format": chunk["format"],
-                                  "shape": shape_of(width, height),
-                                  "size": size_of(width, height)}))
-    return pd.concat(kept, ignore_index=True).set_index("uri")
+        yield pd.DataFrame({"uri": chunk["uri"], "split": chunk["split"],
+                            "format": chunk["format"], "shape": shape_of(width, height),
+                            "size": size_of(width, height)})
+
+
+def manifest_facts(manifest_path: str, split_name: str, chunk_rows: int = 200_000
+                   ) -> pd.DataFrame:
+    """uri -> format, shape, size of the images the manifest put in `split_name`."""
+    kept = list(_facts_by_chunk(manifest_path, [split_name], chunk_rows))
+    return pd.concat(kept, ignore_index=True).drop(columns="split").set_index("uri")
+
+
+def composition(manifest_path: str, splits, chunk_rows: int = 200_000) -> dict:
+    """Per dimension (format, shape, size): a table of image counts, its values as rows and
+    `splits` as columns, from the manifest in chunks."""
+    tables = {dimension: pd.DataFrame() for dimension in DIMENSIONS}
+    for chunk in _facts_by_chunk(manifest_path, splits, chunk_rows):
+        for dimension in DIMENSIONS:
+            counts = pd.crosstab(chunk[dimension], chunk["split"])
+            tables[dimension] = tables[dimension].add(counts, fill_value=0)
+    return {dimension: table.reindex(columns=list(splits), fill_value=0).fillna(0).astype(int)
+            for dimension, table in tables.items()}
 
 
 @dataclasses.dataclass

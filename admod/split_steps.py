@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 
-from admod import records, reports, split, storage
+from admod import records, reports, slices, split, storage
 from admod.split_tasks import BUCKET_RESULT, BUCKET_ROWS
 from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
@@ -26,7 +26,8 @@ def split_step(*, data_root: str, out_dirs: dict[str, str], manifest_path: str, 
     """The whole split on one machine, `partitions` processes checking the images: one shard
     folder per split, the manifest (CSV) and the report (Markdown)."""
     summary = split.run_split(data_root, out_dirs, manifest_path, options, rules, partitions)
-    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules)
+    return _split_outputs(summary, data_root, out_dirs, manifest_path, report_path, options,
+                          rules)
 
 
 def split_into_folder(*, data_root: str, out: str, options: SplitOptions, rules: ImageRules,
@@ -117,7 +118,8 @@ def finish_split_step(*, result_dirs: list[str], part_uris: list[str], data_root
             options, [split.read_census(part) for part in parts], grouped)
     shards = {name: [uri for r, _ in results for uri in r["shards"][name]]
               for name in split.SPLITS}
-    return _split_outputs(summary, data_root, out_dirs, report_path, options, rules, shards)
+    return _split_outputs(summary, data_root, out_dirs, manifest_path, report_path, options,
+                          rules, shards)
 
 
 def _check_bucket_results(results: list[tuple[dict, str]], part_uris: list[str]) -> None:
@@ -151,8 +153,8 @@ def publish_split_figures(figures: dict, metrics, splits: dict, manifest) -> Non
 
 
 def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[str, str],
-                   report_path: str, options: SplitOptions, rules: ImageRules,
-                   shards: dict[str, list[str]] | None = None) -> dict:
+                   manifest_path: str, report_path: str, options: SplitOptions,
+                   rules: ImageRules, shards: dict[str, list[str]] | None = None) -> dict:
     """Each split's info.json (with `shards`, the uris of its shards held elsewhere), the
     report, and the figures for the UI."""
     counts = summary.counts
@@ -169,7 +171,8 @@ def _split_outputs(summary: split.SplitSummary, data_root: str, out_dirs: dict[s
     with open(report_path, "w") as f:
         f.write(reports.split_markdown(counts, summary.exclusions, summary.duplicates,
                                        summary.conflicts, summary.reconciled,
-                                       summary.near_copy_groups))
+                                       summary.near_copy_groups,
+                                       slices.composition(manifest_path, split.SPLITS)))
     log.info("split:\n%s", reports.split_table(counts).to_string())
     figures = {f"{name}_{label}": int(counts.loc[label, name])
                for name in split.SPLITS for label in CLASS_NAMES}

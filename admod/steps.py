@@ -260,15 +260,24 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
         roc=evaluation.roc_points(labels, probabilities), model=info)
     _write_json(metrics_path, result.to_json())
     os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
-    headline.drop(columns=["decision", "held_out_probability"]).assign(
-        split=result.split, uri=headline["uri"].map(reports.csv_safe)).to_csv(
-        predictions_path, index=False)
+    _write_predictions(headline, result.split, predictions_path)
     gallery = _confidently_wrong(headline, headline_dir, options.gallery_size)
     table = evaluation.threshold_table(labels, probabilities, point.threshold)
     with open(report_path, "w") as f:
         f.write(reports.evaluation_html(result, headline, table, gallery))
     _log_evaluation(result)
     return result
+
+
+def _write_predictions(headline: pd.DataFrame, split_name: str, path: str) -> None:
+    """One row per image: its uri, actual label, the served and raw probabilities and the
+    model's decision (0/1 and by name), the split."""
+    names = pd.Series(defaults.CLASS_NAMES)
+    headline.drop(columns=["held_out_probability"]).rename(
+        columns={"decision": "predicted_label"}).assign(
+        actual_class=names[headline["label"]].values,
+        predicted_class=names[headline["decision"]].values,
+        split=split_name, uri=headline["uri"].map(reports.csv_safe)).to_csv(path, index=False)
 
 
 def evaluation_outputs(result: Evaluation) -> tuple[dict, dict]:

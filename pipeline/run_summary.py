@@ -29,7 +29,7 @@ def read_evaluation(run_dir: str) -> Evaluation:
 def summary(run_dir: str) -> str:
     """What a person wants to read after a run."""
     tasks = read_run(run_dir)
-    lines = ["", f"=== admod local run: {run_dir} ===", ""]
+    lines = ["", f"=== admod local run: {run_dir} ==="]
     if names.SPLIT in tasks:
         with open(os.path.join(run_dir, names.SPLIT, names.REPORT)) as f:
             lines += [f"Split report ({names.SPLIT}/{names.REPORT}):",
@@ -45,9 +45,8 @@ def summary(run_dir: str) -> str:
         lines.append(f"Pushed model: {published['registry_uri']}")
     elif names.EVALUATE in tasks and not read_evaluation(run_dir).blessed:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
-    lines += ["", f"Every step's artifacts: {run_dir}/<step>/<output>; its full log: <step>/log",
-              "  split/report (Markdown), split/manifest (CSV), train-head/report and "
-              "fine-tune/report (HTML curves), evaluate/report (HTML)", ""]
+    if names.TRAIN_HEAD in tasks:
+        lines.append(f"Training curves in TensorBoard: .venv/bin/tensorboard --logdir {run_dir}")
     return "\n".join(lines)
 
 
@@ -82,14 +81,15 @@ def _evaluation_lines(evaluation: Evaluation) -> list[str]:
 
 
 def _without_group_lists(report: str) -> str:
-    """The split report without its list of near-copy groups (the report file has it), nor an
-    exclusions section that says none."""
-    lines, in_groups = [], False
-    report = report.replace("## Exclusions\n\nNone.\n\n", "")
+    """The split report without what its file has in full: the list of near-copy groups, the
+    formats, shapes and sizes, and an exclusions section that says none."""
+    lines, skipping = [], False
+    report = report.replace("## Exclusions\n\nNone.\n\n", "").replace("# Dataset split\n", "")
     for line in report.rstrip().splitlines():
         if line.startswith("## "):
-            in_groups = line.startswith("## Near-copies")
-            lines.append(line + (" (listed in split/report)" if in_groups else ""))
-        elif not (in_groups and line.startswith("- ")) and (line.strip() or lines[-1].strip()):
+            skipping = line.startswith(("## Near-copies", "## Formats"))
+            if not line.startswith("## Formats"):
+                lines.append(line[3:] + (" (listed in split/report)" if skipping else ""))
+        elif not skipping and line.strip():
             lines.append(line)
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Reading what kfp.local prints during a run: sorted by step into each step's log, one line
-echoed per step start and end (with its key figure) and per training epoch."""
+echoed per step start and end (with its key figure; a fan-out's tasks in one pair of lines, their
+figures summed), per training epoch, and when training falls back to random weights."""
 
-import collections
 import glob
 import io
 import json
@@ -18,19 +18,22 @@ TASK_START = re.compile(r"Executing task '([\w-]+)'")
 TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 # admod.training.EpochLog's line (its logger's name, then the word it starts with)
 EPOCH_LINE = re.compile(r"admod\.training: (epoch \d+/\d+: .*)$")
+# admod.model's warning when allow_random_init lets training go on without ImageNet's weights
+RANDOM_INIT = re.compile(r"admod\.model: ImageNet weights could not be had .*: training ResNet50 "
+                         r"from random initialisation")
 
 
 class StepLog(io.TextIOBase):
     """What kfp.local prints, sorted by step: every line kept for <run>/<step>/log, one line
     echoed per step start and end (time taken, key figure) and per training epoch."""
 
-    def __init__(self, echo, pipeline_root: str, verbose: bool = False):
+    def __init__(self, echo, run_root: str, verbose: bool = False):
         super().__init__()
-        self.echo, self.pipeline_root, self.verbose = echo, pipeline_root, verbose
+        self.echo, self.run_root, self.verbose = echo, run_root, verbose
         self.lines: dict[str, list[str]] = {}
         self.task, self.partial, self.started = "_pipeline", "", 0.0
         self.failed = None
-        self.finished = collections.Counter()  # per task name: a ParallelFor's runs share it
+        self.fan_out = None  # [task, started, ended, status] of the fan-out under way
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
@@ -51,24 +54,55 @@ class StepLog(io.TextIOBase):
 
     def _read(self, line: str) -> None:
         if start := TASK_START.search(line):
-            self.task, self.started = start.group(1), time.monotonic()
-            self._say(f"{time.strftime('%H:%M:%S')} {self.task} ...")
+            self._started(start.group(1))
         self.lines.setdefault(self.task, []).append(line)
         if epoch := EPOCH_LINE.search(line):
             self._say(f"    {self.task} {epoch.group(1)}")
+        if RANDOM_INIT.search(line):
+            self._say(f"    {self.task}: no ImageNet weights here: training from random "
+                      "initialisation (allow_random_init=true); the figures will be far below "
+                      "the recipe's")
         if end := TASK_END.search(line):
-            took = time.monotonic() - self.started
-            if end.group(2) != "SUCCESS":
-                self.failed = end.group(1)
-            self.finished[end.group(1)] += 1
-            figure = (key_figure(self.pipeline_root, end.group(1), self.finished[end.group(1)])
-                      if not self.failed else "")
-            self._say(f"{time.strftime('%H:%M:%S')} {end.group(1)} {end.group(2).lower()} in "
-                      f"{took:.0f} s{figure}")
+            self._ended(end.group(1), end.group(2))
+
+    def _started(self, task: str) -> None:
+        if self.fan_out and self.fan_out[0] != task:
+            self._end_fan_out()
+        if task in FAN_OUTS and self.fan_out:
+            self.fan_out[1] += 1
+        else:
+            self.started = time.monotonic()
+            fan_out = " (fan-out)" if task in FAN_OUTS else ""
+            self._say(f"{time.strftime('%H:%M:%S')} {task}{fan_out} ...")
+            if task in FAN_OUTS:
+                self.fan_out = [task, 1, 0, "success"]
+        self.task = task
+
+    def _ended(self, task: str, status: str) -> None:
+        if status != "SUCCESS":
+            self.failed = task
+        if self.fan_out and self.fan_out[0] == task:
+            self.fan_out[2] += 1
+            if status != "SUCCESS":
+                self.fan_out[3] = status.lower()
+            return
+        figure = "" if self.failed else figure_of(task, finished_outputs(self.run_root, task))
+        self._say(f"{time.strftime('%H:%M:%S')} {task} {status.lower()} in "
+                  f"{time.monotonic() - self.started:.0f} s{', ' + figure if figure else ''}")
+
+    def _end_fan_out(self) -> None:
+        """The fan-out's one closing line: its tasks, their status and summed figure."""
+        task, _, ended, status = self.fan_out
+        self.fan_out = None
+        figure = "" if self.failed else figure_of(task, finished_outputs(self.run_root, task))
+        self._say(f"{time.strftime('%H:%M:%S')} {task} ×{ended} {status} in "
+                  f"{time.monotonic() - self.started:.0f} s{', ' + figure if figure else ''}")
 
     def save(self, run_dir: str) -> str:
         """Writes each step's lines to <run_dir>/<step>/log; returns the failed step's log path
         (or the last step's)."""
+        if self.fan_out:
+            self._end_fan_out()
         path = ""
         for task, lines in self.lines.items():
             path = os.path.join(run_dir, task, "log")
@@ -103,9 +137,6 @@ def _best_epoch(m: dict) -> str:
 
 # Per task: the output whose metadata holds its key figure, and the figure in words.
 KEY_FIGURES = {
-    names.CHECK_IMAGES: (names.PART, lambda m: f"{int(m['checked'])} files checked"),
-    names.MERGE_BUCKET: (names.MERGED,
-                         lambda m: f"bucket {m['bucket']}: {int(m['kept'])} images kept"),
     names.SPLIT: (names.METRICS, _split_counts),
     names.TRAIN_HEAD: (names.MODEL, _best_epoch),
     names.FINE_TUNE: (names.MODEL, _best_epoch),
@@ -113,21 +144,35 @@ KEY_FIGURES = {
                                               f"{'blessed' if m['blessed'] else 'not blessed'}"),
     names.PUSH: (names.PUBLISHED, lambda m: m["version"]),
 }
+# A fan-out's tasks (a ParallelFor's): the output whose metadata holds a count, its key, words
+FAN_OUTS = {
+    names.CHECK_IMAGES: (names.PART, "checked", "files checked"),
+    names.MERGE_BUCKET: (names.MERGED, "kept", "images kept"),
+}
 
 
-def key_figure(pipeline_root: str, task: str, nth: int = 1) -> str:
-    """', ' and the figure a person wants from the `nth` finished run of a task (a ParallelFor
-    runs one task several times), read from its executor output, the nth written."""
-    if task not in KEY_FIGURES:
-        return ""
-    pattern = os.path.join(pipeline_root, "*", "**", task, "executor_output.json")
-    outputs = sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime)
-    if not outputs:
-        return ""
-    with open(outputs[min(nth, len(outputs)) - 1]) as f:
-        output = json.load(f)
-    name, words = KEY_FIGURES[task]
+def finished_outputs(root: str, task: str) -> list[dict]:
+    """The executor output of every finished run of `task` under `root` (a run's folder or the
+    folder above it), oldest first."""
+    pattern = os.path.join(root, "**", task, "executor_output.json")
+    outputs = []
+    for path in sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime):
+        with open(path) as f:
+            outputs.append(json.load(f))
+    return outputs
+
+
+def figure_of(task: str, outputs: list[dict]) -> str:
+    """The figure a person wants from a task's finished runs: a fan-out's count summed over its
+    tasks, else the last run's key figure; '' for a task without one, or without its figures
+    (it failed before writing them)."""
     try:
-        return ", " + words(metadata(output, name))
-    except (KeyError, TypeError):  # a task that failed before writing its figures
-        return ""
+        if task in FAN_OUTS:
+            output, key, words = FAN_OUTS[task]
+            return f"{sum(int(metadata(o, output)[key]) for o in outputs)} {words}"
+        if task in KEY_FIGURES and outputs:
+            output, words = KEY_FIGURES[task]
+            return words(metadata(outputs[-1], output))
+    except (KeyError, TypeError, IndexError):
+        pass
+    return ""

@@ -226,7 +226,8 @@ MUTANTS = [
   ["tests/admod/test_serving_predict.py"], None),
  ("W2 --request-body imports TensorFlow", "pipeline/commands/serving.py",
   "    from admod.serving_request import request_body\n",
-  "    from admod.predict import serving_request\n    request_body = serving_request.request_body\n",
+  "    from admod.predict import serving_request\n"
+  "    request_body = serving_request.request_body\n",
   ["tests/admod/test_serving_predict.py"], None),
 ]
 

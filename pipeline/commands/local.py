@@ -82,7 +82,7 @@ def add_run(commands) -> None:
 
 
 def run_command(args) -> None:
-    from admod.pipeline import local_run, run_summary
+    from admod.pipeline import local_run, run_index, run_summary
 
     docker = args.runner == "docker"
     # A pipeline compiled on the fly lives in a temporary folder for the run only.
@@ -97,5 +97,7 @@ def run_command(args) -> None:
         started = time.monotonic()
         run_dir = local_run.run_local(pipeline_file, values, args.pipeline_root, runner,
                                       verbose=args.verbose)
+    index = run_index.write(run_dir)
     print(run_summary.summary(run_dir))
-    print(f"Finished in {time.monotonic() - started:.0f} s.")
+    print(f"Finished in {time.monotonic() - started:.0f} s. Every report, linked from one page:")
+    print(os.path.relpath(index) if not os.path.relpath(index).startswith("..") else index)

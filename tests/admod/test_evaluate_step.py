@@ -9,6 +9,7 @@ import pytest
 
 from admod import registry, split, steps
 from admod import model as model_lib
+from admod.metric_names import THRESHOLD_FREE
 from admod.options import BlessingOptions, EvaluationOptions
 from admod import split_steps
 from tests.support import splitting
@@ -155,7 +156,8 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
     rows = {row[0]: row for row in table[1:]}
     for name, value in at[result.threshold].items():
         assert rows[name][1] == f"{value:.4f}", name  # the operating threshold's column
-        assert rows[name][3] == f"{at[0.5][name]:.4f}", name  # the column at 0.5
+        # the column at 0.5; a figure that does not depend on the threshold shown once
+        assert rows[name][3] == ("" if name in THRESHOLD_FREE else f"{at[0.5][name]:.4f}"), name
     assert f"<p>{len(predictions)} images." in report
     decided = (p >= result.threshold).astype(int)
     assert result.scores["confusion_matrix"] == metrics.confusion_matrix(
@@ -170,6 +172,10 @@ def test_every_figure_of_the_evaluation_report_and_card_is_computed_from_the_pre
                               result, data, {"run": "r"})
     for name, value in at[result.threshold].items():
         assert f"| {name} | {value:.4f} |" in card, name
+    assert "## Intended use" in card and "## Limitations" in card
+    assert "Challenger: the model this run trained" in report
+    assert ("False positives" in report or "False negatives" in report
+            or "No misclassified" in report)
     manifest = split.read_manifest(str(tmp / "manifest.csv"))
     for name, info in data.items():
         for label, count in info["class_counts"].items():
@@ -199,3 +205,21 @@ def test_every_figure_of_the_split_report_is_the_manifests_own(setup):
         assert [int(row[header.index(c)]) for c in header[1:3]] == counts, name
         assert int(row[header.index("Total")]) == len(of_split), name
     assert int(rows["Total"][header.index("Total")]) == len(kept)
+    # The formats, shapes and sizes per split: the manifest's formats counted here
+    formats = _markdown_table(report, "format")
+    expected = pd.crosstab(kept["format"], kept["split"])
+    for value, counts in expected.iterrows():
+        for name, count in counts.items():
+            assert int(formats[value][name.capitalize()]) == count, (value, name)
+
+
+def _markdown_table(report: str, first_cell: str) -> dict:
+    """The Markdown table whose header starts with `first_cell`: row name -> column -> cell."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith("|") and line.strip("| ").split("|")[0].strip() == first_cell)
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")),
+               len(lines))
+    header, _, *rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+                        for line in lines[start:end]]
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}

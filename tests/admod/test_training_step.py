@@ -140,6 +140,16 @@ def test_with_an_identity_augmentation_training_sees_the_pixels_serving_sees(
     assert set(_images(seen["train"])) == _decoded_on_their_own(manifest, "train")
 
 
+def test_the_history_records_the_learning_rate_each_epoch_ran_with(trained):
+    """The curves show the learning rate: history.csv carries it (Keras's CSVLogger alone
+    does not)."""
+    tmp, _, _, _, _ = trained
+    history = training.read_history(str(tmp / "model"), "head")
+    assert list(history["learning_rate"]) == pytest.approx(
+        [training.TrainingOptions().learning_rate])
+    assert "learning rate" in open(tmp / "r.html").read()
+
+
 def test_the_step_trains_with_the_methods_callbacks(trained, monkeypatch, tmp_path):
     """EarlyStopping restoring the best weights, ModelCheckpoint on the best val_loss and
     ReduceLROnPlateau, each on val_loss with the options' values, as the step runs them."""

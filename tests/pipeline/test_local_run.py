@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from admod import registry
-from admod.pipeline import local_run, run_summary, step_log
+from admod.defaults import CLASS_NAMES
+from admod.pipeline import local_run, run_index, run_summary, step_log
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
@@ -38,10 +39,10 @@ def test_a_quiet_run_says_one_line_per_step_and_epoch_and_keeps_every_log(blesse
     lines = echoed.splitlines()
     steps = ["check-parameters", "list-images", "check-images", "gather-parts", "merge-bucket",
              "split", "train-head", "fine-tune", "evaluate", "push"]
-    # start and end of each task (one check-images, 16 merge-bucket), one epoch per phase
-    assert len(lines) == 2 * (len(steps) + 15) + 2
+    # start and end of each step (a fan-out's tasks together), one epoch per phase
+    assert len(lines) == 2 * len(steps) + 2, echoed
     assert len([line for line in lines if re.search(
-        r"merge-bucket success in \d+ s, bucket \d\d: \d+ images kept$", line)]) == 16
+        r"merge-bucket ×16 success in \d+ s, \d+ images kept$", line)]) == 1, echoed
     assert any(re.search(r"train-head epoch 1/1: loss [0-9.]+, val_loss [0-9.]+, val_auc", line)
                for line in lines)
     for expected in (r"split success in \d+ s, train \d+, validation \d+",
@@ -81,6 +82,13 @@ def test_every_step_writes_well_formed_artifacts(blessed_run):
     predictions = pd.read_csv(step("evaluate", "predictions"))
     assert len(predictions) == evaluation["scores"]["count"]
     assert predictions["probability"].between(0, 1).all()
+    # the decision as served: at the threshold, by label and by name (calibration none here)
+    assert (predictions["predicted_label"]
+            == (predictions["probability"] >= evaluation["threshold"])).all()
+    assert (predictions["predicted_class"] == predictions["predicted_label"].map(
+        dict(enumerate(CLASS_NAMES)))).all()
+    assert (predictions["actual_class"] == predictions["label"].map(
+        dict(enumerate(CLASS_NAMES)))).all()
     assert "Most confidently wrong" in open(step("evaluate", "report")).read()
     matrix = evaluation["scores"]["confusion_matrix"]
     validation = json.load(open(step("split", "validation", "info.json")))
@@ -115,6 +123,22 @@ def test_blessed_model_becomes_a_new_registry_version(blessed_run):
     assert head["metadata"]["tensorboard_logdir"].endswith("/train-head/model/tensorboard")
 
 
+def test_the_run_opens_from_one_page_whose_links_all_resolve(blessed_run):
+    _, run_dir, _ = blessed_run
+    page = open(run_index.write(run_dir)).read()
+    links = re.findall(r'href="([^"]+)"', page)
+    assert {"reports/split.md", "reports/train-head.html", "reports/fine-tune.html",
+            "reports/evaluate.html", "evaluate/log"} <= set(links)
+    for link in links:
+        assert os.path.isfile(os.path.join(run_dir, link)), link
+    for name in ("train-head", "fine-tune", "evaluate"):  # a browser renders them as pages
+        with open(os.path.join(run_dir, "reports", name + ".html")) as f:
+            assert f.read().startswith("<!DOCTYPE html>"), name
+    assert "Blessed" in page and re.search(r"merge-bucket</td><td>16 tasks: \d+ images kept",
+                                           page)
+    assert f"tensorboard --logdir {run_dir}" in page
+
+
 def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root):
     root, _, _ = blessed_run
     before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
@@ -137,9 +161,8 @@ def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_ru
     assert ("Calibration refused: Calibration" in summary) == bool(calibration["refused"])
 
 
-def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
-    """Two check-images tasks of one ParallelFor: the first to finish says its own count, the
-    second its own (both said the newest one's)."""
+def test_a_fan_out_says_its_tasks_figures_summed(tmp_path):
+    """Two check-images tasks of one ParallelFor: one figure, the sum of theirs."""
     for i, (checked, mtime) in enumerate(((233, 1_000), (267, 2_000))):
         folder = tmp_path / "run" / "for-loop" / f"iteration-{i}" / "check-images"
         folder.mkdir(parents=True)
@@ -147,5 +170,5 @@ def test_each_run_of_a_fanned_out_step_reports_its_own_figure(tmp_path):
         output.write_text(json.dumps({"artifacts": {"part": {"artifacts": [
             {"metadata": {"checked": checked}}]}}}))
         os.utime(output, (mtime, mtime))
-    assert step_log.key_figure(str(tmp_path), "check-images", 1) == ", 233 files checked"
-    assert step_log.key_figure(str(tmp_path), "check-images", 2) == ", 267 files checked"
+    outputs = step_log.finished_outputs(str(tmp_path), "check-images")
+    assert step_log.figure_of("check-images", outputs) == "500 files checked"
