@@ -330,7 +330,7 @@ def _calibration_html(result: Evaluation, scored: pd.DataFrame) -> str:
               "platt": f"Platt scaling, sigmoid({calibration.slope:.4g} × logit "
                        f"{calibration.intercept:+.4g})"}.get(calibration.method,
                                                              calibration.method)
-    return (f"<p>Calibration {html.escape(fitted)}, fitted on validation; the operating "
+    return (f"<p>Calibration: {html.escape(fitted)}, fitted on validation; the operating "
             f"threshold {threshold_text(result.threshold)} is "
             f"{threshold_text(calibration.raw_threshold)} on the raw score. Figures on "
             f"{held_out}. Below the curves, how many images fall in each bin.</p>{refused}"

@@ -102,6 +102,7 @@ def callbacks(options: TrainingOptions, phase: str, work_dir: str,
     # read_history drops, rather than losing it. The mirror comes after both.
     mirror = [MirrorTrainingState(work_dir, durable)] if durable else []
     return [
+        LearningRateLogged(),  # first: the history's learning_rate is the one the epoch ran with
         keras.callbacks.CSVLogger(os.path.join(work_dir, HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, STATE_DIR)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.early_stopping_patience,
@@ -115,6 +116,16 @@ def callbacks(options: TrainingOptions, phase: str, work_dir: str,
         keras.callbacks.TensorBoard(
             storage.join(tensorboard_logdir(os.path.join(work_dir, "tensorboard")), phase)),
     ] + mirror
+
+
+class LearningRateLogged(keras.callbacks.Callback):
+    """The learning rate each epoch ran with, in its logs: the history and the curves show it
+    (ReduceLROnPlateau changes it at the end of an epoch, after this)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
 
 
 class EpochLog(keras.callbacks.Callback):
