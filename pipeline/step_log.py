@@ -72,10 +72,10 @@ class StepLog(io.TextIOBase):
             self.fan_out[1] += 1
         else:
             self.started = time.monotonic()
-            fan_out = " (fan-out)" if task in FAN_OUTS else ""
-            self._say(f"{time.strftime('%H:%M:%S')} {task}{fan_out} ...")
-            if task in FAN_OUTS:
+            if task in FAN_OUTS:  # said once, when its last task has ended
                 self.fan_out = [task, 1, 0, "success"]
+            else:
+                self._say(f"{time.strftime('%H:%M:%S')} {task} ...")
         self.task = task
 
     def _ended(self, task: str, status: str) -> None:

@@ -47,3 +47,18 @@ def test_a_function_level_import_up_the_layers_or_in_a_circle_is_caught(tmp_path
         f.write(planted)
     result = _lint(src)
     assert result.returncode != 0 and broken in result.stdout, result.stdout[-3000:]
+
+
+def test_every_package_folder_is_installed():
+    """A subpackage missing from pyproject.toml works in the editable install (the tests, make
+    run) and is absent from the image's regular one: every folder with an __init__.py is listed."""
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        setup = tomllib.load(f)["tool"]["setuptools"]
+    folders = {package: folder for package, folder in setup["package-dir"].items()}
+    installed = {os.path.normpath(folders[p]) for p in setup["packages"]}
+    for top in ("admod", "components", "pipeline"):
+        for folder, _, files in os.walk(os.path.join(REPO, top)):
+            if "__init__.py" in files and "__pycache__" not in folder:
+                assert os.path.relpath(folder, REPO) in installed, folder
