@@ -38,12 +38,13 @@ def summary(run_dir: str) -> str:
         if task in tasks:
             lines += _phase_lines(title, PhaseSummary.from_json(metadata(tasks[task],
                                                                          names.MODEL)))
-    if names.EVALUATE in tasks:
-        lines += _evaluation_lines(read_evaluation(run_dir))
+    evaluation = read_evaluation(run_dir) if names.EVALUATE in tasks else None
+    if evaluation:
+        lines += _evaluation_lines(evaluation)
     if names.PUSH in tasks:
         published = metadata(tasks[names.PUSH], names.PUBLISHED)
         lines.append(f"Pushed model: {published['registry_uri']}")
-    elif names.EVALUATE in tasks and not read_evaluation(run_dir).blessed:
+    elif evaluation and not evaluation.blessed:
         lines.append("Push did not run: the model was not blessed; the registry is unchanged.")
     if names.TRAIN_HEAD in tasks:
         lines.append(f"Training curves in TensorBoard: .venv/bin/tensorboard --logdir {run_dir}")

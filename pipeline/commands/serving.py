@@ -4,7 +4,7 @@ import csv
 import json
 import sys
 
-from admod import defaults
+from admod import defaults, logs
 from admod.errors import AdmodError
 
 
@@ -31,7 +31,6 @@ def predict_command(args) -> int:
         raise AdmodError("--model is missing: pass a registry_root (its champion) or one of its "
                          "version folders, or --request-body to print a request without scoring.")
     # TensorFlow only now: --request-body and a missing --model need none of it
-    from admod import logs
     from admod.reports import csv_safe
 
     with logs.native_stderr_silenced():  # what importing TensorFlow writes
