@@ -33,18 +33,26 @@ def _bytes(data):
 
 
 def _at(b, i):
-    """b[i], or 0 past the end (corrupt headers must not raise out-of-range errors)."""
+    """b[i] (i a scalar or a vector of positions), 0 past the end: corrupt headers must not
+    raise out-of-range errors."""
     n = tf.shape(b)[0]
     return tf.where(i < n, tf.gather(b, tf.clip_by_value(i, 0, n - 1)), 0)
 
 
+def _uint(b, i, size: int, little):
+    """The `size`-byte unsigned integer at b[i], in int32 (four bytes wrap as a signed int32
+    does). One gather for all its bytes: the graph stays small, and so quick to trace."""
+    weights = tf.constant([256 ** k for k in range(size)])
+    return tf.reduce_sum(_at(b, i + tf.range(size))
+                         * tf.where(little, weights, tf.reverse(weights, [0])))
+
+
 def _u16(b, i, little):
-    return tf.where(little, _at(b, i) + 256 * _at(b, i + 1), 256 * _at(b, i) + _at(b, i + 1))
+    return _uint(b, i, 2, little)
 
 
 def _u32(b, i, little):
-    return tf.where(little, _u16(b, i, True) + 65536 * _u16(b, i + 2, True),
-                    65536 * _u16(b, i, False) + _u16(b, i + 2, False))
+    return _uint(b, i, 4, little)
 
 
 # --- size from the header ------------------------------------------------------------------
@@ -84,7 +92,7 @@ def _exif_tiff_start(b):
 
     def next_segment(pos, found):
         is_exif = tf.equal(_at(b, pos + 1), 0xE1) & tf.reduce_all(
-            tf.equal(tf.stack([_at(b, pos + 4 + i) for i in range(6)]), exif))
+            tf.equal(_at(b, pos + 4 + tf.range(6)), exif))
         length = 256 * _at(b, pos + 2) + _at(b, pos + 3)
         return pos + 2 + length, tf.where(is_exif, pos + 10, found)
 
@@ -112,17 +120,14 @@ def exif_orientation(data):
 
 
 def apply_orientation(image, orientation):
-    """Turns an [H, W, C] image upright as EXIF `orientation` says (as Pillow's exif_transpose)."""
-    return tf.switch_case(orientation - 1, [
-        lambda: image,
-        lambda: tf.image.flip_left_right(image),
-        lambda: tf.image.rot90(image, 2),
-        lambda: tf.image.flip_up_down(image),
-        lambda: tf.image.transpose(image),
-        lambda: tf.image.rot90(image, 3),
-        lambda: tf.image.rot90(tf.image.transpose(image), 2),
-        lambda: tf.image.rot90(image, 1),
-    ])
+    """Turns an [H, W, C] image upright as EXIF `orientation` says (as Pillow's exif_transpose):
+    each of the eight is a transpose (5-8) followed by a left-right and a top-bottom flip."""
+    transpose = orientation >= 5
+    flip_left_right = tf.reduce_any(tf.equal(orientation, [2, 3, 6, 7]))
+    flip_up_down = tf.reduce_any(tf.equal(orientation, [3, 4, 7, 8]))
+    image = tf.cond(transpose, lambda: tf.transpose(image, [1, 0, 2]), lambda: image)
+    image = tf.cond(flip_left_right, lambda: tf.reverse(image, [1]), lambda: image)
+    return tf.cond(flip_up_down, lambda: tf.reverse(image, [0]), lambda: image)
 
 
 def _decode_jpeg(data):
