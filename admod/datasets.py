@@ -30,6 +30,9 @@ def decode_and_resize(image_bytes, image_size: int, max_pixels: int | None = Non
     return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
 
 
+# Not converted by AutoGraph: the decode path has no Python control flow over tensors (it uses
+# tf.cond, tf.case and tf.while_loop), and converting it costs each process a second.
+@tf.autograph.experimental.do_not_convert
 def _parse(serialized, image_size: int):
     example = records.parse(serialized)
     return decode_and_resize(example["image"], image_size), example["label"]

@@ -1,4 +1,6 @@
-"""The whole pipeline under kfp.local on tiny data (32 px, 60 images, one epoch per phase)."""
+"""The whole pipeline under kfp.local on tiny data (32 px, 60 images, one epoch per phase); the
+run that is not blessed trains on a small stand-in for ResNet50 (tests/support/small_resnet.py),
+its DAG, steps and outputs otherwise pipeline.yaml's."""
 
 import io
 import json
@@ -8,19 +10,33 @@ import re
 import pandas as pd
 import pytest
 
-from admod import registry
+from admod import components, registry
 from admod.defaults import CLASS_NAMES
-from admod.pipeline import local_run, run_index, run_summary, step_log
+from admod.pipeline import compiled, local_run, run_index, run_summary, step_log
+from tests.support import small_resnet
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
         "weights": "none", **local_run.LOCAL_RUN}
 
 
-def _run(demo_root, root, echo=None, **params):
+PIPELINE_FILE = os.path.join(REPO, "pipeline.yaml")
+
+
+def _run(demo_root, root, echo=None, pipeline_file=PIPELINE_FILE, **params):
     arguments = {**TINY, "data_root": demo_root, "registry_root": str(root / "registry"), **params}
-    return local_run.run_local(os.path.join(REPO, "pipeline.yaml"), arguments, str(root / "runs"),
-                               echo=echo)
+    return local_run.run_local(pipeline_file, arguments, str(root / "runs"), echo=echo)
+
+
+def _on_small_resnet(folder) -> str:
+    """pipeline.yaml compiled as `make compile` does, train-head and fine-tune on the small
+    ResNet."""
+    build = components.build
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(components, "build", lambda image: small_resnet.components_on_it(
+            build(image), image, str(folder)))
+        compiled.write_pipeline(str(folder / "pipeline.yaml"))
+    return str(folder / "pipeline.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +155,15 @@ def test_the_run_opens_from_one_page_whose_links_all_resolve(blessed_run):
     assert f"tensorboard --logdir {run_dir}" in page
 
 
-def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root):
+def test_unmet_threshold_skips_push_and_leaves_the_registry_unchanged(blessed_run, demo_root,
+                                                                     tmp_path):
     root, _, _ = blessed_run
     before = sorted(folder for folder, _, _ in os.walk(root / "registry"))
     # Nothing learnt (learning rates 1e-12) and a threshold no output reaches: recall 0 < 0.5.
     # (min_accuracy=1.0 alone was met once: the tiny demo set is easy.)
     # One check-images task: the fan-out of one.
-    run_dir = _run(demo_root, root, head_learning_rate=1e-12, fine_tune_learning_rate=1e-12,
+    run_dir = _run(demo_root, root, pipeline_file=_on_small_resnet(tmp_path),
+                   head_learning_rate=1e-12, fine_tune_learning_rate=1e-12,
                    threshold_rule="fixed", threshold_target=0.999999, min_recall=0.5,
                    split_workers=1)
     assert not os.path.exists(os.path.join(run_dir, "push"))

@@ -2,18 +2,24 @@
 that the code paths otherwise run only on a GPU node run here: MirroredStrategy over two
 devices, the global batch, class weights, mixed precision and XLA. Like a pipeline step, each
 call is its own process (two MirroredStrategy instances in one process share collective keys).
+The base is the small stand-in of tests/support/small_resnet.py (ResNet50's layer names and
+kinds, a fraction of its size): these promises are about the replicas, the precision policy and
+the resumption, not about the architecture, which tests/admod/test_model_training.py pins.
 
-    python train_on_logical_devices.py WORK_DIR STEP DEVICES MIXED XLA [KILL_AT_EPOCH]
+    python -m tests.admod.scripts.train_on_logical_devices WORK_DIR STEP DEVICES MIXED XLA
+                                                             EPOCHS [KILL_AT_EPOCH]
 
 STEP is train-head or fine-tune (on WORK_DIR/split, written by the test); DEVICES 1 or 2; MIXED
-and XLA 0 or 1. KILL_AT_EPOCH ends the process at the start of that epoch, as a preempted node
-would; the next call resumes from the durable copy. Each process appends the epochs it starts to
-WORK_DIR/started.txt; fine-tune writes facts about the trained model to WORK_DIR/model.json.
+and XLA 0 or 1; EPOCHS the phase's epochs. KILL_AT_EPOCH ends the process at the start of that
+epoch, as a preempted node would; the next call resumes from the durable copy. Each process
+appends the epochs it starts to WORK_DIR/started.txt; fine-tune writes facts about the trained
+model to WORK_DIR/model.json.
+
 XLA over two logical CPU devices is not run: XLA's CPU backend compiles a replica's step on
 CPU:0 and cannot read CPU:1's variables (TensorFlow's XLA known issues, "tf.Variable on a
-different device"), which says nothing about GPUs. Nor is mixed precision: random-weights
-ResNet50 overflows float16 after its sixteen residual additions (ImageNet's BatchNorm
-statistics keep it in range), and over two replicas when it does varies from run to run.
+different device"), which says nothing about GPUs. Nor is mixed precision: random weights
+overflow float16 after enough residual additions (ImageNet's BatchNorm statistics keep ResNet50
+in range), and over two replicas when they do varies from run to run.
 """
 
 import json
@@ -31,11 +37,14 @@ import keras  # noqa: E402
 from admod import accelerators, steps, training  # noqa: E402
 from admod import model as model_lib  # noqa: E402
 from admod.options import AugmentOptions  # noqa: E402
+from tests.support import small_resnet  # noqa: E402
 
 work, step, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mixed, xla = sys.argv[4] == "1", sys.argv[5] == "1"
-kill_at = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+epochs = int(sys.argv[6])
+kill_at = int(sys.argv[7]) if len(sys.argv) > 7 else 0
 accelerators.accelerator_devices = lambda: [f"/cpu:{i}" for i in range(devices)]
+model_lib._resnet50 = small_resnet.small_resnet
 
 
 class Preemption(keras.callbacks.Callback):
@@ -52,7 +61,7 @@ training.callbacks = lambda *args: original(*args) + [Preemption()]
 data = {name: os.path.join(work, "split", name) for name in ("train", "validation")}
 step_dir = os.path.join(work, step)
 options = training.TrainingOptions(
-    epochs=2, batch_size=4, class_weighting="balanced", early_stopping_patience=99,
+    epochs=epochs, batch_size=4, class_weighting="balanced", early_stopping_patience=99,
     mixed_precision=mixed, xla=xla, augmentation=AugmentOptions(),
     checkpoint_root=os.path.join(work, "durable"), state_key=step_dir)
 if step == "train-head":
