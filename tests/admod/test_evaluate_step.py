@@ -12,10 +12,18 @@ from admod import model as model_lib
 from admod.metric_names import THRESHOLD_FREE
 from admod.options import BlessingOptions, EvaluationOptions
 from admod import split_steps
-from tests.support import splitting
+from tests.support import small_resnet, splitting
 from tests.support import results
 
 SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_base():
+    """ResNet50's stand-in (tests/support/small_resnet.py): the evaluation does not depend on the
+    architecture."""
+    with small_resnet.in_place():
+        yield
 
 
 @pytest.fixture(scope="module")

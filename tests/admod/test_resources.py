@@ -7,7 +7,8 @@ import pytest
 from admod import datasets, resources, split, steps, training
 from admod.options import ImageRules
 from admod import split_steps
-from tests.support import splitting
+from admod import model as model_lib
+from tests.support import small_resnet, splitting
 
 GIB = 2**30
 
@@ -52,6 +53,7 @@ def test_training_caches_on_local_disk_never_in_the_model_artifact(demo_root, tm
         return make_dataset(folder, *args, cache_dir=cache_dir, **kwargs)
 
     monkeypatch.setattr(datasets, "make_dataset", recording)
+    monkeypatch.setattr(model_lib, "_resnet50", small_resnet.small_resnet)  # any base will do
     model_dir = tmp_path / "model"
     options = training.TrainingOptions(epochs=1, batch_size=8, require_gpu=False)
     steps.train_head_step(train_dir=out["train"], val_dir=out["validation"],

@@ -11,9 +11,17 @@ import pytest
 from admod import registry, serving
 from admod import model as model_lib
 from admod.defaults import CLASS_NAMES
-from tests.support import results
+from tests.support import results, small_resnet
 
 SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_base():
+    """ResNet50's stand-in (tests/support/small_resnet.py): predict does not depend on the
+    architecture (tests/admod/test_tf_serving_loader.py serves ResNet50 itself)."""
+    with small_resnet.in_place():
+        yield
 
 
 @pytest.fixture(scope="module")

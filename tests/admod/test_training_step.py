@@ -15,9 +15,17 @@ from admod import datasets, registry, split, steps, training
 from admod.defaults import CLASS_NAMES
 from admod.options import AugmentOptions
 from admod import split_steps
-from tests.support import splitting
+from tests.support import small_resnet, splitting
 
 SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_base():
+    """ResNet50's stand-in (tests/support/small_resnet.py): these promises are the step's, not the
+    architecture's (tests/admod/test_model_training.py pins ResNet50's)."""
+    with small_resnet.in_place():
+        yield
 
 
 @pytest.fixture(scope="module")

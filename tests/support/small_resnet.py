@@ -5,21 +5,25 @@ shortcut convolution of each stage's first block), with one block per stage befo
 a few filters, so that building, tracing and saving it take a fraction of ResNet50's time.
 
     admod.model._resnet50 = small_resnet.small_resnet   # in the process that trains
+    with small_resnet.in_place(): ...                    # in a test's own process
 
 or, for a pipeline run under kfp.local, `components_on_it` (train-head and fine-tune on it).
 """
 
+import contextlib
 import importlib.util
 import inspect
 import os
 import textwrap
 import types
+from unittest import mock
 
 import keras
 from keras import layers
 from kfp import dsl
 
 from admod import components
+from admod import model as model_lib
 
 FILTERS = 8
 STAGES = ((2, 1, 1), (3, 1, 2), (4, 1, 2), (5, 3, 2))  # stage, blocks, first block's stride
@@ -38,6 +42,13 @@ def small_resnet(weights, shape) -> keras.Model:
             x = _block(x, f"conv{stage}_block{block}", stride if block == 1 else 1,
                        shortcut=block == 1)
     return keras.Model(inputs, x, name="resnet50")
+
+
+@contextlib.contextmanager
+def in_place():
+    """admod.model builds the small ResNet where it would build ResNet50, while inside."""
+    with mock.patch.object(model_lib, "_resnet50", small_resnet):
+        yield
 
 
 def _block(x, name: str, stride: int, shortcut: bool):
