@@ -36,8 +36,10 @@ def documents(pipeline_file: str) -> list[dict]:
     """The file's YAML documents: the PipelineSpec, then (Kubeflow) the platform spec."""
     import yaml
 
+    # libyaml's safe loader where PyYAML has it: the same documents, parsed ten times faster
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(pipeline_file) as f:
-        return list(yaml.safe_load_all(f))
+        return list(yaml.load_all(f, Loader=loader))
 
 
 def declared_parameters(pipeline_file: str) -> dict[str, tuple[str, object]]:

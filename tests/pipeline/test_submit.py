@@ -8,9 +8,9 @@ from google.auth.credentials import AnonymousCredentials
 
 from admod.errors import USER_ERROR_STATUS
 from admod.errors import AdmodError
-from admod.pipeline import submit
+from admod.pipeline import compiled, submit
 from tests.support.fake_kfp import fake_kfp_server
-from tests.pipeline.test_compile import COMMITTED, _compile
+from tests.pipeline.test_compile import COMMITTED
 
 PARAMS = {"data_root": "gs://ads-bucket/ads", "registry_root": "gs://ads-bucket/registry",
           "head_epochs": 10}
@@ -27,6 +27,14 @@ def test_cron_conversion(cron, expected):
 def test_cron_with_the_wrong_number_of_fields(cron):
     with pytest.raises(AdmodError, match="standard five"):
         submit.to_kfp_cron(cron)
+
+
+@pytest.fixture(scope="module")
+def vertex_file(tmp_path_factory):
+    """The pipeline compiled for Vertex AI, as `admod compile --platform vertex` compiles it."""
+    path = str(tmp_path_factory.mktemp("vertex") / "pipeline.yaml")
+    compiled.write_pipeline(path, platform="vertex")
+    return path
 
 
 class _RecordingVertexApi:
@@ -46,8 +54,7 @@ class _RecordingVertexApi:
         return self.job
 
 
-def test_vertex_job_request_body(bucket, tmp_path):
-    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+def test_vertex_job_request_body(bucket, vertex_file):
     root = f"gs://{bucket.name}/pipeline-root"  # the SDK checks the bucket (emulator) exists
     settings = submit.RunSettings(str(vertex_file), PARAMS, root, "admod-weekly", False, SA)
     job = submit.vertex_job(settings, "proj", "europe-west4", {"team": "moderation"},
@@ -76,8 +83,7 @@ def _cached_steps(pipeline_spec) -> set:
             if dict(task.get("cachingOptions", {})).get("enableCache", False)}
 
 
-def test_cache_applies_to_the_split_and_training_steps_only(bucket, tmp_path):
-    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+def test_cache_applies_to_the_split_and_training_steps_only(bucket, vertex_file):
     settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root",
                                   training_cache=True)
     job = submit.vertex_job(settings, "proj", "europe-west4", credentials=AnonymousCredentials())
@@ -94,8 +100,7 @@ def test_vertex_refuses_a_kubeflow_compile_and_a_local_root():
         submit.vertex_job(settings, "proj", "us-central1", credentials=AnonymousCredentials())
 
 
-def test_vertex_needs_a_gcs_pipeline_root(tmp_path):
-    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
+def test_vertex_needs_a_gcs_pipeline_root(vertex_file):
     settings = submit.RunSettings(str(vertex_file), PARAMS, "/local/runs")
     with pytest.raises(AdmodError, match="is not a gs:// URI"):
         submit.vertex_job(settings, "proj", "us-central1", credentials=AnonymousCredentials())
@@ -191,10 +196,9 @@ def test_schedule_from_the_command_line(kfp_api, tmp_path):
         "head_epochs": 5}
 
 
-def test_vertex_schedule_request_body(bucket, tmp_path, monkeypatch):
+def test_vertex_schedule_request_body(bucket, monkeypatch, vertex_file):
     from google.cloud import aiplatform
 
-    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
     settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root",
                                   "admod-weekly", None, SA)
     job = submit.vertex_job(settings, "proj", "us-central1", credentials=AnonymousCredentials())
@@ -302,10 +306,9 @@ def test_kubeflow_client_passes_the_iap_client_id(monkeypatch):
 
 @pytest.mark.parametrize("state, fails", [("PIPELINE_STATE_SUCCEEDED", False),
                                           ("PIPELINE_STATE_FAILED", True)])
-def test_vertex_wait_and_run_url(bucket, tmp_path, state, fails):
+def test_vertex_wait_and_run_url(bucket, state, fails, vertex_file):
     from google.cloud.aiplatform_v1.types import PipelineState
 
-    vertex_file, _ = _compile(tmp_path, "--platform", "vertex")
     settings = submit.RunSettings(str(vertex_file), PARAMS, f"gs://{bucket.name}/root")
     job = submit.vertex_job(settings, "proj", "europe-west4", credentials=AnonymousCredentials())
     api = job.api_client = _RecordingVertexApi()
