@@ -1,7 +1,8 @@
 """The pushed SavedModel served the way TF Serving serves it (tests/support/tf_serving.py: the v1
 SavedModel loader in a Session, the JSON request decoded by TF Serving's rules), under the
-TensorFlow installed here; `make test-tf-serving` runs the same check under TensorFlow 2.15.1,
-Vertex AI's prebuilt serving image's version."""
+TensorFlow installed here, on the small stand-in for ResNet50 (tests/support/small_resnet.py: its
+layer kinds, so its ops); `make test-tf-serving` runs the same check on ResNet50 itself under
+TensorFlow 2.15.1, Vertex AI's prebuilt serving image's version."""
 
 import json
 import os
@@ -16,7 +17,15 @@ from admod import registry, serving, serving_request
 from admod.pipeline import cli
 from tests.support import serving_cases, tf_serving
 from tests.support.image_kinds import kinds
-from tests.support import results
+from tests.support import results, small_resnet
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_base():
+    """ResNet50's stand-in (tests/support/small_resnet.py): the loader reads the same ops, in
+    a fraction of the time."""
+    with small_resnet.in_place():
+        yield
 
 
 @pytest.fixture(scope="module")
