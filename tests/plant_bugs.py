@@ -229,6 +229,11 @@ MUTANTS = [
   "    from admod.predict import serving_request\n"
   "    request_body = serving_request.request_body\n",
   ["tests/admod/test_serving_predict.py"], None),
+ # Issue 37: the decode traced once
+ ("X1 the served decode starts before the pixel check (an oversized image is decoded)",
+  "admod/decoding.py", "        with tf.control_dependencies([checked]):",
+  "        with tf.control_dependencies([]):",
+  ["tests/admod/test_decoding.py"], None),
 ]
 
 

@@ -91,8 +91,8 @@ def test_a_failing_step_ends_the_run_in_one_sentence(admod, tmp_path):
     (tmp_path / "data" / CLASS_NAMES[1]).mkdir(parents=True)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = admod("run", "--data", str(tmp_path / "data"), "--pipeline-file",
-                    os.path.join(repo, "pipeline.yaml"), "--pipeline-root", str(tmp_path / "runs"),
-                    "--registry", str(tmp_path / "models"))
+                   os.path.join(repo, "pipeline.yaml"), "--pipeline-root", str(tmp_path / "runs"),
+                   "--registry", str(tmp_path / "models"))
     _one_sentence(result, "list-images", "failed", status=1)
     assert "holds no image files" in result.stdout + result.stderr  # the step explains itself
 
@@ -105,7 +105,7 @@ def test_submit_without_a_target(admod):
 def test_run_checks_every_parameter_before_anything_runs(demo_root, tmp_path):
     (tmp_path / "tmp").mkdir()
     result = _process("run", "--data", demo_root, "-p", "head_epoch=5", "--pipeline-root",
-                    str(tmp_path / "runs"), cwd=tmp_path, env={"TMPDIR": str(tmp_path / "tmp")})
+                      str(tmp_path / "runs"), cwd=tmp_path, env={"TMPDIR": str(tmp_path / "tmp")})
     _one_sentence(result, "head_epoch", "did you mean head_epochs?")
     assert not (tmp_path / "runs").exists()  # nothing ran
     assert os.listdir(tmp_path / "tmp") == []  # the pipeline compiled for the run is gone
@@ -212,8 +212,6 @@ def test_a_gate_cannot_be_switched_off_with_nan(admod, tmp_path):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_no_float_parameter_takes_a_value_that_is_not_finite(value, tmp_path, monkeypatch,
                                                              capsys):
-    from admod.pipeline import cli
-
     assert len(FLOAT_PARAMETERS) >= 15  # every float of every step's options
     monkeypatch.chdir(tmp_path)
     given = [arg for name in FLOAT_PARAMETERS for arg in ("-p", f"{name}={value}")]
