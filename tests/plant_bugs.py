@@ -233,7 +233,7 @@ MUTANTS = [
  ("X1 the served decode starts before the pixel check (an oversized image is decoded)",
   "admod/decoding.py", "        with tf.control_dependencies([checked]):",
   "        with tf.control_dependencies([]):",
-  ["tests/admod/test_decoding.py"], None),
+  ["tests/admod/test_decoding.py::test_no_decode_starts_before_the_pixel_check"], None),
 ]
 
 

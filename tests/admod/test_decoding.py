@@ -54,6 +54,30 @@ def test_an_oversized_image_is_refused_from_its_header():
         decoding.decode_rgb(tf.constant(data), max_pixels=50_000_000)
 
 
+def _upstream(op) -> set:
+    """Every op `op` waits for: its inputs' and its control inputs', transitively."""
+    found, waiting = set(), [op]
+    while waiting:
+        current = waiting.pop()
+        for parent in [t.op for t in current.inputs] + list(current.control_inputs):
+            if parent not in found:
+                found.add(parent)
+                waiting.append(parent)
+    return found
+
+
+def test_no_decode_starts_before_the_pixel_check():
+    """An image whose header announces too many pixels is never decoded, so never takes the
+    memory it announces: the decode waits for the check. Running beside it, which of the two
+    errors came first varied from run to run."""
+    operations = decoding._decoder(1000).get_concrete_function().graph.get_operations()
+    checks = {op for op in operations if op.name.endswith("Assert/AssertGuard")}
+    decodes = [op for op in operations
+               if op.type in ("If", "StatelessIf") and op.outputs[0].dtype == tf.uint8]
+    assert len(checks) == 1 and decodes
+    assert all(checks <= _upstream(op) for op in decodes)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     import keras
