@@ -88,6 +88,7 @@ def fit(labels, probabilities, method: str) -> Calibration:
     if method == "none":
         return Calibration()
     _require_of_each_class(labels, 2)
+    _require_varying(probabilities)
     fitted = _calibrated_scores(method).fit(_column(probabilities), np.asarray(labels))
     calibrator = fitted.calibrated_classifiers_[0].calibrators[0]
     if method == "platt":  # sklearn's sigmoid: 1 / (1 + exp(a * z + b))
@@ -111,6 +112,7 @@ def cross_fitted(labels, probabilities, method: str) -> np.ndarray:
         return probabilities
     # Each fit needs 2 images of each class besides those its fold holds out.
     folds = min(FOLDS, _require_of_each_class(labels, 4) // 2)
+    _require_varying(probabilities)
     return cross_val_predict(_calibrated_scores(method), _column(probabilities), labels,
                              cv=StratifiedKFold(folds, shuffle=True, random_state=0),
                              method="predict_proba")[:, 1]
@@ -146,6 +148,17 @@ def _require_of_each_class(labels, least: int) -> int:
                               f"validation (it has {fewest}): add images, raise val_fraction, or "
                               "pass calibration=none.")
     return fewest
+
+
+def _require_varying(probabilities) -> None:
+    """Refused when every image has the same score (after the clip to [EPSILON, 1 - EPSILON]):
+    any fit would be arbitrary, one method accepting what the other refuses."""
+    z = logit(probabilities)
+    if z.size and z.min() == z.max():
+        raise CannotCalibrate(
+            f"Calibration needs scores that differ: the model gave every validation image the "
+            f"same probability ({float(sigmoid(z[0])):.4g}), so it separates nothing; look at its "
+            "training (loss curves, weights), or pass calibration=none.")
 
 
 def _column(probabilities) -> np.ndarray:

@@ -9,6 +9,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def interrupt_on_sigterm() -> None:
+    """From now on in this process (a worker's initializer), SIGTERM raises KeyboardInterrupt, so
+    its work unwinds (its temporary files go) as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """Meanwhile, SIGTERM raises KeyboardInterrupt in the main thread; the handler there was

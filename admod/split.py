@@ -33,13 +33,12 @@ import json
 import logging
 import multiprocessing
 import os
-import signal
 import sqlite3
 import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from admod import images, near_copies, records, storage
+from admod import images, interrupts, near_copies, records, storage
 from admod import options as options_lib
 from admod.options import ImageRules, SplitOptions
 from admod.defaults import CLASS_NAMES, SPLIT_BUCKETS
@@ -834,7 +833,7 @@ class _Processes:
         if self.count > 1:
             spawn = multiprocessing.get_context("spawn")  # no fork of a process running TF
             self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.count, mp_context=spawn, initializer=_interrupt_on_sigterm)
+                self.count, mp_context=spawn, initializer=interrupts.interrupt_on_sigterm)
         return self
 
     def __exit__(self, error_type, *exc) -> None:
@@ -849,15 +848,6 @@ class _Processes:
         if self.pool is None:
             return list(map(fn, *iterables))
         return list(self.pool.map(fn, *iterables))
-
-
-def _interrupt_on_sigterm() -> None:
-    """In each worker: SIGTERM raises KeyboardInterrupt, so its work unwinds (its temporary
-    files go) and the worker returns, as Ctrl-C does."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def read_manifest(path: str) -> "pd.DataFrame":

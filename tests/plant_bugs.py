@@ -195,6 +195,10 @@ MUTANTS = [
   "            for process in []:",
   ["tests/admod/test_split.py::test_an_interrupt_stops_the_check_processes_mid_partition"],
   None),
+ ("U6 the check processes ignore SIGTERM", "admod/split.py",
+  "initializer=interrupts.interrupt_on_sigterm)", "initializer=None)",
+  ["tests/admod/test_split.py::test_an_interrupt_stops_the_check_processes_mid_partition"],
+  None),
  ("U3 --out inside the data root accepted", "admod/split_steps.py",
   "    if storage.is_inside(out, data_root):", "    if False:",
   ["tests/admod/test_bad_inputs.py"], None),
@@ -220,6 +224,10 @@ MUTANTS = [
   "pipeline/step_log.py", "    names.FINE_TUNE: (names.MODEL, _best_epoch),",
   "    names.FINE_TUNE: (names.METRICS, _best_epoch),",
   ["tests/pipeline/test_local_run.py"], None),
+ ("R6 a model with one score for every image calibrated by temperature", "admod/calibration.py",
+  "    _require_of_each_class(labels, 2)\n    _require_varying(probabilities)\n",
+  "    _require_of_each_class(labels, 2)\n",
+  ["tests/admod/test_calibration.py"], None),
  # Issue 38: what a user sees
  ("W1 TensorFlow's start-up lines reach predict's stderr", "admod/logs.py",
   "    os.dup2(devnull, 2)\n", "",
@@ -234,6 +242,11 @@ MUTANTS = [
   "admod/decoding.py", "        with tf.control_dependencies([checked]):",
   "        with tf.control_dependencies([]):",
   ["tests/admod/test_decoding.py::test_no_decode_starts_before_the_pixel_check"], None),
+ ("X2 a JPEG without EXIF reads its own bytes as up to 512 directory entries",
+  "admod/decoding.py",
+  "    count = tf.where(tiff >= 0, tf.minimum(_u16(b, ifd, little), 512), 0)",
+  "    count = tf.minimum(_u16(b, ifd, little), 512)",
+  ["tests/admod/test_decoding.py"], None),
 ]
 
 

@@ -40,6 +40,16 @@ def test_every_exif_orientation_is_applied_as_pillow_does(orientation):
     np.testing.assert_array_equal(decoding.decode_rgb(tf.constant(data)).numpy(), _pillow(data))
 
 
+def test_a_jpeg_without_exif_reads_no_directory_entry():
+    """Else its own bytes read as a count of up to 512 entries, each a loop turn (the cost is
+    bench/input_pipeline.py's first epoch; here the count that drives it)."""
+    def entries(data):
+        return int(decoding._exif_directory(decoding._bytes(tf.constant(data)))[1])
+
+    assert entries(kinds()["plain JPEG"]) == 0
+    assert entries(rotated_jpeg(6)) == len(Image.open(io.BytesIO(rotated_jpeg(6))).getexif())
+
+
 def _huge_png_header(width=20000, height=20000):
     """A small PNG whose header announces width x height pixels."""
     data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
