@@ -105,20 +105,20 @@ def _exif_tiff_start(b):
 
 def _exif_directory(b):
     """Where the first EXIF directory (IFD0) of JPEG bytes `b` starts, how many entries it
-    has (0 without EXIF), its byte order and where the TIFF header starts (-1 without EXIF)."""
+    has (0 without EXIF) and its byte order."""
     tiff = _exif_tiff_start(b)
     little = tf.equal(_at(b, tiff), 0x49)  # "II": little-endian, "MM": big-endian
     ifd = tiff + _u32(b, tiff + 4, little)
     # Without EXIF, the bytes read as a count would be the image's own: up to 512 idle loop
     # turns an image, which made decoding 18 times slower (bench/input_pipeline.py).
     count = tf.where(tiff >= 0, tf.minimum(_u16(b, ifd, little), 512), 0)
-    return ifd, count, little, tiff
+    return ifd, count, little
 
 
 def exif_orientation(data):
     """The EXIF orientation (1-8) of JPEG bytes; 1 when there is none."""
     b = _bytes(tf.strings.substr(data, 0, 65536 + 4))  # APP segments are at most 64 KiB
-    ifd, count, little, tiff = _exif_directory(b)
+    ifd, count, little = _exif_directory(b)
 
     def entry(i, orientation):
         at = ifd + 2 + 12 * i
@@ -126,8 +126,8 @@ def exif_orientation(data):
         return i + 1, tf.where(is_tag, _u16(b, at + 8, little), orientation)
 
     _, orientation = tf.while_loop(lambda i, o: i < count, entry, (tf.constant(0), tf.constant(1)))
-    valid = (tiff >= 0) & (orientation >= 1) & (orientation <= 8)
-    return tf.where(valid, orientation, 1)
+    # Without EXIF no entry is read and the orientation stays 1.
+    return tf.where((orientation >= 1) & (orientation <= 8), orientation, 1)
 
 
 def apply_orientation(image, orientation):
