@@ -11,7 +11,7 @@ import tempfile
 
 import keras
 
-from admod import defaults, registry, storage
+from admod import defaults, reachable, registry, storage
 from admod.errors import AdmodError
 from admod.options import DEFAULTS
 from admod.results import ModelInfo
@@ -38,14 +38,6 @@ def _resnet50(weights: str | None, shape: tuple) -> keras.Model:
     return keras.applications.ResNet50(include_top=False, weights=weights, input_shape=shape)
 
 
-def require_weights_source(weights: str) -> None:
-    """Refuses a weights file that does not exist ('imagenet' and 'none' need none), before
-    any GPU starts."""
-    if weights not in ("imagenet", "none", "") and not storage.exists(weights):
-        raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
-                         "the path or gs:// URI of a ResNet50 no-top weights file.")
-
-
 def load_base(image_size: int, weights: str,
               allow_random_init: bool = False) -> tuple[keras.Model, str]:
     """ResNet50 without top, and where its weights came from. When ImageNet's weights cannot
@@ -70,7 +62,7 @@ def load_base(image_size: int, weights: str,
             log.warning("ImageNet weights could not be had (%s): training ResNet50 from random "
                         "initialisation, as allow_random_init=true permits.", reason)
             return _resnet50(None, shape), "random initialisation (imagenet unavailable)"
-    require_weights_source(weights)
+    reachable.require_weights_file(weights)
     with tempfile.TemporaryDirectory() as tmp:
         local = storage.download_to_file(weights, os.path.join(tmp, os.path.basename(weights)))
         try:

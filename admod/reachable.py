@@ -1,7 +1,8 @@
-"""The stores a run needs, reached from the pod before any check or GPU starts: the data root
-read, the registry root and the pipeline root written. A run started from the UI or the API
-has passed no command-line check, so its first step does these: an unsupported scheme, missing
-credentials or a missing permission end the run there, in one sentence naming the parameter.
+"""The stores a run needs, reached from the pod before any GPU starts: the data root read, the
+registry root and the pipeline root written, a weights file found. A run started from the UI or
+the API has passed no command-line check, so its first step does these: an unsupported scheme,
+missing credentials or a missing permission end the run there, in one sentence naming the
+parameter.
 """
 
 import os
@@ -21,6 +22,14 @@ def check_stores(data_root: str, registry_root: str, pipeline_root: str = "") ->
     _said("registry_root", registry_root, lambda: _check_writable(registry_root))
     if pipeline_root:
         _said("the pipeline root", pipeline_root, lambda: _check_writable(pipeline_root))
+
+
+def require_weights_file(weights: str) -> None:
+    """Refuses a weights file that does not exist ('imagenet' and 'none' need none), before
+    any GPU starts."""
+    if weights not in ("imagenet", "none", "") and not storage.exists(weights):
+        raise AdmodError(f"Weights file '{weights}' does not exist: pass 'imagenet', 'none' or "
+                         "the path or gs:// URI of a ResNet50 no-top weights file.")
 
 
 def _check_scheme(name: str, uri: str) -> None:

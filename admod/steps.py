@@ -7,7 +7,6 @@ its outputs, so they travel with the artifacts.
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -16,9 +15,9 @@ import tempfile
 import keras
 import pandas as pd
 
-from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, options,
-                   reachable, records, registry, reports, results, serving, slices, storage,
-                   training, uncertainty, vertex_experiments, vertex_registry, vertex_targets)
+from admod import (accelerators, augment, blessing, datasets, defaults, evaluation, records,
+                   registry, reports, results, serving, slices, storage, training, uncertainty,
+                   vertex_experiments, vertex_registry, vertex_targets)
 from admod.results import CalibrationFacts, Evaluation, ModelInfo, PhaseSummary
 from admod.metric_names import HEADLINE, PHASE_METRICS, SCORES
 from admod.calibration import Calibration
@@ -27,29 +26,6 @@ from admod.errors import AdmodError, brief, google_cloud_errors
 from admod import model as model_lib
 
 log = logging.getLogger(__name__)
-
-
-def _write_json(path: str, data: dict) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
-
-
-# --- check-parameters ----------------------------------------------------------------------
-
-def check_parameters_step(values: dict, checked_path: str | None = None,
-                          pipeline_root: str = "") -> None:
-    """Every parameter in range, a weights file that exists and, in a run (`pipeline_root`:
-    where this step's outputs go), the data, registry and pipeline roots reachable from the pod:
-    before any GPU starts. The values go to `checked_path` (JSON), for the run's record."""
-    options.require_valid(values)
-    model_lib.require_weights_source(values.get("weights", "imagenet"))
-    log.info("all %d parameters are in range", len(values))
-    if pipeline_root:
-        reachable.check_stores(values["data_root"], values["registry_root"], pipeline_root)
-        log.info("data root read, registry and pipeline roots written from this pod")
-    if checked_path:
-        _write_json(checked_path, values)
 
 
 # --- training ------------------------------------------------------------------------------
@@ -94,7 +70,7 @@ def _save_reports(model_dir, report_path, summary: PhaseSummary, previous_histor
         history = pd.concat([previous_history, history], ignore_index=True)
     with open(report_path, "w") as f:
         f.write(reports.training_html(history, summary))
-    _write_json(os.path.join(model_dir, registry.MODEL_INFO_FILE), summary.to_json())
+    storage.write_json_file(os.path.join(model_dir, registry.MODEL_INFO_FILE), summary.to_json())
 
 
 def train_head_step(*, train_dir: str, val_dir: str, model_dir: str, report_path: str,
@@ -258,7 +234,7 @@ def evaluate_step(*, model_dir: str, val_dir: str, test_dir: str, registry_root:
         champion=champion, champion_scores=champion_scores,
         blessed=decision.blessed, reasons=decision.reasons,
         roc=evaluation.roc_points(labels, probabilities), model=info)
-    _write_json(metrics_path, result.to_json())
+    storage.write_json_file(metrics_path, result.to_json())
     os.makedirs(os.path.dirname(predictions_path) or ".", exist_ok=True)
     _write_predictions(headline, result.split, predictions_path)
     gallery = _confidently_wrong(headline, headline_dir, options.gallery_size)
@@ -373,9 +349,9 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
                    os.path.join(staging_dir, registry.SAVED_MODEL_DIR, registry.SERVING_VERSION),
                    max_pixels, calibration)
     shutil.copy(os.path.join(model_dir, registry.MODEL_FILE), staging_dir)
-    _write_json(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info.to_json())
+    storage.write_json_file(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info.to_json())
     # The whole evaluation but its ROC points (the UI's curve, from evaluate's artifact)
-    _write_json(os.path.join(staging_dir, registry.METRICS_FILE),
+    storage.write_json_file(os.path.join(staging_dir, registry.METRICS_FILE),
                 dataclasses.replace(result, roc=None).to_json())
     with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))

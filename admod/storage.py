@@ -229,6 +229,13 @@ def read_json(uri: str):
     return json.loads(read_bytes(uri))
 
 
+def write_json_file(path: str, data) -> None:
+    """`data` as indented JSON in a local file (an artifact's path), its folder made."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
 def read_bytes(uri: str) -> bytes:
     """The object's or file's bytes. Each Cloud Storage request gives up after
     READ_TIMEOUT_S (then the client's retries, then one sentence naming the uri); a local

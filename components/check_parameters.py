@@ -64,9 +64,9 @@ def check_parameters(
     value, as JSON."""
     values = dict(locals())  # first: this component's parameters, nothing else yet
     values.pop("checked")
-    from admod import logs, steps
+    from admod import check_step, logs
     from admod.errors import exit_on_user_error
 
     logs.setup()
-    exit_on_user_error(steps.check_parameters_step, values=values, checked_path=checked.path,
+    exit_on_user_error(check_step.check_parameters_step, values=values, checked_path=checked.path,
                        pipeline_root=checked.uri.rsplit("/", 1)[0])

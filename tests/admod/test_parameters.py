@@ -8,6 +8,7 @@ from admod import options, parameters
 from admod.pipeline import compiled
 from admod.errors import USER_ERROR_STATUS, AdmodError, exit_on_user_error
 from tests.pipeline.test_compile import COMMITTED
+from tests.support.imports import loaded_by
 
 DECLARED = compiled.declared_parameters(COMMITTED)
 ROOTS = {"data_root": "gs://b/ads", "registry_root": "gs://b/models"}
@@ -75,18 +76,30 @@ def test_a_user_error_exits_with_its_own_status(capsys):
 
 
 def test_the_check_step_refuses_a_missing_weights_file(tmp_path):
-    from admod import steps
+    from admod import check_step
 
     values = {name: default for name, (_, default) in DECLARED.items() if default is not None}
     values.update(ROOTS, weights=str(tmp_path / "resnet.h5"))
     with pytest.raises(AdmodError, match="resnet.h5' does not exist"):
-        steps.check_parameters_step(values)
+        check_step.check_parameters_step(values)
     values["weights"] = "imagenet"
-    steps.check_parameters_step(values)
+    check_step.check_parameters_step(values)
 
 
 FLOATS = sorted(name for name, field in options.PARAMETERS.items()
                 if isinstance(field.default, float))
+
+
+def test_the_check_step_runs_without_tensorflow_or_pandas(tmp_path):
+    """The first step ends a mistaken run in a second: with Keras imported it took six."""
+    (tmp_path / "data" / "allowed_ads").mkdir(parents=True)
+    values = {**vars(options.DEFAULTS), "data_root": str(tmp_path / "data"),
+              "registry_root": str(tmp_path / "registry")}
+    run = (f"import admod.components.check_parameters, admod.errors; "
+           f"from admod import check_step, logs; check_step.check_parameters_step({values!r}, "
+           f"{str(tmp_path / 'checked.json')!r}, {str(tmp_path / 'root')!r})")
+    assert loaded_by(run, ("tensorflow", "keras", "pandas")) == [False, False, False]
+    assert (tmp_path / "checked.json").exists()
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
@@ -101,8 +114,8 @@ def test_no_rule_lets_a_value_that_is_not_finite_through(value):
 
 
 def test_the_check_parameters_step_refuses_nan_for_runs_started_elsewhere():
-    from admod import steps
+    from admod import check_step
 
     values = {**ROOTS, **vars(options.DEFAULTS), "max_regression": float("nan")}
     with pytest.raises(AdmodError, match="max_regression=nan is not a finite number"):
-        steps.check_parameters_step(values)
+        check_step.check_parameters_step(values)

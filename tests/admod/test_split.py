@@ -17,6 +17,7 @@ from admod.defaults import CLASS_NAMES
 from admod.errors import AdmodError
 from tests.support.splitting import run_split
 from tests.support import splitting
+from tests.support.imports import loaded_by
 
 
 def _config(**overrides):
@@ -323,28 +324,16 @@ def test_a_manifest_row_has_a_split_or_a_reason_never_both(messy_root, tmp_path)
     assert manifest.loc[~excluded, "split"].isin(split.SPLITS).all()
 
 
-def _loaded_by(statement: str, modules: tuple[str, ...]) -> list[bool]:
-    """Whether each of `modules` is imported after `statement` runs in a fresh interpreter."""
-    import subprocess
-    import sys
-
-    code = f"import sys; {statement}; print(*[m in sys.modules for m in {modules!r}])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return [word == "True" for word in done.stdout.split()]
-
-
 def test_the_split_steps_never_import_tensorflow():
     """A check-images task starts without TensorFlow's seconds and hundreds of MiB."""
-    assert _loaded_by("import admod.split_steps, admod.options, admod.logs",
+    assert loaded_by("import admod.split_steps, admod.options, admod.logs",
                       ("tensorflow", "keras")) == [False, False]
 
 
 def test_a_check_or_merge_process_starts_without_pandas():
     """The processes the split spawns import admod.split alone: pandas would cost each one
     about 0.4 s of this machine's CPU before its first image (bench/split.py)."""
-    assert _loaded_by("import admod.split", ("pandas", "tensorflow")) == [False, False]
+    assert loaded_by("import admod.split", ("pandas", "tensorflow")) == [False, False]
 
 
 @pytest.mark.parametrize("component", ["list_images", "check_images", "gather_parts",
@@ -353,7 +342,7 @@ def test_the_fanned_out_tasks_start_without_tensorflow_matplotlib_or_pandas(comp
     """Each of the many list, check and merge tasks imports its component and admod.split_tasks:
     split_steps' report (matplotlib, pandas) cost each of them 1.2 s before."""
     heavy = ("tensorflow", "matplotlib", "pandas")
-    assert _loaded_by(f"import admod.components.{component}, admod.split_tasks, admod.logs, "
+    assert loaded_by(f"import admod.components.{component}, admod.split_tasks, admod.logs, "
                       "admod.options", heavy) == [
         False, False, False]
 
