@@ -17,7 +17,7 @@ from admod.metric_names import GATING_METRICS
 
 # With 2,000 resamples the bounds of every figure move by less than 0.005 between seeds on
 # the method's validation size (1,322 images; tested), and the whole bootstrap of one model
-# takes about a second there.
+# takes about 0.4 s there (this machine: 2 cores).
 RESAMPLES = 2000
 LEVEL = 0.95
 SEED = 0  # the resamples are the same in every run: one model's intervals never move
@@ -52,8 +52,8 @@ def figures(scored: Scored, rows: np.ndarray, names=INTERVAL_METRICS) -> np.ndar
         "precision": lambda: _ratio(tp, tp + fp),
         "recall": lambda: _ratio(tp, tp + fn),
         "f1": lambda: _ratio(2 * tp, 2 * tp + fp + fn),
-        "roc_auc": lambda: _roc_auc(y, scored.probability[rows]),
-        "pr_auc": lambda: _average_precision(y, scored.probability[rows]),
+        "roc_auc": lambda: _roc_auc(*_by_score(y, scored.probability, rows)),
+        "pr_auc": lambda: _average_precision(*_by_score(y, scored.probability, rows)),
         "ece": lambda: _ece(y, scored.held_out[rows]),
     }
     return np.stack([computed[name]() for name in names])
@@ -64,29 +64,36 @@ def _ratio(numerator, denominator):
     return np.where(denominator > 0, numerator / np.maximum(denominator, 1), 0.0)
 
 
-def _roc_auc(y, p):
+def _by_score(y, probability, rows) -> tuple[np.ndarray, np.ndarray]:
+    """How many not-allowed (positive) and allowed (negative) images of each set of `rows` have
+    each distinct score, from the lowest score up: two arrays (..., distinct scores). The
+    resamples only draw from the evaluation's scores, so counting them replaces sorting each
+    resample: a quarter of ranking's time for the whole bootstrap."""
+    distinct, bins = np.unique(probability, return_inverse=True)
+    bins = bins.reshape(probability.shape)[rows]
+    sets = int(np.prod(bins.shape[:-1]))
+    offset = bins.reshape(sets, -1) + len(distinct) * np.arange(sets)[:, None]
+    positive = y.reshape(sets, -1)
+    shape = bins.shape[:-1] + (len(distinct),)
+    return tuple(np.bincount(offset[which], minlength=sets * len(distinct)).reshape(shape)
+                 for which in (positive, ~positive))
+
+
+def _roc_auc(positives, negatives):
     """Mann-Whitney: the chance that a not-allowed image scores above an allowed one (ties
-    count half), from the ranks."""
-    ranks = stats.rankdata(p, axis=-1)
-    positives = y.sum(-1)
-    negatives = y.shape[-1] - positives
-    return ((ranks * y).sum(-1) - positives * (positives + 1) / 2) / (positives * negatives)
+    count half)."""
+    below = np.cumsum(negatives, -1) - negatives
+    return ((positives * (below + negatives / 2)).sum(-1)
+            / (positives.sum(-1) * negatives.sum(-1)))
 
 
-def _average_precision(y, p):
+def _average_precision(positives, negatives):
     """scikit-learn's average precision: precision at each distinct score, weighted by the
     recall it adds."""
-    order = np.argsort(-p, axis=-1, kind="stable")
-    y, p = np.take_along_axis(y, order, -1), np.take_along_axis(p, order, -1)
-    tp = np.cumsum(y, axis=-1)
-    seen = np.arange(1, y.shape[-1] + 1)
-    last_of_score = np.ones_like(y)
-    last_of_score[..., :-1] = p[..., 1:] != p[..., :-1]
-    tp_at_ends = np.where(last_of_score, tp, 0)
-    before = np.maximum.accumulate(tp_at_ends, axis=-1)
-    before = np.concatenate([np.zeros_like(before[..., :1]), before[..., :-1]], axis=-1)
-    added = np.where(last_of_score, tp - before, 0)
-    return (added * tp / seen).sum(-1) / tp[..., -1]
+    positives, negatives = positives[..., ::-1], negatives[..., ::-1]  # the highest score first
+    tp = np.cumsum(positives, -1)
+    seen = tp + np.cumsum(negatives, -1)
+    return (positives * tp / np.maximum(seen, 1)).sum(-1) / tp[..., -1]
 
 
 def _ece(y, p):
