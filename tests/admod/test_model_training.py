@@ -8,6 +8,7 @@ import tensorflow as tf
 from admod import model as model_lib
 from admod import training
 from admod.errors import AdmodError
+from tests.support import small_resnet
 
 SIZE = 32
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,7 +32,10 @@ def _fit(model, tmp_path, name, lr=1e-2):
 
 
 def test_head_phase_leaves_every_base_weight_unchanged(tmp_path):
-    model, source = model_lib.build_model(SIZE, weights="none")
+    """Kernels and BatchNorm statistics of the base, on the small stand-in for ResNet50 (its
+    layer kinds; the freezing is build_model's, whatever the base)."""
+    with small_resnet.in_place():
+        model, source = model_lib.build_model(SIZE, weights="none")
     assert source == "random initialisation"
     before = _snapshot(model.get_layer(model_lib.BASE_NAME))
     _fit(model, tmp_path, "head")
@@ -196,7 +200,8 @@ def test_the_block_names_parameters_accept_are_resnet50s():
 
 
 def test_the_weights_digest_survives_save_and_load(tmp_path):
-    model, _ = model_lib.build_model(SIZE, weights="none")
+    with small_resnet.in_place():
+        model, _ = model_lib.build_model(SIZE, weights="none")
     model.save(tmp_path / "a.keras")
     model.save(tmp_path / "b.keras")
     digests = {model_lib.weights_digest(model_lib.load(str(tmp_path / name)))

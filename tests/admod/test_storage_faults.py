@@ -27,12 +27,13 @@ def _through(monkeypatch, gcs_host, faults=None, then=None):
 
 
 def _short_retries(monkeypatch):
-    """The client's default retry gives up after 120 s; a test waits 3."""
+    """The client's default retry waits 1 s, then up to 60 s between tries and gives up after
+    120 s; a test's waits 0.01 s, then up to 0.05 s, and gives up after 1.5 s."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    monkeypatch.setattr(DEFAULT_RETRY, "_timeout", 3.0)
-    monkeypatch.setattr(DEFAULT_RETRY, "_initial", 0.1)
-    monkeypatch.setattr(DEFAULT_RETRY, "_maximum", 0.5)
+    monkeypatch.setattr(DEFAULT_RETRY, "_timeout", 1.5)
+    monkeypatch.setattr(DEFAULT_RETRY, "_initial", 0.01)
+    monkeypatch.setattr(DEFAULT_RETRY, "_maximum", 0.05)
 
 
 def test_transient_faults_give_identical_results(bucket, gcs_host, demo_root, monkeypatch,
