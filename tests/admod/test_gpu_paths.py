@@ -46,8 +46,8 @@ def mirrored(demo_root, tmp_path_factory):
     _split(demo_root, work)
     killed = _step(work, "train-head", 2, False, False, kill_at=2)
     assert killed.returncode == 137, killed.stderr[-3000:]
-    for step in ("train-head", "fine-tune"):
-        done = _step(work, step, 2, False, False)
+    for step, epochs in (("train-head", 2), ("fine-tune", 1)):
+        done = _step(work, step, 2, False, False, epochs=epochs)
         assert done.returncode == 0, done.stderr[-3000:]
     return work
 
@@ -59,13 +59,13 @@ def test_two_replicas_train_both_phases_with_the_global_batch_and_class_weights(
         assert info["global_batch_size"] == 2 * 4, step
         assert info["last_short_batch_dropped"] is True, step  # 41 = 5 x 8 + 1
         assert set(info["class_weights"]) == {"allowed_ads", "not_allowed_ads"}, step
-    assert _info(mirrored, "fine-tune")["last_epoch"] == 4  # numbering went on from 2
+    assert _info(mirrored, "fine-tune")["last_epoch"] == 3  # numbering went on from 2
 
 
 def test_a_preempted_replicated_phase_resumes_where_it_stopped(mirrored):
-    started = (mirrored / "started.txt").read_text().split("\n")
+    started = (mirrored / "started.txt").read_text().splitlines()
     assert started[:3] == ["train-head 1", "train-head 2", "train-head 2"]
-    assert started[3:5] == ["fine-tune 3", "fine-tune 4"]
+    assert started[3:] == ["fine-tune 3"]
     # removed once each phase completed
     assert [f for _, _, files in os.walk(mirrored / "durable") for f in files] == []
 
