@@ -438,17 +438,12 @@ def test_the_fanned_out_merge_names_what_it_cannot_take(messy_root, tmp_path):
 
 # --- counts reconciled at every hand-over (issue 34) -------------------------------------------
 
-def _first_bucket_with_images(part_dir):
-    bucket, count = next(iter(split.read_census(part_dir)["buckets"].items()))
-    return int(bucket), count
-
-
 def test_a_bucket_folder_lost_after_the_check_fails_the_merge_naming_it(messy_root, tmp_path):
     """A damaged cached part, a partial upload: the merge used to skip the missing folder, and
     its images were in neither the manifest nor the shards."""
     config = _config()
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 2)
-    bucket, count = _first_bucket_with_images(parts[1])
+    bucket, count = splitting.first_bucket_with_images(parts[1])
     shutil.rmtree(split.bucket_folder(parts[1], bucket))
     expected = (f"Checked partition '{parts[1]}' put {count} images in bucket {bucket:02d} but "
                 "the merge found 0 there")
@@ -463,7 +458,7 @@ def test_a_bucket_whose_manifest_and_shards_disagree_is_named(messy_root, tmp_pa
     """One row more than its shards hold used to end in 'generator raised StopIteration'."""
     config = _config()
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 1)
-    bucket, _ = _first_bucket_with_images(parts[0])
+    bucket, _ = splitting.first_bucket_with_images(parts[0])
     folder = split.bucket_folder(parts[0], bucket)
     with open(os.path.join(folder, split.BUCKET_MANIFEST)) as f:
         rows = f.read().splitlines()
@@ -477,7 +472,7 @@ def test_a_part_shard_that_fails_its_checksum_is_named_as_a_user_error(messy_roo
     """records.CorruptShard was a ValueError: merge-bucket exited 1 with a traceback."""
     config = _config()
     parts = splitting.checked_parts(str(messy_root), str(tmp_path / "work"), config, 1)
-    bucket, _ = _first_bucket_with_images(parts[0])
+    bucket, _ = splitting.first_bucket_with_images(parts[0])
     folder = split.bucket_folder(parts[0], bucket)
     shard = os.path.join(folder, records.shard_names(folder)[0])
     data = bytearray(open(shard, "rb").read())

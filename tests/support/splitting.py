@@ -30,6 +30,14 @@ def checked_parts(data_root: str, work: str, config: dict, partitions: int) -> l
     return split.list_and_check(data_root, work, config["rules"], partitions)
 
 
+def first_bucket_with_images(part_dir: str) -> tuple[int, int]:
+    """(bucket, images) of a checked part's first bucket that holds images. Which images a part
+    holds depends on their paths (split.partition_of), under each run's tmp_path: a test names
+    no fixed bucket."""
+    bucket, count = next(iter(split.read_census(part_dir)["buckets"].items()))
+    return int(bucket), count
+
+
 def fanned_out_merge(part_uris: list[str], data_root: str, out: str, config: dict) -> dict:
     """The fanned-out merge as its tasks run it: a merge-bucket per bucket (its folders under
     <out>/bucket-BB), then the split's last task into <out>/split; returns the split's
