@@ -352,7 +352,7 @@ def push_step(*, model_dir: str, evaluation_path: str, train_dir: str, val_dir: 
     storage.write_json_file(os.path.join(staging_dir, registry.MODEL_INFO_FILE), info.to_json())
     # The whole evaluation but its ROC points (the UI's curve, from evaluate's artifact)
     storage.write_json_file(os.path.join(staging_dir, registry.METRICS_FILE),
-                dataclasses.replace(result, roc=None).to_json())
+                            dataclasses.replace(result, roc=None).to_json())
     with open(os.path.join(staging_dir, registry.MODEL_CARD_FILE), "w") as f:
         f.write(reports.model_card(info, result, data, lineage))
     # The version's identity is what it serves (its weights, threshold, input size and
