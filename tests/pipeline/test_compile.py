@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -230,3 +231,32 @@ def test_kfp_cannot_collect_a_loops_artifacts_into_another_loop():
 
     with pytest.raises(TypeError, match="'NoneType' object cannot be interpreted as an integer"):
         dsl.pipeline(name="twice-fanned-out")(twice_fanned_out)
+
+
+def test_the_tests_cheaper_caller_name_gives_kfps_error_word_for_word():
+    """tests/support/kfp_caller.py stands in for KFP's check in every test process."""
+    from kfp import dsl
+    from kfp.dsl import pipeline_task
+
+    from tests.support import kfp_caller
+
+    @dsl.component
+    def step():
+        pass
+
+    @dsl.pipeline
+    def inner():
+        step()
+
+    said = []
+    for check in (kfp_caller.KFP_CHECK, kfp_caller.ensure_container_spec_exists):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pipeline_task.PipelineTask, "_ensure_container_spec_exists", check)
+
+            @dsl.pipeline
+            def outer():
+                with pytest.raises(ValueError) as raised:
+                    inner().set_memory_limit("1G")
+                said.append(str(raised.value))
+
+    assert said[0] == said[1] and said[0].startswith("set_memory_limit can only be used on single")
