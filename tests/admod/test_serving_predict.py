@@ -74,11 +74,15 @@ def test_the_request_body_is_made_without_tensorflow(demo_root):
     assert len(json.loads(result.stdout)["instances"]) == 2 and result.stderr == ""
 
 
-def test_predict_with_a_registry_without_champion(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "admod.pipeline.cli", "predict", "--model",
-                             str(tmp_path), str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 3 and "neither a complete model version" in result.stderr
+def test_predict_with_a_registry_without_champion(tmp_path, capsys, monkeypatch):
+    import logging
+
+    from admod.pipeline import cli
+
+    # main's logging goes to the captured stderr: the handlers as they were afterwards
+    monkeypatch.setattr(logging.getLogger(), "handlers", logging.getLogger().handlers[:])
+    assert cli.main(["predict", "--model", str(tmp_path), str(tmp_path)]) == 3
+    assert "neither a complete model version" in capsys.readouterr().err
 
 
 def test_predict_from_a_gcs_registry(published, demo_root, bucket):
