@@ -23,10 +23,10 @@ run: $(STAMP)
 	$(BIN)/admod run
 
 # The unit suite in PYTEST_WORKERS processes (pytest-xdist), one test file per worker at a time,
-# so a module's fixtures are built once.
+# so a module's fixtures are built once, the longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The export served the way TF Serving serves it (its SavedModel loader, its JSON request rules)
 # under TensorFlow 2.15.1, the version of Vertex AI's prebuilt tf2-*.2-15 images and of KServe's

@@ -25,6 +25,8 @@ from admod import split_steps
 from tests.support import splitting
 from tests.support import results
 
+pytestmark = pytest.mark.first(seconds=45)  # the order: tests/conftest.py
+
 SIZE = 32
 PER_CLASS = 40
 

@@ -15,6 +15,8 @@ from admod import split
 from admod import split_steps
 from tests.support import splitting
 
+pytestmark = pytest.mark.first(seconds=90)  # the order: tests/conftest.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

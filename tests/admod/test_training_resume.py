@@ -5,9 +5,12 @@ import sys
 import keras
 import numpy as np
 import pandas as pd
+import pytest
 import tensorflow as tf
 
 from admod import training
+
+pytestmark = pytest.mark.first(seconds=45)  # the order: tests/conftest.py
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "train_tiny.py")
 

@@ -15,6 +15,8 @@ from admod.defaults import CLASS_NAMES
 from admod.pipeline import compiled, local_run, run_index, run_summary, step_log
 from tests.support import small_resnet
 
+pytestmark = pytest.mark.first(seconds=110)  # the order: tests/conftest.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"image_size": 32, "batch_size": 8, "head_epochs": 1, "fine_tune_epochs": 1,
         "weights": "none", **local_run.LOCAL_RUN}
