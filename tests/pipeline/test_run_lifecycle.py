@@ -15,14 +15,7 @@ from admod.pipeline import local_run, run_summary
 def _start(pipeline_root, markers, sleep_s):
     return subprocess.Popen([sys.executable, "-m", "tests.pipeline.tiny_run", str(pipeline_root),
                              str(markers), str(sleep_s)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal)
-
-
-def _as_from_a_terminal():
-    """SIGINT as a terminal's foreground command gets it. A shell's background job (`make test
-    &`, a CI runner's) ignores SIGINT, and its children inherit that: Ctrl-C could then never
-    reach the run, and the test would fail for how the suite was started."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_marker(markers, timeout_s=120):

@@ -7,6 +7,7 @@ Prints the run folder, or what admod prints when stopped (exit status 130).
 """
 
 import os
+import signal
 import sys
 import tempfile
 
@@ -40,6 +41,10 @@ def main(pipeline_root: str, marker_dir: str, sleep_s: str) -> int:
     from admod.errors import RunStopped
     from admod.pipeline import local_run
 
+    # Ctrl-C as a terminal's foreground command gets it. A suite started as a background job
+    # (`make test &`, a CI runner) ignores SIGINT and passes that on to every process it starts,
+    # in which Python then raises no KeyboardInterrupt: the run could never be stopped so.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     path = os.path.join(tempfile.mkdtemp(), "tiny.yaml")
     compiler.Compiler().compile(tiny, path)
     try:
